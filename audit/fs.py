@@ -1,0 +1,207 @@
+"""Read-only file access confined to one root directory.
+
+Every path is resolved component by component inside the root: an absolute symlink is re-rooted,
+``..`` stops at the root, so a link inside an untrusted image never reaches a file of the machine
+running the audit. Only regular files are read, with a size cap, and nothing is ever written.
+A third backend (snapshots) implements the same ``FileSource`` protocol.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import zlib
+from typing import Literal, Protocol
+
+from audit.errors import FactError, FactUnavailable
+
+Kind = Literal["file", "dir", "char", "block", "fifo", "socket", "link", "other"]
+
+#: The largest file hostaudit reads. /proc/cpuinfo of a 512-CPU host is under 2 MiB.
+MAX_READ = 32 * 1024 * 1024
+MAX_SYMLINKS = 40
+
+
+class FileSource(Protocol):
+    """What the host layer needs from a backend. Paths are absolute, as seen inside the root."""
+
+    def read_bytes(self, path: str, *, limit: int = MAX_READ) -> bytes:
+        """The content of a regular file; FactUnavailable if absent, FactError if unusable."""
+        ...
+
+    def listdir(self, path: str) -> list[str]:
+        """Sorted names in a directory; FactUnavailable if absent."""
+        ...
+
+    def kind(self, path: str, *, follow: bool = True) -> Kind | None:
+        """What is at ``path`` (None when nothing is)."""
+        ...
+
+    def readlink(self, path: str) -> str | None:
+        """The raw target of a symlink at ``path`` (None when it is not a symlink)."""
+        ...
+
+    def describe(self) -> str:
+        """Where the files come from, for messages."""
+        ...
+
+
+def normalize(path: str) -> str:
+    """An absolute, slash-separated path inside the root with ``.``/``..``/``//`` folded lexically."""
+    parts: list[str] = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+    return "/" + "/".join(parts)
+
+
+def _kind_of(mode: int) -> Kind:
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISDIR(mode):
+        return "dir"
+    if stat.S_ISCHR(mode):
+        return "char"
+    if stat.S_ISBLK(mode):
+        return "block"
+    if stat.S_ISFIFO(mode):
+        return "fifo"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISLNK(mode):
+        return "link"
+    return "other"
+
+
+class RootFS:
+    """A directory tree: ``/`` for the live host, or an image root."""
+
+    def __init__(self, root: str) -> None:
+        real = os.path.realpath(root)
+        if not os.path.isdir(real):
+            raise NotADirectoryError(root)
+        self.root = real
+
+    def describe(self) -> str:
+        return self.root
+
+    def _host_path(self, parts: list[str]) -> str:
+        return os.path.join(self.root, *parts) if parts else self.root
+
+    def resolve(self, path: str, *, follow_last: bool = True) -> str:
+        """The path on the auditing machine that ``path`` inside the root designates.
+
+        Raises FactUnavailable when a component is missing and FactError on a symlink loop.
+        """
+        pending = [p for p in path.split("/") if p not in ("", ".")]
+        pending.reverse()  # a stack: the next component is at the end
+        done: list[str] = []
+        links = 0
+        while pending:
+            part = pending.pop()
+            if part == "..":
+                if done:
+                    done.pop()
+                continue
+            candidate = self._host_path([*done, part])
+            try:
+                st = os.lstat(candidate)
+            except FileNotFoundError:
+                raise FactUnavailable(f"{normalize(path)} does not exist", source=normalize(path)) from None
+            except NotADirectoryError:
+                raise FactUnavailable(
+                    f"{normalize(path)} does not exist (a parent is not a directory)", source=normalize(path)
+                ) from None
+            except PermissionError as exc:
+                raise FactError(normalize(path), f"permission denied ({exc.strerror})") from None
+            if stat.S_ISLNK(st.st_mode) and (pending or follow_last):
+                links += 1
+                if links > MAX_SYMLINKS:
+                    raise FactError(normalize(path), "too many levels of symbolic links")
+                target = os.readlink(candidate)
+                if target.startswith("/"):
+                    done = []  # re-rooted: an absolute link points inside the root, never outside
+                parts = [p for p in target.split("/") if p not in ("", ".")]
+                pending.extend(reversed(parts))
+                continue
+            done.append(part)
+        return self._host_path(done)
+
+    def read_bytes(self, path: str, *, limit: int = MAX_READ) -> bytes:
+        shown = normalize(path)
+        real = self.resolve(path)
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(real, flags)
+        except FileNotFoundError:
+            raise FactUnavailable(f"{shown} does not exist", source=shown) from None
+        except PermissionError as exc:
+            raise FactError(shown, f"permission denied ({exc.strerror})") from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # raced into a symlink after resolution: refuse
+                raise FactError(shown, "is a symbolic link after resolution; refused") from None
+            raise FactError(shown, f"cannot open: {exc.strerror}") from None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise FactError(shown, f"is not a regular file ({_kind_of(st.st_mode)}); not read")
+            chunks: list[bytes] = []
+            total = 0
+            while True:
+                try:
+                    chunk = os.read(fd, 1 << 16)
+                except OSError as exc:
+                    raise FactError(shown, f"read failed: {exc.strerror}") from None
+                if not chunk:
+                    break
+                total += len(chunk)
+                if total > limit:
+                    raise FactError(shown, f"larger than the {limit} byte cap; not read")
+                chunks.append(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
+
+    def listdir(self, path: str) -> list[str]:
+        shown = normalize(path)
+        real = self.resolve(path)
+        try:
+            return sorted(os.listdir(real))
+        except FileNotFoundError:
+            raise FactUnavailable(f"{shown} does not exist", source=shown) from None
+        except NotADirectoryError:
+            raise FactError(shown, "is not a directory") from None
+        except PermissionError as exc:
+            raise FactError(shown, f"permission denied ({exc.strerror})") from None
+
+    def kind(self, path: str, *, follow: bool = True) -> Kind | None:
+        try:
+            real = self.resolve(path, follow_last=follow)
+            return _kind_of(os.lstat(real).st_mode)
+        except (FactUnavailable, FileNotFoundError, NotADirectoryError):
+            return None
+
+    def readlink(self, path: str) -> str | None:
+        try:
+            real = self.resolve(path, follow_last=False)
+            return os.readlink(real)
+        except (FactUnavailable, OSError):
+            return None
+
+
+def gunzip(data: bytes, *, source: str, limit: int = MAX_READ) -> bytes:
+    """Decompress gzip data with an output cap (an image is untrusted: no decompression bombs)."""
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = d.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise FactError(source, f"not valid gzip data ({exc})") from None
+    if len(out) > limit:
+        raise FactError(source, f"decompresses to more than the {limit} byte cap; not read")
+    return out
