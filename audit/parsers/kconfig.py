@@ -1,0 +1,73 @@
+"""Kernel build configuration (``.config``): ``CONFIG_X=y|m|"str"|123`` and ``# CONFIG_X is not set``."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from audit.errors import ParseError
+
+NOT_SET = "is not set"
+
+_SET = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
+_UNSET = re.compile(r"^#\s*(CONFIG_[A-Za-z0-9_]+) is not set\s*$")
+_VERSION = re.compile(r"^#\s*Linux(?:/\S+)? (?:kernel )?(?:version:? )?(\S+)")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KernelConfig:
+    options: dict[str, str]  # "y", "m", a string (quotes removed), a number, or NOT_SET
+    lines: dict[str, int]  # where each option was read
+    version: str | None = None  # from the header comment, when there is one
+
+    def get(self, name: str) -> str | None:
+        """The value, NOT_SET when explicitly unset, None when this kernel does not know the option."""
+        return self.options.get(_full(name))
+
+    def enabled(self, name: str) -> bool:
+        return self.get(name) in ("y", "m")
+
+    def describe(self, name: str) -> str:
+        value = self.get(name)
+        full = _full(name)
+        if value is None:
+            return f"{full} absent (unknown to this kernel)"
+        if value == NOT_SET:
+            return f"# {full} is not set"
+        return f"{full}={value}"
+
+
+def _full(name: str) -> str:
+    return name if name.startswith("CONFIG_") else f"CONFIG_{name}"
+
+
+def parse_kconfig(text: str) -> KernelConfig:
+    options: dict[str, str] = {}
+    lines: dict[str, int] = {}
+    version = None
+    saw_config = False
+    for no, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("#"):
+            m = _UNSET.match(line)
+            if m:
+                options[m.group(1)] = NOT_SET
+                lines[m.group(1)] = no
+                saw_config = True
+            elif version is None and (v := _VERSION.match(line)):
+                version = v.group(1)
+            continue
+        m = _SET.match(line)
+        if not m:
+            raise ParseError(f"not a kernel config line: {line[:80]!r}", line=no)
+        value = m.group(2).strip()
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1]
+        options[m.group(1)] = value
+        lines[m.group(1)] = no
+        saw_config = True
+    if not saw_config:
+        raise ParseError("no CONFIG_ options found: not a kernel config")
+    return KernelConfig(options=options, lines=lines, version=version)

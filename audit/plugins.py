@@ -1,0 +1,83 @@
+"""Plugin manager factory: built-in check plugins from an explicit tuple, third-party ones from the
+``hostaudit`` entry-point group. A fresh manager per call (no global state), so tests stay isolated.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+
+import pluggy
+
+from audit import hookspecs
+
+ENTRY_POINT_GROUP = "hostaudit"
+
+#: Built-in plugins, registered exactly like third-party ones.
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "checks.kernel",
+    "checks.cpu",
+    "checks.kvm",
+    "checks.crypto",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PluginProblem:
+    plugin: str
+    message: str
+
+
+@dataclass
+class Plugins:
+    """A plugin manager and what went wrong while loading plugins (never silently dropped)."""
+
+    pm: pluggy.PluginManager
+    problems: list[PluginProblem] = field(default_factory=list)
+    origins: dict[str, str] = field(default_factory=dict)  # plugin name -> "built-in" / "dist 1.2"
+
+
+def new_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager("hostaudit")
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def make_plugins(
+    *, builtins: tuple[str, ...] = DEFAULT_PLUGINS, entry_points: bool = True
+) -> Plugins:
+    plugins = Plugins(pm=new_manager())
+    for modname in builtins:
+        _register_module(plugins, modname, modname, "built-in")
+    if entry_points:
+        _load_entry_points(plugins)
+    return plugins
+
+
+def _register_module(plugins: Plugins, name: str, modname: str, origin: str) -> None:
+    try:
+        module = importlib.import_module(modname)
+        plugins.pm.register(module, name=name)
+        plugins.origins[name] = origin
+    except Exception as exc:  # a broken plugin is a result, never a crash of the run
+        plugins.problems.append(PluginProblem(name, f"failed to load: {type(exc).__name__}: {exc}"))
+
+
+def _load_entry_points(plugins: Plugins) -> None:
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist is not None else "unknown distribution"
+        if plugins.pm.has_plugin(ep.name):
+            plugins.problems.append(
+                PluginProblem(ep.name, f"entry point from {dist} uses a name already registered; ignored")
+            )
+            continue
+        try:
+            obj = ep.load()
+            plugins.pm.register(obj, name=ep.name)
+            plugins.origins[ep.name] = dist
+        except Exception as exc:
+            plugins.problems.append(
+                PluginProblem(ep.name, f"failed to load from {dist}: {type(exc).__name__}: {exc}")
+            )
