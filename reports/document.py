@@ -1,0 +1,54 @@
+"""The report as plain data (schema_version 1): what JSON is, and what other reporters start from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from audit.model import Report, Result
+
+SCHEMA_VERSION = 1
+
+
+def result_dict(r: Result) -> dict[str, Any]:
+    rem = r.outcome.remediation
+    return {
+        "id": r.id,
+        "title": r.check.title,
+        "category": r.check.category,
+        "severity": str(r.effective_severity),
+        "status": r.status.value,
+        "message": r.outcome.message,
+        "evidence": [
+            {"source": e.source, "observed": e.observed, "expected": e.expected} for e in r.outcome.evidence
+        ],
+        "remediation": None
+        if rem is None
+        else {"commands": list(rem.commands), "reboot_required": rem.reboot_required, "notes": rem.notes},
+        "plugin": r.plugin,
+        "waiver": r.waiver,
+        "duration_ms": round(r.duration_ms, 3),
+    }
+
+
+def report_dict(report: Report, *, exit_code: int) -> dict[str, Any]:
+    t = report.target
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "hostaudit", "version": report.tool_version},
+        "target": {
+            "mode": t.mode.value,
+            "root": t.root,
+            "hostname": t.hostname,
+            "kernel_release": t.kernel_release,
+            "kernel_release_source": t.kernel_release_source,
+            "os": t.os,
+            "os_id": t.os_id,
+        },
+        "profile": report.profile,
+        "started_at": report.started_at,
+        "duration_ms": round(report.duration_ms, 3),
+        "summary": report.summary(),
+        "exit_code": int(exit_code),
+        "problems": list(report.problems),
+        "results": [result_dict(r) for r in report.results],
+    }

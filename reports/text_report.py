@@ -1,0 +1,89 @@
+"""Terminal reporter: a table of results (problems first), what to run to fix them, a summary line."""
+
+from __future__ import annotations
+
+from audit.model import Report, Result, Status
+from reports.sanitize import printable
+
+ORDER = {Status.FAIL: 0, Status.ERROR: 1, Status.WARN: 2, Status.WAIVED: 3, Status.SKIP: 4, Status.PASS: 5}
+COLORS = {
+    Status.FAIL: "31;1",
+    Status.ERROR: "35;1",
+    Status.WARN: "33;1",
+    Status.WAIVED: "36",
+    Status.SKIP: "2",
+    Status.PASS: "32",
+}
+HEADERS = ("status", "severity", "id", "message")
+
+
+def _paint(text: str, status: Status, color: bool) -> str:
+    return f"\x1b[{COLORS[status]}m{text}\x1b[0m" if color else text
+
+
+def header(report: Report) -> str:
+    t = report.target
+    where = {"live": f"live host {t.hostname or '?'}", "image": f"image {t.root}"}.get(
+        t.mode.value, f"{t.mode.value} {t.hostname or t.root}"
+    )
+    parts = [f"hostaudit {report.tool_version}: {where}"]
+    if t.os:
+        parts.append(t.os)
+    if t.kernel_release:
+        parts.append(f"kernel {t.kernel_release}")
+    parts.append(f"profile {report.profile}")
+    return printable(", ".join(parts))
+
+
+def summary_line(report: Report, exit_code: int) -> str:
+    counts = report.summary()
+    shown = ", ".join(f"{n} {s}" for s, n in counts.items() if n or s in ("pass", "fail"))
+    return f"{len(report.results)} checks: {shown}; exit code {exit_code}"
+
+
+def _sorted(results: tuple[Result, ...]) -> list[Result]:
+    return sorted(results, key=lambda r: (ORDER[r.status], -int(r.effective_severity), r.id))
+
+
+def remediation_block(r: Result) -> list[str]:
+    out = [f"[{r.status.value.upper()}] {r.id} ({r.effective_severity}): {printable(r.outcome.message)}"]
+    for ev in r.outcome.evidence:
+        line = f"    read {printable(ev.source)}: {printable(ev.observed)}"
+        if ev.expected:
+            line += f" (expected {printable(ev.expected)})"
+        out.append(line)
+    rem = r.outcome.remediation
+    if rem is not None:
+        if rem.notes:
+            out.append(f"    why: {printable(rem.notes)}")
+        out.extend(f"    $ {printable(cmd)}" for cmd in rem.commands)
+        if rem.reboot_required:
+            out.append("    (a reboot is needed for this to take effect)")
+    if r.waiver:
+        out.append(f"    waiver: {printable(r.waiver)}")
+    return out
+
+
+def render(report: Report, *, exit_code: int, color: bool = False) -> str:
+    from tabulate import tabulate
+
+    rows = [
+        (
+            _paint(r.status.value.upper(), r.status, color),
+            str(r.effective_severity),
+            r.id,
+            printable(r.outcome.message),
+        )
+        for r in _sorted(report.results)
+    ]
+    lines = [header(report), ""]
+    lines.append(tabulate(rows, headers=HEADERS, disable_numparse=True, maxcolwidths=[None, None, None, 80]))
+    todo = [r for r in _sorted(report.results) if r.status in (Status.FAIL, Status.ERROR, Status.WARN)]
+    if todo:
+        lines += ["", "What to fix:"]
+        for r in todo:
+            lines += remediation_block(r)
+    for problem in report.problems:
+        lines.append(f"plugin problem: {printable(problem)}")
+    lines += ["", summary_line(report, exit_code)]
+    return "\n".join(lines) + "\n"
