@@ -109,7 +109,8 @@ def test_kvm_vendor_module_must_match_the_cpu(make_root):
 
 
 def test_missing_kernel_option_gets_an_honest_remedy(make_root):
-    cfg = kconfig_sample("debian12-config-6.1.0-56-amd64").read_text().replace("CONFIG_KSM=y", "# CONFIG_KSM is not set")
+    cfg = kconfig_sample("debian12-config-6.1.0-56-amd64").read_text()
+    cfg = cfg.replace("CONFIG_KSM=y", "# CONFIG_KSM is not set")
     root = make_root({"boot/config-6.1.0-56-amd64": cfg, "etc/os-release": "ID=debian\n"})
     outcome = run("kernel.ksm", Host.from_root(str(root)))
     assert outcome.status is Status.FAIL
@@ -179,7 +180,8 @@ AES_CPU = "intel-xeon-e5-2680v3-haswell-ep.txt"
 
 
 @pytest.mark.parametrize(("files", "status"), [
-    pytest.param({"proc/crypto": "name : ecb(aes)\ndriver : ecb-aes-aesni\nmodule : aesni_intel\n"}, "pass", id="crypto"),
+    pytest.param({"proc/crypto": "name : ecb(aes)\ndriver : ecb-aes-aesni\nmodule : aesni_intel\n"},
+                 "pass", id="crypto"),
     pytest.param({"proc/crypto": "name : aes\ndriver : aes-generic\nmodule : kernel\n",
                   "proc/modules": "aesni_intel 372736 0 - Live 0x0\n"}, "pass", id="module-loaded"),
     pytest.param({"proc/crypto": "name : aes\ndriver : aes-generic\nmodule : kernel\n",
