@@ -22,7 +22,7 @@ from audit.model import Severity
 #: Modules that add sub-commands: each has ``register(subparsers)`` setting ``func`` on its parser.
 EXTRA_COMMANDS: tuple[str, ...] = ()
 
-SUBCOMMANDS = {"run", "checks", "explain"}
+SUBCOMMANDS = {"run", "checks", "explain", "policy"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,6 +52,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strict", action="store_true", help="warnings count as failures for the exit code")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors; use the exit code")
     p.add_argument("--no-entry-points", action="store_true", help="run built-in checks only")
+    add_policy_options(p)
+
+
+def add_policy_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", metavar="NAME", help="built-in policy profile: kvm-host (default), kvm-host-multitenant")
+    p.add_argument("--policy", metavar="FILE", help="TOML policy file (extends a profile; overrides, waivers)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("check_id", metavar="ID")
     explain.add_argument("--no-entry-points", action="store_true")
     explain.set_defaults(func=cmd_explain)
+    policy = sub.add_parser("policy", help="show the effective policy")
+    policy_sub = policy.add_subparsers(dest="policy_command", parser_class=_Parser, required=True)
+    show = policy_sub.add_parser("show", help="print the effective policy as TOML")
+    add_policy_options(show)
+    show.set_defaults(func=cmd_policy_show)
     for modname in EXTRA_COMMANDS:
         importlib.import_module(modname).register(sub)
     return parser
@@ -98,9 +109,16 @@ def use_color(stream: Any) -> bool:
 
 
 def load_policy(args: argparse.Namespace) -> Any:
-    from audit.policy import DEFAULT_POLICY
+    from audit.policy import load_policy as load
 
-    return DEFAULT_POLICY
+    return load(profile=getattr(args, "profile", None), path=getattr(args, "policy", None))
+
+
+def cmd_policy_show(args: argparse.Namespace) -> int:
+    from audit.policy import to_toml
+
+    sys.stdout.write(to_toml(load_policy(args)))
+    return 0
 
 
 def make_host(args: argparse.Namespace) -> Any:

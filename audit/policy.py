@@ -1,13 +1,21 @@
-"""What the audited host should look like: a profile, overridden by a policy file.
+"""What the audited host should look like: a built-in profile, optionally overridden by a TOML file.
 
-Profiles and policy files are TOML; ``extends`` names the profile a file starts from.
+A policy file names the profile it starts from (``extends = "kvm-host"``) and overrides values,
+per-check severities, disabled checks and waivers. Unknown keys and wrong types are errors that
+name the key: a typo in a policy must never silently weaken an audit.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
 
+from audit.errors import UsageError
 from audit.model import Severity
 
 
@@ -28,7 +36,7 @@ class Policy:
     hugepages_size: int | None = None  # bytes
     hugepages_count: int | None = None
     hugepages_max_memory_fraction: float = 0.9
-    host_memory: int | None = None  # bytes; lets an image be judged against its target host
+    host_memory: int | None = None  # bytes; lets an image be judged against the host it will run on
     # THP, KSM, swap, IOMMU
     thp_allowed: tuple[str, ...] = ("always", "madvise")
     ksm_mode: str = "on"  # on | off | any
@@ -45,3 +53,232 @@ class Policy:
 
 
 DEFAULT_POLICY = Policy()
+
+PROFILES = ("kvm-host", "kvm-host-multitenant")
+
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_bytes(value: Any, key: str) -> int:
+    """``1G``, ``2MB``, ``512M``, ``2048K``, ``1GiB`` or a plain integer of bytes."""
+    if isinstance(value, bool):
+        raise UsageError(f"{key}: expected a size such as 2M or 1G, got {value!r}")
+    if isinstance(value, int):
+        if value <= 0:
+            raise UsageError(f"{key}: must be positive, got {value}")
+        return value
+    if not isinstance(value, str):
+        raise UsageError(f"{key}: expected a size such as 2M or 1G, got {type(value).__name__}")
+    text = value.strip().upper().removesuffix("IB").removesuffix("B")
+    num, unit = text, ""
+    if text and text[-1] in _SIZE_UNITS:
+        num, unit = text[:-1], text[-1]
+    try:
+        n = float(num)
+    except ValueError:
+        raise UsageError(f"{key}: not a size: {value!r} (use e.g. 2M, 1G, 256G)") from None
+    if n <= 0:
+        raise UsageError(f"{key}: must be positive, got {value!r}")
+    return int(n * _SIZE_UNITS[unit])
+
+
+def _str(v: Any, key: str) -> str:
+    if not isinstance(v, str):
+        raise UsageError(f"{key}: expected a string, got {type(v).__name__}")
+    return v
+
+
+def _bool(v: Any, key: str) -> bool:
+    if not isinstance(v, bool):
+        raise UsageError(f"{key}: expected true or false, got {v!r}")
+    return v
+
+
+def _count(v: Any, key: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise UsageError(f"{key}: expected a whole number >= 0, got {v!r}")
+    return v
+
+
+def _fraction(v: Any, key: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < float(v) <= 1:
+        raise UsageError(f"{key}: expected a number in (0, 1], got {v!r}")
+    return float(v)
+
+
+def _factor(v: Any, key: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or float(v) < 0:
+        raise UsageError(f"{key}: expected a number >= 0, got {v!r}")
+    return float(v)
+
+
+def _str_list(v: Any, key: str) -> tuple[str, ...]:
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise UsageError(f"{key}: expected a list of strings")
+    return tuple(v)
+
+
+def _thp(v: Any, key: str) -> tuple[str, ...]:
+    modes = _str_list(v, key)
+    bad = [m for m in modes if m not in ("always", "madvise", "never")]
+    if bad:
+        raise UsageError(f"{key}: unknown THP mode {bad[0]!r} (always, madvise, never)")
+    return modes
+
+
+def _ksm_mode(v: Any, key: str) -> str:
+    mode = _str(v, key)
+    if mode not in ("on", "off", "any"):
+        raise UsageError(f"{key}: expected 'on', 'off' or 'any', got {mode!r}")
+    return mode
+
+
+# table.key -> (Policy field, converter)
+_FIELDS: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
+    "hugepages.required": ("hugepages_required", _bool),
+    "hugepages.size": ("hugepages_size", parse_bytes),
+    "hugepages.count": ("hugepages_count", _count),
+    "hugepages.max_memory_fraction": ("hugepages_max_memory_fraction", _fraction),
+    "host.memory": ("host_memory", parse_bytes),
+    "thp.allowed": ("thp_allowed", _thp),
+    "ksm.mode": ("ksm_mode", _ksm_mode),
+    "swap.ksm_factor": ("swap_ksm_factor", _factor),
+    "iommu.required": ("iommu_required", _bool),
+    "cpu.required_model": ("cpu_required_model", _str),
+    "cpu.required_flags": ("cpu_required_flags", _str_list),
+}
+_TOP = {"extends", "disabled", "severity", "waivers", "description"}
+
+
+def _date(v: Any, key: str) -> dt.date:
+    if isinstance(v, dt.datetime):
+        return v.date()
+    if isinstance(v, dt.date):
+        return v
+    if isinstance(v, str):
+        try:
+            return dt.date.fromisoformat(v)
+        except ValueError:
+            pass
+    raise UsageError(f"{key}: expected a date like 2027-01-31, got {v!r}")
+
+
+def apply(base: Policy, data: Mapping[str, Any], *, source: str) -> Policy:
+    """Apply a parsed TOML document to ``base``; every key is checked."""
+    changes: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in _TOP:
+            continue
+        if not isinstance(value, dict):
+            raise UsageError(f"{source}: unknown key {key!r}")
+        for sub, subvalue in value.items():
+            full = f"{key}.{sub}"
+            if full not in _FIELDS:
+                raise UsageError(f"{source}: unknown key {full!r}")
+            name, conv = _FIELDS[full]
+            changes[name] = conv(subvalue, f"{source}: {full}")
+    if "disabled" in data:
+        changes["disabled"] = _str_list(data["disabled"], f"{source}: disabled")
+    if "severity" in data:
+        sev = data["severity"]
+        if not isinstance(sev, dict):
+            raise UsageError(f"{source}: severity: expected a table of check id = severity")
+        overrides = dict(base.severity_overrides)
+        for check_id, text in sev.items():
+            try:
+                overrides[check_id] = Severity.parse(_str(text, f"{source}: severity.{check_id}"))
+            except ValueError as exc:
+                raise UsageError(f"{source}: severity.{check_id}: {exc}") from None
+        changes["severity_overrides"] = overrides
+    if "waivers" in data:
+        ws = data["waivers"]
+        if not isinstance(ws, dict):
+            raise UsageError(f"{source}: waivers: expected [waivers.\"<check id>\"] tables")
+        waivers = dict(base.waivers)
+        for check_id, w in ws.items():
+            where = f"{source}: waivers.{check_id}"
+            if not isinstance(w, dict):
+                raise UsageError(f"{where}: expected a table with reason and expires")
+            unknown = set(w) - {"reason", "expires"}
+            if unknown:
+                raise UsageError(f"{where}: unknown key {sorted(unknown)[0]!r}")
+            if "reason" not in w:
+                raise UsageError(f"{where}: a waiver needs a reason")
+            expires = _date(w["expires"], f"{where}.expires") if "expires" in w else None
+            waivers[check_id] = Waiver(reason=_str(w["reason"], f"{where}.reason"), expires=expires)
+        changes["waivers"] = waivers
+    return dataclasses.replace(base, source=source, **changes)
+
+
+def _load_toml(text: str, source: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{source}: not valid TOML: {exc}") from None
+
+
+def load_profile(name: str, _seen: tuple[str, ...] = ()) -> Policy:
+    if name not in PROFILES:
+        raise UsageError(f"unknown profile {name!r} (one of: {', '.join(PROFILES)})")
+    text = resources.files("audit").joinpath("profiles", f"{name}.toml").read_text(encoding="utf-8")
+    data = _load_toml(text, f"profile {name}")
+    base = Policy()
+    parent = data.get("extends")
+    if parent is not None:
+        if parent in (*_seen, name):
+            raise UsageError(f"profile {name}: extends loops through {parent!r}")
+        base = load_profile(_str(parent, f"profile {name}: extends"), (*_seen, name))
+    policy = apply(base, data, source=f"built-in profile {name}")
+    return dataclasses.replace(policy, profile=name)
+
+
+def load_policy(*, profile: str | None = None, path: str | None = None) -> Policy:
+    """The effective policy: a profile, then a policy file on top (its ``extends`` names the profile)."""
+    if path is None:
+        return load_profile(profile or "kvm-host")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise UsageError(f"--policy {path}: cannot read: {exc.strerror or exc}") from None
+    data = _load_toml(text, path)
+    extends = data.get("extends", profile or "kvm-host")
+    base = load_profile(_str(extends, f"{path}: extends"))
+    if profile and "extends" in data and data["extends"] != profile:
+        raise UsageError(f"--profile {profile} conflicts with {path}: extends = {data['extends']!r}")
+    return apply(base, data, source=path)
+
+
+def to_toml(policy: Policy) -> str:
+    """The effective policy written back as TOML (``hostaudit policy show``)."""
+
+    def val(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if isinstance(v, tuple | list):
+            return "[" + ", ".join(val(x) for x in v) + "]"
+        return repr(v)
+
+    lines = [f"# effective policy: {policy.source}", f'extends = "{policy.profile}"']
+    if policy.disabled:
+        lines.append(f"disabled = {val(policy.disabled)}")
+    tables: dict[str, list[str]] = {}
+    for full, (name, _) in _FIELDS.items():
+        table, key = full.split(".")
+        value = getattr(policy, name)
+        if value is None:
+            tables.setdefault(table, []).append(f"# {key} = (not set)")
+        else:
+            tables.setdefault(table, []).append(f"{key} = {val(value)}")
+    for table, entries in tables.items():
+        lines += ["", f"[{table}]", *entries]
+    if policy.severity_overrides:
+        lines += ["", "[severity]"]
+        lines += [f'"{k}" = "{v}"' for k, v in sorted(policy.severity_overrides.items())]
+    for check_id, w in sorted(policy.waivers.items()):
+        lines += ["", f'[waivers."{check_id}"]', f"reason = {val(w.reason)}"]
+        if w.expires:
+            lines.append(f"expires = {w.expires.isoformat()}")
+    return "\n".join(lines) + "\n"
