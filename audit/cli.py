@@ -19,8 +19,9 @@ from audit import __version__
 from audit.errors import HostauditError, UsageError
 from audit.model import Severity
 
-#: Modules that add sub-commands: each has ``register(subparsers)`` setting ``func`` on its parser.
-EXTRA_COMMANDS: tuple[str, ...] = ()
+#: Sub-commands defined in other modules, imported only when used (start-up time matters):
+#: each module has ``register(subparsers)`` that adds its parser and sets ``func``.
+EXTRA_COMMANDS: dict[str, str] = {}
 
 SUBCOMMANDS = {"run", "checks", "explain", "policy"}
 
@@ -38,7 +39,9 @@ def _severity(text: str) -> Severity:
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--root", metavar="DIR", help="audit the tree at DIR (an unbooted image) instead of this host")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--root", metavar="DIR", help="audit the tree at DIR (an unbooted image) instead of this host")
+    target.add_argument("--snapshot", metavar="FILE", help="audit a snapshot made by 'hostaudit collect'")
     p.add_argument("--format", default="text", metavar="FMT",
                    help="what goes to stdout: text (default), json, junit, html")
     p.add_argument("-o", "--output", action="append", default=[], metavar="PATH",
@@ -60,7 +63,7 @@ def add_policy_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--policy", metavar="FILE", help="TOML policy file (extends a profile; overrides, waivers)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="hostaudit", description="Audit a KVM host (or an image root) against a policy.")
     parser.add_argument("--version", action="version", version=f"hostaudit {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
@@ -80,8 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     show = policy_sub.add_parser("show", help="print the effective policy as TOML")
     add_policy_options(show)
     show.set_defaults(func=cmd_policy_show)
-    for modname in EXTRA_COMMANDS:
-        importlib.import_module(modname).register(sub)
+    for name, modname in EXTRA_COMMANDS.items():
+        if command is None or command == name or command in ("-h", "--help"):
+            importlib.import_module(modname).register(sub)
     return parser
 
 
@@ -92,8 +96,7 @@ def _normalize_argv(argv: list[str]) -> list[str]:
     first = argv[0]
     if first in ("-h", "--help", "--version"):
         return argv
-    known = SUBCOMMANDS | {m.rsplit("_", 1)[-1] for m in EXTRA_COMMANDS}
-    if first in known:
+    if first in SUBCOMMANDS or first in EXTRA_COMMANDS:
         return argv
     return ["run", *argv]
 
@@ -124,6 +127,10 @@ def cmd_policy_show(args: argparse.Namespace) -> int:
 def make_host(args: argparse.Namespace) -> Any:
     from audit.host import Host
 
+    if getattr(args, "snapshot", None):
+        from audit.snapshot import load_snapshot_host
+
+        return load_snapshot_host(args.snapshot)  # raises UsageError on a bad snapshot
     if args.root:
         if not os.path.isdir(args.root):
             raise UsageError(f"--root {args.root}: not a directory")
@@ -220,8 +227,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
-        parser = build_parser()
-        args = parser.parse_args(_normalize_argv(args_list))
+        argv_n = _normalize_argv(args_list)
+        parser = build_parser(argv_n[0] if argv_n else None)
+        args = parser.parse_args(argv_n)
         return int(args.func(args))
     except UsageError as exc:
         print(f"hostaudit: {exc}" if not str(exc).startswith("hostaudit") else str(exc), file=sys.stderr)
