@@ -19,6 +19,11 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "checks.cpu",
     "checks.kvm",
     "checks.crypto",
+    "checks.hugepages",
+    "checks.thp",
+    "checks.ksm",
+    "checks.iommu",
+    "checks.boot",
 )
 
 

@@ -1,0 +1,134 @@
+"""The next boot's kernel command line as a fact, and how to change it on this host's distribution."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from audit.bootconfig import BootConfig, StaleParam, effective_params, resolve_boot_config
+from audit.errors import FactError, FactUnavailable
+from audit.facts import os_release_fact
+from audit.facts_memory import booted_efi
+from audit.host import Host, fact
+from audit.model import Evidence
+from audit.parsers.cmdline import Param
+
+#: Everything the resolver may read (globs are expanded inside the root by snapshot collection).
+BOOT_PATHS = (
+    "/boot/grub2/grub.cfg", "/boot/grub/grub.cfg", "/boot/grub2/grubenv", "/boot/grub/grubenv",
+    "/boot/efi/EFI/*/grub.cfg", "/boot/efi/EFI/*/grubenv", "/efi/EFI/*/grub.cfg", "/efi/EFI/*/grubenv",
+    "/boot/EFI/*/grub.cfg", "/boot/EFI/*/grubenv",
+    "/boot/loader/entries/*.conf", "/loader/entries/*.conf", "/boot/efi/loader/entries/*.conf",
+    "/efi/loader/entries/*.conf", "/boot/efi/loader/loader.conf", "/efi/loader/loader.conf",
+    "/boot/loader/loader.conf",
+    "/boot/grub/grub.conf", "/boot/grub/menu.lst", "/etc/grub.conf", "/boot/grub/default",
+    "/boot/efi/EFI/*/grub.conf",
+    "/etc/default/grub", "/etc/default/grub.d/*.cfg", "/etc/kernel/cmdline", "/etc/tuned/bootcmdline",
+    "/sys/firmware/efi",
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BootCmdline:
+    params: tuple[Param, ...] | None  # None: no boot configuration found, so unknown (never "empty")
+    source: str  # the file the default entry came from, for evidence
+    summary: str
+    config: BootConfig
+
+    @property
+    def loader(self) -> str | None:
+        return self.config.loader
+
+    @property
+    def stale(self) -> tuple[StaleParam, ...]:
+        return self.config.stale
+
+    @property
+    def provenance(self) -> tuple[Evidence, ...]:
+        return self.config.provenance
+
+
+@fact(paths=BOOT_PATHS)
+def boot_cmdline(host: Host) -> BootCmdline:
+    try:
+        efi: bool | None = host.fact(booted_efi)
+    except FactUnavailable:
+        efi = None
+    cfg = resolve_boot_config(host.fs, efi=efi)
+    params = effective_params(cfg)
+    if cfg.loader is None:
+        summary = cfg.summary or "no boot loader configuration found"
+    else:
+        summary = cfg.summary or f"{cfg.loader} configuration"
+    return BootCmdline(
+        params=tuple(params) if params is not None else None,
+        source=cfg.config_path or (cfg.entry.source.split(":", 1)[0] if cfg.entry else "boot configuration"),
+        summary=summary,
+        config=cfg,
+    )
+
+
+def _family(host: Host) -> str | None:
+    try:
+        return host.fact(os_release_fact).info.family()
+    except (FactUnavailable, FactError):
+        return None
+
+
+def _token(name: str, value: str | None) -> str:
+    return name if value is None else f"{name}={value}"
+
+
+def cmdline_fix(
+    host: Host, *, add: Mapping[str, str | None] | None = None, remove: Sequence[str] = ()
+) -> list[str]:
+    """Commands that put ``add`` on (and take ``remove`` off) the kernel command line of every
+    future boot, with the tool this host's boot configuration is managed by. Values are quoted."""
+    add = dict(add or {})
+    if not add and not remove:
+        return []
+    tokens = " ".join(_token(k, v) for k, v in add.items())
+    try:
+        boot = host.fact(boot_cmdline)
+        loader, hint, config_path = boot.loader, boot.config.family_hint or "", boot.config.config_path
+    except (FactUnavailable, FactError):
+        loader, hint, config_path = None, "", None
+    family = _family(host)
+    removed = " ".join(remove)
+    if loader in ("grub2-bls",) or "grubby" in hint or (family == "rhel" and loader in ("grub2", "grub-legacy", None)):
+        cmds = []
+        if remove:
+            cmds.append(f"grubby --update-kernel=ALL --remove-args={shlex.quote(removed)}")
+        if add:
+            cmds.append(f"grubby --update-kernel=ALL --args={shlex.quote(tokens)}")
+        return cmds
+    if loader == "grub-legacy":
+        path = config_path or "/boot/grub/grub.conf"
+        cmds = []
+        for name in remove:
+            expr = "/^[[:space:]]*kernel /s/[[:space:]]" + name + "(=[^[:space:]]*)?([[:space:]]|$)/\\2/g"
+            cmds.append(f"sed -i -E {shlex.quote(expr)} {shlex.quote(path)}")
+        if add:
+            cmds.append(f"sed -i {shlex.quote(f'/^[[:space:]]*kernel /s/$/ {tokens}/')} {shlex.quote(path)}")
+        return cmds
+    if loader == "systemd-boot":
+        return [f"# add '{tokens}' to /etc/kernel/cmdline and to the options line of each $ESP/loader/entries/*.conf"
+                + (f"; remove {removed}" if remove else "")]
+    if loader == "grub2" or family in ("debian", "suse"):
+        regen = "update-grub" if family == "debian" or "update-grub" in hint else (
+            hint if hint.startswith("grub2-mkconfig") else "grub2-mkconfig -o /boot/grub2/grub.cfg")
+        cmds = []
+        for name in remove:
+            expr = "s/(^|[[:space:]\"])" + name + "(=[^[:space:]\"]*)?([[:space:]\"]|$)/\\1\\3/g"
+            cmds.append(f"sed -i -E {shlex.quote(expr)} /etc/default/grub")
+        if add:
+            line = f'GRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX {tokens}"'
+            if family == "debian":
+                cmds += ["mkdir -p /etc/default/grub.d",
+                         f"echo {shlex.quote(line)} > /etc/default/grub.d/90-hostaudit.cfg"]
+            else:
+                cmds.append(f"echo {shlex.quote(line)} >> /etc/default/grub")
+        return [*cmds, regen]
+    return [f"# add '{tokens}' to the kernel command line in your boot loader's configuration"
+            + (f"; remove {removed}" if remove else "")]

@@ -1,0 +1,103 @@
+"""The boot configuration itself: regenerated from its inputs, and free of parameters the kernel ignores."""
+
+from __future__ import annotations
+
+from audit import hookimpl
+from audit.bootconfig import suspicious_params
+from audit.facts_boot import boot_cmdline
+from audit.host import Host
+from audit.model import Check, Evidence, Outcome, Severity, check, passed, skipped, warned
+from audit.parsers.hugepages import hugepage_request
+from audit.policy import Policy
+from checks._common import maybe_value
+
+X86_DEFAULT_HUGEPAGE = 2 << 20
+
+
+def _regen_commands(hint: str | None, loader: str | None) -> list[str]:
+    if not hint:
+        return ["# regenerate the boot loader configuration from /etc/default/grub"]
+    if hint == "grubby" or loader == "grub2-bls":
+        return ["# BLS entries keep their own options: apply the wanted parameters with grubby",
+                "grubby --update-kernel=ALL --args=\"$(. /etc/default/grub; echo $GRUB_CMDLINE_LINUX)\""]
+    return [hint]
+
+
+@check(
+    "boot.drift",
+    title="The boot configuration contains what its inputs ask for",
+    severity=Severity.MEDIUM,
+    reads=["/etc/default/grub", "/etc/default/grub.d/*.cfg", "/etc/kernel/cmdline", "/boot/grub*/grub.cfg",
+           "/boot/loader/entries/*.conf", "/boot/grub*/grubenv"],
+    example_fix=["update-grub   # RHEL: grub2-mkconfig -o /boot/grub2/grub.cfg, or grubby for BLS entries"],
+)
+def boot_drift(host: Host, policy: Policy) -> Outcome:
+    """Editing /etc/default/grub changes nothing until the boot configuration is regenerated (and
+    with BLS entries, grub2-mkconfig no longer rewrites their options): a parameter that is in the
+    inputs but not in the entry the next boot uses is not in effect, however correct the file looks."""
+    boot = host.fact(boot_cmdline)
+    cfg = boot.config
+    ev = [Evidence(source=boot.source, observed=boot.summary), *cfg.provenance]
+    if cfg.loader is None:
+        return skipped(f"no boot loader configuration found: {boot.summary}", ev)
+    if not cfg.inputs:
+        return passed(f"{cfg.loader}: no regeneration inputs (/etc/default/grub, /etc/kernel/cmdline) to compare",
+                      ev)
+    for inp in cfg.inputs:
+        ev.append(Evidence(source=inp.source, observed=f"{inp.name}={inp.value!r}" + (f" ({inp.note})" if inp.note
+                                                                                       else "")))
+    if not cfg.stale:
+        return passed(f"the default entry has every parameter its inputs ask for ({cfg.loader})", ev)
+    lines = []
+    for s in cfg.stale:
+        now = "absent" if s.effective is None else f"'{s.effective}'"
+        lines.append(f"{s.name}: {s.source} wants '{s.wanted}', the next boot has {now}")
+        ev.append(Evidence(source=s.source, observed=f"{s.name}={s.wanted}",
+                           expected=f"in {boot.source}" if s.effective is None else f"{s.name}={s.effective}"))
+    return warned("boot configuration is stale: regenerate it (" + "; ".join(lines) + ")", ev,
+                  fix=_regen_commands(cfg.family_hint, cfg.loader), reboot=True,
+                  notes="The inputs are not the effective configuration until the loader's config is regenerated.")
+
+
+@check(
+    "boot.params",
+    title="The kernel command line has no ignored or misspelt parameters",
+    severity=Severity.LOW,
+    reads=["/proc/cmdline", "boot configuration"],
+    example_fix=["grubby --update-kernel=ALL --remove-args=transparent_hugepages --args=transparent_hugepage=madvise"],
+)
+def boot_params(host: Host, policy: Policy) -> Outcome:
+    """The kernel silently ignores parameters it does not know (transparent_hugepages= with an s),
+    huge page sizes given in the wrong order, and variables a boot loader could not expand: the
+    setting then looks configured but is not."""
+    ev: list[Evidence] = []
+    problems: list[str] = []
+    boot = host.fact(boot_cmdline)
+    sources = []
+    if boot.params is not None:
+        sources.append((boot.source, list(boot.params), "next boot"))
+        for var in boot.config.unresolved:
+            problems.append(f"next boot: ${var} is not defined anywhere and expands to nothing")
+        problems += [f"next boot: {p}" for p in boot.config.problems]
+    running = maybe_value(lambda: host.cmdline) if host.has_runtime else None
+    if running is not None:
+        sources.append(("/proc/cmdline", running, "running kernel"))
+    if not sources:
+        return skipped(f"no command line to check: {boot.summary}")
+    for source, params, label in sources:
+        ev.append(Evidence(source=source, observed=" ".join(p.name if p.value is None else f"{p.name}={p.value}"
+                                                            for p in params)[:500]))
+        problems += [f"{label}: {m}" for m in suspicious_params(params)]
+        problems += [f"{label}: {m}" for m in hugepage_request(params, X86_DEFAULT_HUGEPAGE).problems]
+        literal = [p.name for p in params if "$" in p.name or (p.value and p.value.startswith("$"))]
+        problems += [f"{label}: literal variable {n!r} reached the kernel" for n in literal]
+    if problems:
+        return warned("; ".join(dict.fromkeys(problems)), ev,
+                      fix=["# correct the parameters with the tool that manages this boot configuration"],
+                      notes="Misspelt or misordered parameters are ignored without an error.")
+    return passed("no ignored or misspelt parameters on " + " and ".join(label for _, _, label in sources), ev)
+
+
+@hookimpl
+def hostaudit_checks() -> list[Check]:
+    return [boot_drift, boot_params]

@@ -1,0 +1,336 @@
+"""Huge pages: a pool reserved persistently, that fits in memory, that the kernel really allocated,
+that the CPU supports, with hugetlbfs mounted (now and after a reboot) and the tools installed."""
+
+from __future__ import annotations
+
+from audit import hookimpl
+from audit.facts_boot import cmdline_fix
+from audit.facts_memory import (
+    DEV_HUGEPAGES_UNIT,
+    fstab,
+    fstab_hugetlbfs,
+    hugeadm_path,
+    hugepage_state,
+    meminfo,
+    mounts,
+    service_tree,
+)
+from audit.host import Host
+from audit.model import Check, Evidence, Outcome, Severity, check, failed, passed, skipped, warned
+from audit.parsers.hugepages import format_size
+from audit.parsers.mounts import hugetlbfs_mounts, hugetlbfs_page_size
+from audit.policy import Policy
+from checks._common import maybe, os_family, q
+from checks._hugepages import GIB, HugepagePlan, describe_pools, hugepage_plan, suggested_pool
+
+SYSFS_POOL = "/sys/kernel/mm/hugepages/hugepages-{kb}kB/nr_hugepages"
+
+
+def _example_count(size: int) -> int:
+    return 4 if size >= GIB else 512  # 4 GiB or 1 GiB: an example to adjust, said so in the notes
+
+
+def reserve_fix(host: Host, plan: HugepagePlan, size: int, count: int | None) -> tuple[list[str], str, bool]:
+    """(commands, notes, reboot): runtime first, then what makes it persistent."""
+    n = count if count is not None else _example_count(size)
+    note = "" if count is not None else f" {n} pages is an example: size the pool for your guests' memory."
+    runtime = f"echo {n} > {SYSFS_POOL.format(kb=size // 1024)}"
+    if size >= GIB:
+        # 1 GiB pages: memory fragments quickly after boot, so they are reserved on the command line
+        params = {"hugepagesz": format_size(size), "hugepages": str(n)}
+        cmds = [runtime + "   # may fall short at runtime: gigantic pages need contiguous memory",
+                *cmdline_fix(host, add=params)]
+        return cmds, "Gigantic pages are reliably reserved only at boot." + note, True
+    cmds = [runtime, f"echo {q(f'vm.nr_hugepages = {n}')} > /etc/sysctl.d/80-hugepages.conf"]
+    if size != plan.default_size:
+        cmds = [runtime, *cmdline_fix(host, add={"hugepagesz": format_size(size), "hugepages": str(n)})]
+        return cmds, "vm.nr_hugepages only sets the default size; other sizes are reserved at boot." + note, True
+    return cmds, "Applies now and at every boot (systemd-sysctl)." + note, False
+
+
+@check(
+    "boot.hugepages",
+    title="A huge page pool is reserved persistently and active",
+    severity=Severity.MEDIUM,
+    reads=["/proc/cmdline", "/etc/default/grub", "/boot/grub*/grub.cfg", "/boot/loader/entries/*.conf",
+           "/boot/grub/grub.conf", "/etc/sysctl.d/*.conf", "/sys/kernel/mm/hugepages/"],
+    example_fix=["echo 512 > /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages",
+                 "echo 'vm.nr_hugepages = 512' > /etc/sysctl.d/80-hugepages.conf"],
+)
+def boot_hugepages(host: Host, policy: Policy) -> Outcome:
+    """Guests backed by huge pages (libvirt <memoryBacking><hugepages/>) need a pool reserved before
+    they start; a pool set only at runtime is lost at the next boot, and one only configured is not
+    there until the host reboots."""
+    plan = hugepage_plan(host)
+    ev = list(plan.evidence)
+    size, count = suggested_pool(policy, plan)
+    P = {s: n for s, n in (plan.persistent or {}).items() if n}
+    R = {s: n for s, n in (plan.running or {}).items() if n} if plan.running is not None else None
+    if plan.persistent is None:
+        if R:
+            return warned(
+                f"huge pages are reserved now ({describe_pools(R)}) but the next boot's configuration is unknown"
+                f" ({plan.boot.summary}): they may be lost at the next boot",
+                ev, fix=reserve_fix(host, plan, max(R), R[max(R)])[0][1:],
+                notes="Make the pool persistent on the kernel command line or in /etc/sysctl.d.",
+            )
+        if policy.hugepages_required:
+            what = "no huge pages are reserved now and " if R is not None else ""
+            cmds, notes, reboot = reserve_fix(host, plan, size, count)
+            return failed(f"{what}no persistent huge page setting was found ({plan.boot.summary})", ev,
+                          fix=cmds, notes=notes, reboot=reboot)
+        return skipped(f"cannot tell what the next boot reserves: {plan.boot.summary}", ev)
+    if not P and not R:
+        if not policy.hugepages_required:
+            return passed("no huge page pool is configured (not required by the policy)", ev)
+        cmds, notes, reboot = reserve_fix(host, plan, size, count)
+        return failed("no huge page pool is reserved (neither on the boot command line nor in sysctl files)",
+                      ev, fix=cmds, notes=notes, reboot=reboot)
+    if policy.hugepages_size or policy.hugepages_count:
+        want_size = policy.hugepages_size or plan.default_size
+        want = policy.hugepages_count or 1
+        have = P.get(want_size, 0)
+        ev.append(Evidence(source="policy", observed=f"persistent {format_size(want_size)} pages: {have}",
+                           expected=f">= {want} x {format_size(want_size)}"))
+        if have < want:
+            cmds, notes, reboot = reserve_fix(host, plan, want_size, want)
+            return failed(f"persistent pool has {have} x {format_size(want_size)} pages; the policy wants {want}",
+                          ev, fix=cmds, notes=notes, reboot=reboot)
+    if R is None:
+        return passed(f"reserved at boot: {describe_pools(P)}", ev)
+    asked = dict(plan.running_request.pools) if plan.running_request else {}
+    if plan.sysctl_count is not None:
+        asked[plan.default_size] = plan.sysctl_count
+    pending = [s for s in P if R.get(s, 0) < P[s] and asked.get(s, 0) < P[s]]
+    lost = [s for s in R if R[s] > P.get(s, 0)]
+    if pending and not lost:
+        return warned(f"configured, not active: reboot pending (next boot: {describe_pools(P)}; now: "
+                      f"{describe_pools(R)})", ev,
+                      fix=[f"echo {P[s]} > {SYSFS_POOL.format(kb=s // 1024)}" for s in pending] + ["# or reboot"],
+                      notes="The running kernel has not been given the configured pool yet.", reboot=False)
+    if lost:
+        fixes: list[str] = []
+        notes = ""
+        reboot = False
+        for s in lost:
+            cmds, notes, reboot = reserve_fix(host, plan, s, R[s])
+            fixes += cmds[1:]
+        return warned(f"active now, lost at next boot: {', '.join(f'{R[s]} x {format_size(s)}' for s in lost)}"
+                      f" reserved now, {describe_pools(P)} configured", ev, fix=fixes, notes=notes, reboot=reboot)
+    return passed(f"reserved persistently and active: {describe_pools(P)}", ev)
+
+
+@check(
+    "memory.hugepages_fit",
+    title="Huge page pools fit in physical memory",
+    severity=Severity.HIGH,
+    reads=["/proc/meminfo", "/sys/kernel/mm/hugepages/", "boot configuration", "sysctl files"],
+    example_fix=["echo 'vm.nr_hugepages = 512' > /etc/sysctl.d/80-hugepages.conf   # a smaller pool"],
+)
+def hugepages_fit(host: Host, policy: Policy) -> Outcome:
+    """Huge pages are taken out of general memory at reservation: a pool larger than RAM makes the
+    kernel reserve what it can and leaves the host itself starved; past the policy's fraction the
+    host and its page cache run short."""
+    plan = hugepage_plan(host)
+    pools: dict[int, int] = {}
+    for source in (plan.persistent or {}, plan.running or {}):
+        for s, n in source.items():
+            pools[s] = max(pools.get(s, 0), n)
+    total = sum(s * n for s, n in pools.items())
+    if not total:
+        return skipped("no huge page pool is configured or reserved: nothing to fit", plan.evidence)
+    mi = maybe(host, meminfo)
+    if mi is not None and mi.mem_total:
+        mem, src = mi.mem_total, "/proc/meminfo"
+    elif policy.host_memory:
+        mem, src = policy.host_memory, f"policy host.memory ({policy.source})"
+    else:
+        return skipped("the target host's memory is unknown on an image: set host.memory in the policy to check",
+                       plan.evidence)
+    ev = [*plan.evidence, Evidence(source=src, observed=f"memory {format_size(mem)}; pools {describe_pools(pools)} = "
+                                   f"{format_size(total)}",
+                                   expected=f"<= {policy.hugepages_max_memory_fraction:.0%} of memory")]
+    limit = int(mem * policy.hugepages_max_memory_fraction)
+    fix = ["# shrink the pool: lower hugepages= on the kernel command line or vm.nr_hugepages in /etc/sysctl.d"]
+    if total > mem:
+        return failed(f"huge page pools ({format_size(total)}) exceed physical memory ({format_size(mem)})",
+                      ev, fix=fix, notes="The kernel reserves what it can and leaves the host with no memory.")
+    if total > limit:
+        return warned(f"huge page pools take {total / mem:.0%} of memory, over the policy's "
+                      f"{policy.hugepages_max_memory_fraction:.0%}", ev, fix=fix,
+                      notes="Leave memory for the host, QEMU's own overhead and the page cache.")
+    return passed(f"huge page pools take {format_size(total)} of {format_size(mem)} ({total / mem:.0%})", ev)
+
+
+@check(
+    "memory.hugepages_allocated",
+    title="The kernel allocated every huge page it was asked for",
+    severity=Severity.MEDIUM,
+    reads=["/proc/cmdline", "/sys/kernel/mm/hugepages/*/nr_hugepages", "/sys/devices/system/node/*/hugepages/"],
+    runtime_only=True,
+    example_fix=["echo 1 > /proc/sys/vm/compact_memory",
+                 "echo 16 > /sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages"],
+)
+def hugepages_allocated(host: Host, policy: Policy) -> Outcome:
+    """The kernel silently reserves fewer pages than asked when memory is short or fragmented:
+    guests that expect the pool then fail to start."""
+    plan = hugepage_plan(host)
+    asked = dict(plan.running_request.pools) if plan.running_request else {}
+    if plan.sysctl_count is not None:
+        asked[plan.default_size] = max(asked.get(plan.default_size, 0), plan.sysctl_count)
+    asked = {s: n for s, n in asked.items() if n}
+    if not asked:
+        return skipped("no huge pages were asked for at boot (command line or sysctl)", plan.evidence)
+    running = plan.running or {}
+    state = host.fact(hugepage_state)
+    ev = list(plan.evidence)
+    for node in state.nodes:
+        if node.nr:
+            ev.append(Evidence(source=f"/sys/devices/system/node/node{node.node}/hugepages",
+                               observed=f"{node.nr} x {format_size(node.size)} (free {node.free})"))
+    short = {s: (running.get(s, 0), n) for s, n in asked.items() if running.get(s, 0) < n}
+    if short:
+        desc = "; ".join(f"{format_size(s)}: {got} of {want}" for s, (got, want) in short.items())
+        fix = ["echo 1 > /proc/sys/vm/compact_memory"]
+        fix += [f"echo {want} > {SYSFS_POOL.format(kb=s // 1024)}" for s, (_, want) in short.items()]
+        return failed(f"the kernel allocated fewer huge pages than asked ({desc})", ev, fix=fix,
+                      notes="Memory was short or fragmented; reserve gigantic pages on the command line, "
+                            "early at boot, or reduce the pool.")
+    return passed("every requested huge page was allocated: " + describe_pools({s: running[s] for s in asked}), ev)
+
+
+@check(
+    "cpu.pdpe1gb",
+    title="The CPU supports the 1 GiB pages asked for",
+    severity=Severity.HIGH,
+    reads=["/proc/cpuinfo", "boot configuration", "/proc/cmdline"],
+    runtime_only=True,
+    example_fix=["# use 2 MiB pages (hugepagesz=2M) on CPUs without pdpe1gb"],
+)
+def pdpe1gb(host: Host, policy: Policy) -> Outcome:
+    """1 GiB pages need the CPU's pdpe1gb feature; without it the kernel ignores hugepagesz=1G
+    and guests configured for 1 GiB pages do not start."""
+    cpu = host.cpuinfo
+    plan = hugepage_plan(host)
+    wanted = GIB in plan.sizes_in_use() or policy.hugepages_size == GIB
+    if plan.boot_request is not None:
+        wanted = wanted or any("1G" in t.upper() or "1024M" in t.upper() for t in plan.boot_request.ignored)
+    has = "pdpe1gb" in cpu.flags
+    ev = Evidence(source="/proc/cpuinfo", observed=("has" if has else "lacks") + " pdpe1gb",
+                  expected="pdpe1gb" if wanted else None)
+    if has:
+        return passed("1 GiB pages supported (pdpe1gb)" + (" and in use" if wanted else ""), [*plan.evidence, ev])
+    if wanted:
+        return failed("1 GiB huge pages are configured but the CPU lacks pdpe1gb", [*plan.evidence, ev],
+                      fix=[*cmdline_fix(host, remove=["hugepagesz", "hugepages", "default_hugepagesz"]),
+                           "# then reserve 2 MiB pages instead (vm.nr_hugepages)"],
+                      reboot=True, notes="The kernel ignores hugepagesz=1G on this CPU.")
+    return skipped("no 1 GiB pages asked for, and the CPU has no pdpe1gb", [ev])
+
+
+def _sizes_needed(plan: HugepagePlan, policy: Policy) -> set[int]:
+    sizes = plan.sizes_in_use()
+    if policy.hugepages_required and not sizes:
+        sizes = {policy.hugepages_size or plan.default_size}
+    return sizes
+
+
+def _mount_point(size: int, default: int) -> str:
+    return "/dev/hugepages" if size == default else f"/dev/hugepages{format_size(size)}"
+
+
+@check(
+    "mounts.hugetlbfs",
+    title="hugetlbfs is mounted for each huge page size, now and after a reboot",
+    severity=Severity.MEDIUM,
+    reads=["/proc/mounts", "/etc/fstab", "/usr/lib/systemd/system/dev-hugepages.mount", "/etc/systemd/system/"],
+    example_fix=["mkdir -p /dev/hugepages1G && mount -t hugetlbfs -o pagesize=1G hugetlbfs /dev/hugepages1G",
+                 "echo 'hugetlbfs /dev/hugepages1G hugetlbfs pagesize=1G 0 0' >> /etc/fstab"],
+)
+def hugetlbfs_mounted(host: Host, policy: Policy) -> Outcome:
+    """QEMU allocates guest memory from files on a hugetlbfs mount of the right page size; without
+    one the pool sits unused. The mount must come back at every boot (fstab or a systemd mount unit)."""
+    plan = hugepage_plan(host)
+    sizes = _sizes_needed(plan, policy)
+    if not sizes:
+        return skipped("huge pages are not in use here (not required, none configured)", plan.evidence)
+    default = plan.default_size
+    ev: list[Evidence] = []
+    persistent: set[int] = set()
+    for e in fstab_hugetlbfs(maybe(host, fstab) or []):
+        s = hugetlbfs_page_size(e.option_map, default)
+        persistent.add(s)
+        ev.append(Evidence(source=f"/etc/fstab:{e.line}", observed=f"hugetlbfs on {e.file} pagesize {format_size(s)}"))
+    tree = host.fact(service_tree)
+    st = tree.state(DEV_HUGEPAGES_UNIT)
+    ev.append(Evidence(source=f"systemd: {DEV_HUGEPAGES_UNIT}", observed=str(st)))
+    if st.starts_at_boot:
+        persistent.add(default)
+    for path, unit in tree.mount_units.items():
+        if unit.type == "hugetlbfs" and not path.endswith(f"/{DEV_HUGEPAGES_UNIT}"):
+            name = path.rsplit("/", 1)[-1]
+            if tree.state(name).starts_at_boot:
+                s = hugetlbfs_page_size(unit.option_map, default)
+                persistent.add(s)
+                ev.append(Evidence(source=path, observed=f"hugetlbfs on {unit.where} pagesize {format_size(s)}"))
+    now: set[int] | None = None
+    if host.has_runtime:
+        current_default = (maybe(host, meminfo).hugepagesize if maybe(host, meminfo) else None) or default
+        now = set()
+        for m in hugetlbfs_mounts(host.fact(mounts)):
+            s = hugetlbfs_page_size(m.option_map, current_default)
+            now.add(s)
+            ev.append(Evidence(source=f"/proc/mounts:{m.line}", observed=f"hugetlbfs on {m.target} pagesize "
+                               f"{format_size(s)}"))
+    ev.append(Evidence(source="huge page sizes in use", observed=", ".join(format_size(s) for s in sorted(sizes))))
+    miss_now = sorted(sizes - now) if now is not None else []
+    miss_boot = sorted(sizes - persistent)
+
+    def mount_cmd(s: int) -> str:
+        mp = _mount_point(s, default)
+        return f"mkdir -p {mp} && mount -t hugetlbfs -o pagesize={format_size(s)} hugetlbfs {mp}"
+
+    def persist_cmd(s: int) -> str:
+        line = f"hugetlbfs {_mount_point(s, default)} hugetlbfs pagesize={format_size(s)} 0 0"
+        return f"echo {q(line)} >> /etc/fstab"
+
+    if miss_now:
+        return failed(f"no hugetlbfs mount for {', '.join(format_size(s) for s in miss_now)} pages", ev,
+                      fix=[mount_cmd(s) for s in miss_now] + [persist_cmd(s) for s in miss_boot],
+                      notes="QEMU needs a hugetlbfs mount of each page size it backs guests with.")
+    if miss_boot:
+        what = "mounted now, not after a reboot" if now is not None else "not mounted at boot"
+        fn = warned if now is not None else failed
+        return fn(f"hugetlbfs for {', '.join(format_size(s) for s in miss_boot)} pages: {what}", ev,
+                  fix=[persist_cmd(s) for s in miss_boot],
+                  notes="Add an /etc/fstab entry (or a systemd .mount unit) so the mount comes back at boot.")
+    where = "mounted now and at boot" if now is not None else "mounted at boot"
+    return passed(f"hugetlbfs {where} for {', '.join(format_size(s) for s in sorted(sizes))} pages", ev)
+
+
+@check(
+    "packages.libhugetlbfs",
+    title="hugeadm (libhugetlbfs tools) is installed",
+    severity=Severity.LOW,
+    reads=["/usr/bin/hugeadm", "/usr/sbin/hugeadm", "/etc/os-release"],
+    example_fix=["apt-get install libhugetlbfs-bin   # RHEL: dnf install libhugetlbfs-utils"],
+)
+def libhugetlbfs(host: Host, policy: Policy) -> Outcome:
+    """hugeadm shows and adjusts pools per size and NUMA node and creates mounts; operators of a
+    huge-page host reach for it when a pool falls short."""
+    plan = hugepage_plan(host)
+    if not plan.in_use(policy):
+        return skipped("huge pages are not in use here (not required, none configured)")
+    path = host.fact(hugeadm_path)
+    ev = Evidence(source="/usr/bin/hugeadm", observed=path or "absent", expected="hugeadm installed")
+    if path:
+        return passed(f"hugeadm is installed ({path})", ev)
+    family = os_family(host)
+    fix = {"debian": "apt-get install libhugetlbfs-bin", "rhel": "dnf install libhugetlbfs-utils",
+           "suse": "zypper install libhugetlbfs"}.get(family or "", "# install your distribution's libhugetlbfs tools")
+    return failed("hugeadm is not installed", ev, fix=[fix], notes="Package name differs per distribution.")
+
+
+@hookimpl
+def hostaudit_checks() -> list[Check]:
+    return [boot_hugepages, hugepages_fit, hugepages_allocated, pdpe1gb, hugetlbfs_mounted, libhugetlbfs]

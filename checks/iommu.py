@@ -1,0 +1,128 @@
+"""IOMMU: active now (IOMMU groups exist) and enabled on the next boot's command line."""
+
+from __future__ import annotations
+
+from audit import hookimpl
+from audit.facts import kernel_config
+from audit.facts_boot import boot_cmdline, cmdline_fix
+from audit.facts_memory import iommu_state
+from audit.host import Host
+from audit.model import Check, Evidence, Outcome, Severity, check, failed, passed, skipped, warned
+from audit.parsers.cmdline import Param, last
+from audit.policy import Policy
+from checks._common import maybe, maybe_value, stock_kernel_fix
+
+
+def _words(value: str | None) -> set[str]:
+    return set((value or "").lower().split(",")) if value is not None else set()
+
+
+def iommu_on(params: list[Param] | None, kconfig: dict[str, str | None], vendor: str) -> tuple[bool | None, str]:
+    """Is the IOMMU enabled at boot for ``vendor`` ('intel' or 'amd')? (answer, why).
+
+    Intel: ``intel_iommu=on``, or CONFIG_INTEL_IOMMU_DEFAULT_ON=y without ``intel_iommu=off``.
+    AMD: on by default with CONFIG_AMD_IOMMU=y unless ``amd_iommu=off``. ``iommu=off`` disables
+    both; ``iommu=pt`` keeps it on in pass-through mode.
+    """
+    if params is None:
+        return None, "boot command line unknown"
+    generic = _words(last(params, "iommu"))
+    if "off" in generic:
+        return False, "iommu=off"
+    if vendor == "intel":
+        if kconfig.get("CONFIG_INTEL_IOMMU") not in ("y", None):
+            return False, f"CONFIG_INTEL_IOMMU={kconfig.get('CONFIG_INTEL_IOMMU')}"
+        words = _words(last(params, "intel_iommu"))
+        if "off" in words:
+            return False, "intel_iommu=off"
+        if "on" in words:
+            return True, "intel_iommu=on"
+        if kconfig.get("CONFIG_INTEL_IOMMU_DEFAULT_ON") == "y":
+            return True, "CONFIG_INTEL_IOMMU_DEFAULT_ON=y"
+        return False, "no intel_iommu=on (and the kernel does not enable it by default)"
+    if kconfig.get("CONFIG_AMD_IOMMU") not in ("y", None):
+        return False, f"CONFIG_AMD_IOMMU={kconfig.get('CONFIG_AMD_IOMMU')}"
+    if "off" in _words(last(params, "amd_iommu")):
+        return False, "amd_iommu=off"
+    return True, "AMD IOMMU is on by default (no amd_iommu=off)"
+
+
+def _params_for(vendor: str) -> dict[str, str]:
+    return {"intel_iommu": "on", "iommu": "pt"} if vendor == "intel" else {"iommu": "pt"}
+
+
+@check(
+    "iommu.enabled",
+    title="The IOMMU is enabled (device assignment, VFIO)",
+    severity=Severity.MEDIUM,
+    reads=["/sys/kernel/iommu_groups/", "/sys/class/iommu/", "/sys/firmware/acpi/tables/DMAR", "boot configuration",
+           "kernel config"],
+    example_fix=["grubby --update-kernel=ALL --args='intel_iommu=on iommu=pt'   # Debian: grub.d + update-grub"],
+)
+def iommu_enabled(host: Host, policy: Policy) -> Outcome:
+    """Passing PCI devices (NICs, GPUs, NVMe) to guests with VFIO needs an active IOMMU, which
+    also isolates devices' DMA from the host. Intel needs intel_iommu=on unless the kernel enables
+    it by default; AMD enables it by default; firmware must provide the DMAR/IVRS table."""
+    if not policy.iommu_required:
+        return skipped(f"the policy does not require an IOMMU ({policy.source})")
+    boot = host.fact(boot_cmdline)
+    kc = maybe(host, kernel_config)
+    kconf: dict[str, str | None] = {}
+    if kc is not None:
+        for opt in ("CONFIG_INTEL_IOMMU", "CONFIG_INTEL_IOMMU_DEFAULT_ON", "CONFIG_AMD_IOMMU"):
+            kconf[opt] = kc.config.get(opt)
+    cpu = maybe_value(lambda: host.cpuinfo)
+    vendor = cpu.vendor_kind if cpu else None
+    vendors = [vendor] if vendor else ["intel", "amd"]
+    params = list(boot.params) if boot.params is not None else None
+    verdicts = {v: iommu_on(params, kconf, v) for v in vendors}
+    ev = [Evidence(source=boot.source, observed=boot.summary)]
+    if kc is not None:
+        ev.append(Evidence(source=kc.source, observed=", ".join(kc.config.describe(k) for k in kconf)))
+    for v, (_, why) in verdicts.items():
+        ev.append(Evidence(source=f"next boot ({v})", observed=why, expected="IOMMU on"))
+    assumed = "" if vendor else " (CPU vendor unknown here: judged for Intel and AMD)"
+    answers = [ok for ok, _ in verdicts.values()]
+    persistent_ok: bool | None = None if None in answers else all(answers)
+    driver = {"intel": "CONFIG_INTEL_IOMMU", "amd": "CONFIG_AMD_IOMMU"}
+    kernel_lacks = bool(kconf) and all(kconf.get(driver[v]) not in ("y", None) for v in vendors)
+    add = _params_for(vendor or "intel")
+    if not host.has_runtime:
+        if persistent_ok is None:
+            return skipped(f"cannot tell: {boot.summary}", ev)
+        if persistent_ok:
+            return passed(f"IOMMU enabled on the boot command line{assumed}", ev)
+        if kernel_lacks:
+            return failed(f"the kernel is built without the IOMMU driver{assumed}", ev, fix=stock_kernel_fix(host),
+                          reboot=True)
+        return failed(f"IOMMU not enabled at boot{assumed}", ev, fix=cmdline_fix(host, add=add), reboot=True,
+                      notes="Also enable VT-d / AMD-Vi in the firmware setup.")
+    state = host.fact(iommu_state)
+    ev.append(Evidence(source="/sys/kernel/iommu_groups", observed=f"{state.groups} group(s); units: "
+                       f"{', '.join(state.units) or 'none'}; ACPI tables: {', '.join(state.acpi_tables) or 'none'}",
+                       expected="at least one IOMMU group"))
+    active = state.groups > 0
+    running_ok, running_why = iommu_on(maybe_value(lambda: host.cmdline), kconf, vendor or "intel")
+    if active and persistent_ok is not False:
+        return passed(f"IOMMU active ({state.groups} groups)" + ("" if persistent_ok else
+                                                                 f"; next boot unknown: {boot.summary}"), ev)
+    if active:
+        return warned("IOMMU active now, but the next boot's command line does not enable it: lost at next boot",
+                      ev, fix=cmdline_fix(host, add=add), reboot=False)
+    if kernel_lacks:
+        return failed("no IOMMU: the kernel is built without the IOMMU driver", ev, fix=stock_kernel_fix(host),
+                      reboot=True)
+    if running_ok and not state.acpi_tables:
+        return failed("the kernel was told to enable the IOMMU but firmware provides no DMAR/IVRS table", ev,
+                      fix=["# enable Intel VT-d / AMD-Vi (IOMMU) in the firmware setup, then reboot"], reboot=True,
+                      notes="A firmware setting; it cannot be changed from the running system.")
+    if persistent_ok:
+        return warned("IOMMU configured for the next boot but not active: reboot pending", ev, fix=["# reboot"],
+                      reboot=True)
+    return failed(f"IOMMU not active ({running_why})", ev, fix=cmdline_fix(host, add=add), reboot=True,
+                  notes="Enable it on the kernel command line, and VT-d / AMD-Vi in the firmware setup.")
+
+
+@hookimpl
+def hostaudit_checks() -> list[Check]:
+    return [iommu_enabled]

@@ -1,0 +1,203 @@
+"""Kernel same-page merging: running and started at boot as the policy wants, with swap behind it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from audit import hookimpl
+from audit.errors import FactUnavailable
+from audit.facts_memory import (
+    KSM_UNITS,
+    fstab,
+    fstab_swaps,
+    ksm_boot_writes,
+    ksm_state,
+    service_tree,
+    swaps,
+)
+from audit.host import Host
+from audit.model import Check, Evidence, Outcome, Severity, check, failed, passed, skipped, warned
+from audit.parsers.hugepages import format_size
+from audit.parsers.memory import KSM_DIR, KsmState
+from audit.policy import Policy
+from checks._common import maybe, os_family
+
+PAGE_SIZE = 4096  # KSM merges base pages; 4 KiB on x86-64
+KSM_RUN = f"{KSM_DIR}/run"
+
+
+@dataclass(frozen=True, slots=True)
+class KsmPicture:
+    state: KsmState | None  # None: no runtime view (image) or no KSM in the kernel
+    state_problem: str | None  # why state is None
+    units_at_boot: tuple[str, ...]  # ksm.service / ksmtuned.service that start at boot
+    boot_writes: tuple[str, ...]  # sysfs.d / tmpfiles.d lines writing ksm/run = 1
+    evidence: tuple[Evidence, ...]
+
+    @property
+    def running(self) -> bool:
+        return self.state is not None and self.state.run == 1
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.units_at_boot or self.boot_writes)
+
+
+def ksm_picture(host: Host) -> KsmPicture:
+    evidence: list[Evidence] = []
+    state, problem = None, None
+    try:
+        state = host.fact(ksm_state)
+        evidence.append(Evidence(source=KSM_RUN, observed=f"run={state.run}", expected=None))
+        if state.pages_sharing is not None:
+            evidence.append(Evidence(source=f"{KSM_DIR}/pages_sharing", observed=str(state.pages_sharing)))
+    except FactUnavailable as exc:
+        problem = str(exc)
+        evidence.append(Evidence(source=KSM_DIR, observed="absent"))
+    tree = host.fact(service_tree)
+    units = tuple(u for u in KSM_UNITS if tree.starts_at_boot(u))
+    for u in KSM_UNITS:
+        evidence.append(Evidence(source=f"systemd/SysV: {u}", observed=str(tree.state(u))
+                                 + (" (SysV start link)" if u in units and not tree.state(u).starts_at_boot else "")))
+    writes = tuple(maybe(host, ksm_boot_writes) or ())
+    for w in writes:
+        evidence.append(Evidence(source=w.split(": ", 1)[0], observed=w.split(": ", 1)[-1]))
+    return KsmPicture(state=state, state_problem=problem, units_at_boot=units, boot_writes=writes,
+                      evidence=tuple(evidence))
+
+
+def _enable_fix(host: Host) -> list[str]:
+    family = os_family(host)
+    install = {"debian": ["apt-get install ksmtuned"],
+               "rhel": ["dnf install ksmtuned   # ksm.service: qemu-kvm-common"]}
+    return [
+        f"echo 1 > {KSM_RUN}",
+        *install.get(family or "", []),
+        "systemctl enable --now ksmtuned.service" + (" ksm.service" if family == "rhel" else ""),
+    ]
+
+
+DISABLE_FIX = [
+    f"echo 2 > {KSM_RUN}   # stop KSM and unmerge every shared page",
+    "systemctl disable --now ksm.service ksmtuned.service",
+    "systemctl mask ksm.service ksmtuned.service",
+]
+
+
+@check(
+    "ksm.state",
+    title="KSM state matches the policy",
+    severity=Severity.LOW,
+    reads=[f"{KSM_DIR}/run", "/etc/systemd/system/*.wants/", "/etc/rc?.d/", "/etc/sysfs.d/", "/etc/tmpfiles.d/"],
+    example_fix=["echo 1 > /sys/kernel/mm/ksm/run", "systemctl enable --now ksmtuned.service"],
+)
+def ksm_mode(host: Host, policy: Policy) -> Outcome:
+    """KSM merges identical guest pages, which lets a host overcommit memory; on a host shared by
+    mutually untrusted tenants page merging is a side channel between guests, so the
+    multi-tenant profile wants it off. 'on' means running now or started at boot (ksm or
+    ksmtuned), 'off' means neither."""
+    pic = ksm_picture(host)
+    ev = list(pic.evidence)
+    where = []
+    if pic.running:
+        where.append("running now")
+    if pic.units_at_boot:
+        where.append("started at boot by " + ", ".join(pic.units_at_boot))
+    if pic.boot_writes:
+        where.append("enabled at boot by a sysfs/tmpfiles setting")
+    if pic.state is None and not host.has_runtime:
+        runtime_note = " (no running kernel here: only what starts at boot was checked)"
+    elif pic.state is None:
+        runtime_note = f" ({pic.state_problem})"
+    else:
+        runtime_note = ""
+    if pic.state is None and host.has_runtime and pic.units_at_boot:
+        return failed(
+            f"{', '.join(pic.units_at_boot)} starts at boot but the kernel has no KSM ({pic.state_problem})",
+            ev,
+            fix=["systemctl disable --now ksmtuned.service ksm.service", "# or boot a kernel with CONFIG_KSM=y"],
+            notes="ksmtuned without KSM only logs errors every minute.",
+        )
+    if policy.ksm_mode == "any":
+        return passed(f"KSM {'; '.join(where) or 'not running and not enabled'} (policy: any)", ev)
+    if policy.ksm_mode == "on":
+        if pic.running and not pic.enabled:
+            return warned(
+                "KSM is running now but nothing starts it at the next boot",
+                ev,
+                fix=_enable_fix(host)[1:],
+                notes="Enable ksmtuned (or ksm) so KSM survives a reboot.",
+            )
+        if where:
+            return passed(f"KSM {'; '.join(where)}{runtime_note}", ev)
+        return failed(
+            f"KSM is not running and nothing starts it at boot{runtime_note}",
+            ev,
+            fix=_enable_fix(host) if host.has_runtime else _enable_fix(host)[1:],
+            notes="The kvm-host profile wants KSM for memory overcommit.",
+        )
+    # off
+    if where:
+        return failed(
+            f"KSM is {'; '.join(where)} but the policy wants it off (multi-tenant host)",
+            ev,
+            fix=DISABLE_FIX if host.has_runtime else DISABLE_FIX[1:],
+            notes="Page merging between guests of different tenants is a timing side channel.",
+        )
+    return passed(f"KSM is off: not running and not started at boot{runtime_note}", ev)
+
+
+@check(
+    "swap.ksm",
+    title="Swap covers what KSM saves",
+    severity=Severity.HIGH,
+    reads=["/proc/swaps", f"{KSM_DIR}/pages_sharing", "/etc/fstab"],
+    example_fix=["fallocate -l 8G /swapfile && chmod 600 /swapfile && mkswap /swapfile && swapon /swapfile",
+                 "echo '/swapfile none swap defaults 0 0' >> /etc/fstab"],
+)
+def swap_for_ksm(host: Host, policy: Policy) -> Outcome:
+    """Memory that KSM merged comes back unmerged the moment guests write to it; if the host
+    cannot swap it out, the OOM killer takes guests instead. Swap should be at least the policy
+    factor times what KSM currently saves (pages_sharing x page size)."""
+    pic = ksm_picture(host)
+    if not pic.running and not pic.enabled:
+        return skipped("KSM neither runs nor starts at boot: no swap is needed for it", pic.evidence)
+    savings = (pic.state.pages_sharing or 0) * PAGE_SIZE if pic.state else 0
+    need = int(savings * policy.swap_ksm_factor)
+    if host.has_runtime:
+        devs = host.fact(swaps)
+        total = sum(d.size for d in devs)
+        ev = [*pic.evidence, Evidence(source="/proc/swaps", observed=f"{len(devs)} device(s), {format_size(total)}",
+                                      expected=f">= {format_size(need)} ({policy.swap_ksm_factor} x KSM savings)")]
+        fix = _swap_fix(max(need, 1 << 30))
+        if total == 0 and pic.running:
+            return failed(f"KSM runs (saving {format_size(savings)}) and the host has no swap at all", ev, fix=fix,
+                          notes="Without swap, unmerging under memory pressure ends in the OOM killer.")
+        if total < need:
+            return failed(f"swap {format_size(total)} < {format_size(need)} needed for what KSM saves "
+                          f"({format_size(savings)} x {policy.swap_ksm_factor})", ev, fix=_swap_fix(need - total))
+        if total == 0:
+            return warned("KSM starts at boot but the host has no swap", ev, fix=fix,
+                          notes="KSM saves nothing yet; once it merges pages, swap must back them.")
+        return passed(f"swap {format_size(total)} covers KSM savings of {format_size(savings)}", ev)
+    entries = fstab_swaps(maybe(host, fstab) or [])
+    noun = "entry" if len(entries) == 1 else "entries"
+    ev = [*pic.evidence, Evidence(source="/etc/fstab", observed=f"{len(entries)} swap {noun}")]
+    if not entries:
+        return warned("KSM starts at boot but the image configures no swap in /etc/fstab", ev,
+                      fix=_swap_fix(1 << 30), notes="Size the swap on the host from what KSM will save.")
+    return passed(f"KSM starts at boot and /etc/fstab configures {len(entries)} swap area(s)", ev)
+
+
+def _swap_fix(size: int) -> list[str]:
+    gib = max(1, -(-size // (1 << 30)))
+    return [
+        f"fallocate -l {gib}G /swapfile-ksm && chmod 600 /swapfile-ksm && mkswap /swapfile-ksm",
+        "swapon /swapfile-ksm",
+        "echo '/swapfile-ksm none swap defaults 0 0' >> /etc/fstab",
+    ]
+
+
+@hookimpl
+def hostaudit_checks() -> list[Check]:
+    return [ksm_mode, swap_for_ksm]
