@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Callable
@@ -12,10 +13,22 @@ from audit.model import Report
 
 Renderer = Callable[..., str]
 
-#: suffix -> format name; later issues add .xml, .html, .sh
-SUFFIXES: dict[str, str] = {".json": "json", ".txt": "text"}
-#: formats --format may send to stdout
-STDOUT_FORMATS: tuple[str, ...] = ("text", "json")
+#: suffix -> format name
+SUFFIXES: dict[str, str] = {
+    ".json": "json",
+    ".txt": "text",
+    ".xml": "junit",
+    ".html": "html",
+    ".sh": "fix",
+}
+#: suffixes kept for formats a later release adds; a plugin reporter may still claim one
+RESERVED_SUFFIXES: dict[str, str] = {
+    ".prom": "the Prometheus textfile format",
+}
+#: formats --format may send to stdout (the remediation script goes to a file only)
+STDOUT_FORMATS: tuple[str, ...] = ("text", "json", "junit", "html")
+#: every built-in format, stdout or file
+BUILTIN_FORMATS: tuple[str, ...] = (*STDOUT_FORMATS, "fix")
 
 
 def builtin_renderer(fmt: str) -> Renderer:
@@ -28,15 +41,36 @@ def builtin_renderer(fmt: str) -> Renderer:
         from reports import text_report
 
         return text_report.render
+    if fmt == "junit":
+        from reports import junit_report
+
+        return junit_report.render
+    if fmt == "html":
+        from reports import html_report
+
+        return html_report.render
+    if fmt == "fix":
+        from reports import fix_script
+
+        return fix_script.render
     raise UsageError(f"unknown format {fmt!r}")
 
 
 def format_for_path(path: str, extra: dict[str, Any] | None = None) -> str:
+    """The format a file gets from its suffix: a built-in name, or the suffix a plugin registered.
+
+    Built-in suffixes win over plugins, so a plugin cannot silently change what ``-o x.json`` writes.
+    """
     suffix = os.path.splitext(path)[1].lower()
     if suffix in SUFFIXES:
         return SUFFIXES[suffix]
     if extra and suffix in extra:
         return suffix
+    if suffix in RESERVED_SUFFIXES:
+        raise UsageError(
+            f"{path}: the {suffix} suffix is reserved for {RESERVED_SUFFIXES[suffix]} in a later release;"
+            " no reporter writes it yet"
+        )
     known = ", ".join(sorted({*SUFFIXES, *(extra or {})}))
     raise UsageError(f"{path}: unknown report suffix {suffix or '(none)'!r} (known: {known})")
 
@@ -56,10 +90,8 @@ def write_atomic(path: str, text: str, *, fail_before_rename: Callable[[], None]
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
     try:  # make the rename itself durable
         dfd = os.open(folder, os.O_RDONLY)
@@ -72,23 +104,33 @@ def write_atomic(path: str, text: str, *, fail_before_rename: Callable[[], None]
 
 
 def render(fmt: str, report: Report, *, exit_code: int, color: bool = False,
-           extra: dict[str, Any] | None = None) -> str:
-    if extra:
+           extra: dict[str, Any] | None = None, strict: bool = False) -> str:
+    """Text of ``report`` in ``fmt``. ``strict`` (warnings count as failures) reaches the JUnit
+    reporter, which then marks warnings failed as the exit code does."""
+    if fmt not in BUILTIN_FORMATS and extra:
         for key in (fmt, f".{fmt}"):
             if key in extra:
                 return str(extra[key](report))
     fn = builtin_renderer(fmt)
     if fmt == "text":
         return fn(report, exit_code=exit_code, color=color)
+    if fmt == "junit":
+        return fn(report, exit_code=exit_code, strict=strict)
     return fn(report, exit_code=exit_code)
 
 
 def plugin_reporters(pm: Any) -> dict[str, Any]:
     """Formats added by plugins through ``hostaudit_reporters``; a broken plugin adds none."""
     found: dict[str, Any] = {}
+    taken = {*BUILTIN_FORMATS, *SUFFIXES}
     for impl in pm.hook.hostaudit_reporters.get_hookimpls():
         try:
-            found.update(impl.function() or {})
+            offered = dict(impl.function() or {})
         except Exception:  # the run goes on; its checks still report the plugin
             continue
+        for key, reporter in offered.items():
+            # built-in names and suffixes are not replaceable; a non-callable would crash later
+            name = key.lower() if isinstance(key, str) else ""
+            if name.strip(".") and name not in taken and name.lstrip(".") not in taken and callable(reporter):
+                found[name] = reporter
     return found

@@ -1,0 +1,82 @@
+"""HTML reporter: one self-contained page (inline CSS and JS, nothing fetched) for people.
+
+Built from the JSON document (``report_dict``) with jinja2, autoescaped by the template's ``.html``
+name, so every value from the host is escaped; imported only when an HTML report is asked for.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from typing import Any
+
+from audit.model import Report, Status
+from reports.document import report_dict
+from reports.sanitize import printable
+
+#: problems first, passes last: the reader looks at the top
+STATUS_ORDER: tuple[str, ...] = tuple(
+    s.value for s in (Status.FAIL, Status.ERROR, Status.WARN, Status.WAIVED, Status.SKIP, Status.PASS)
+)
+_RANK = {s: i for i, s in enumerate(STATUS_ORDER)}
+_SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
+#: lone surrogates cannot be written as UTF-8 at all; U+FFFE/U+FFFF are not characters
+_UNWRITABLE = re.compile("[\ud800-\udfff\ufffe\uffff]")
+
+
+def show(text: object, multiline: bool = False) -> str:
+    """Host text as the reader should see it: escaping is autoescape's job; this makes control and
+    bidi characters visible (``\\x1b``) so they cannot hide or reorder what the page says."""
+    out = printable("" if text is None else str(text), keep_newlines=multiline)
+    return _UNWRITABLE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", out)
+
+
+def _csp_hash(text: object) -> str:
+    """The CSP source for an inline block: the page runs its own script and style, nothing else,
+    even if some host value ever slipped past escaping."""
+    digest = hashlib.sha256(str(text).encode("utf-8")).digest()
+    return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
+
+
+def _env() -> Any:
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    env = Environment(
+        loader=PackageLoader("reports", "templates"),
+        autoescape=select_autoescape(),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    env.filters["csp_hash"] = _csp_hash
+    env.filters["show"] = show
+    return env
+
+
+def _groups(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Results by category; categories with the worst status first, then by name."""
+    by_category: dict[str, list[dict[str, Any]]] = {}
+    for r in results:
+        by_category.setdefault(r["category"], []).append(r)
+    groups = []
+    for category, rows in by_category.items():
+        rows.sort(key=lambda r: (_RANK[r["status"]], _SEVERITY_RANK.get(r["severity"], 9), r["id"]))
+        counts = {s: sum(1 for r in rows if r["status"] == s) for s in STATUS_ORDER}
+        groups.append({"category": category, "results": rows, "counts": counts})
+    groups.sort(key=lambda g: (_RANK[g["results"][0]["status"]], g["category"]))
+    return groups
+
+
+def render(report: Report, *, exit_code: int) -> str:
+    doc = report_dict(report, exit_code=exit_code)
+    rationale = {r.id: r.check.rationale for r in report.results}
+    for row in doc["results"]:
+        row["rationale"] = rationale.get(row["id"], "")
+    template = _env().get_template("report.html")
+    return template.render(
+        doc=doc,
+        groups=_groups(doc["results"]),
+        statuses=STATUS_ORDER,
+        summary=doc["summary"],
+        total=len(doc["results"]),
+    )
