@@ -284,11 +284,13 @@ def test_a_folder_without_permission_is_exit_2(tmp_path, host_root):
     assert (tmp_path / "ok.json").exists()
 
 
-def test_a_write_failing_mid_file_keeps_the_previous_report(tmp_path, host_root, report):
+def test_a_write_failing_mid_file_keeps_the_previous_report(tmp_path, host_root):
     """A disk that fills up while the HTML report is written, injected into the real CLI with a file
     size limit (RLIMIT_FSIZE; SIGXFSZ ignored, so write() fails with EFBIG instead of killing it)."""
-    html_size = len(output.render("html", report, exit_code=1).encode())
-    json_size = len(output.render("json", report, exit_code=1).encode())
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    run_cli("--root", str(host_root), "--no-entry-points", "-q", "-o", "r.html", "-o", "r.json", cwd=probe)
+    html_size, json_size = (probe / "r.html").stat().st_size, (probe / "r.json").stat().st_size
     assert json_size * 2 < html_size
     limit = (json_size + html_size) // 2  # the JSON report fits, the HTML report does not
 
@@ -296,14 +298,16 @@ def test_a_write_failing_mid_file_keeps_the_previous_report(tmp_path, host_root,
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    (tmp_path / "r.html").write_text("the previous report")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "r.html").write_text("the previous report")
     proc = run_cli("--root", str(host_root), "--no-entry-points", "-q",
-                   "-o", "r.html", "-o", "r.json", cwd=tmp_path, preexec=limited)
+                   "-o", "r.html", "-o", "r.json", cwd=work, preexec=limited)
     assert proc.returncode == 2, proc.stderr
     assert "hostaudit: cannot write r.html: File too large" in proc.stderr
-    assert (tmp_path / "r.html").read_text() == "the previous report"
-    json.loads((tmp_path / "r.json").read_text())
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html", "r.json", "root"]  # no temp left
+    assert (work / "r.html").read_text() == "the previous report"
+    json.loads((work / "r.json").read_text())
+    assert sorted(p.name for p in work.iterdir()) == ["r.html", "r.json"]  # no temp file left
 
 
 def test_a_json_run_imports_neither_jinja2_nor_junit_xml(tmp_path, host_root):
