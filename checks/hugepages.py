@@ -74,12 +74,12 @@ def boot_hugepages(host: Host, policy: Policy) -> Outcome:
                 ev, fix=reserve_fix(host, plan, max(R), R[max(R)])[0][1:],
                 notes="Make the pool persistent on the kernel command line or in /etc/sysctl.d.",
             )
-        if policy.hugepages_required:
-            what = "no huge pages are reserved now and " if R is not None else ""
+        if policy.hugepages_required and R is not None:  # live: we know nothing is reserved now
             cmds, notes, reboot = reserve_fix(host, plan, size, count)
-            return failed(f"{what}no persistent huge page setting was found ({plan.boot.summary})", ev,
-                          fix=cmds, notes=notes, reboot=reboot)
-        return skipped(f"cannot tell what the next boot reserves: {plan.boot.summary}", ev)
+            return failed(f"no huge pages are reserved now and no persistent huge page setting was found"
+                          f" ({plan.boot.summary})", ev, fix=cmds, notes=notes, reboot=reboot)
+        return skipped(f"cannot tell what the next boot reserves: {plan.boot.summary}, and no vm.nr_hugepages"
+                       " in sysctl files", ev)
     if not P and not R:
         if not policy.hugepages_required:
             return passed("no huge page pool is configured (not required by the policy)", ev)
