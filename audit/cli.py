@@ -45,7 +45,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", default="text", metavar="FMT",
                    help="what goes to stdout: text (default), json, junit, html")
     p.add_argument("-o", "--output", action="append", default=[], metavar="PATH",
-                   help="also write a report to PATH; format from the suffix (.json, .txt); repeatable")
+                   help="also write a report to PATH; format from the suffix (.json, .txt, .xml JUnit, .html, "
+                        ".sh remediation script; .prom is reserved); repeatable")
     p.add_argument("--fix-script", metavar="PATH",
                    help="write a bash script with the remediation of the failed checks (never run by hostaudit)")
     p.add_argument("--select", action="append", default=[], metavar="GLOB", help="run only these check ids")
@@ -157,7 +158,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     write_failed = False
     for path, fmt in formats:
         try:
-            output.write_atomic(path, output.render(fmt, report, exit_code=code, extra=extra))
+            output.write_atomic(path, output.render(fmt, report, exit_code=code, extra=extra, strict=args.strict))
         except OSError as exc:
             print(f"hostaudit: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
             write_failed = True
@@ -169,7 +170,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 print(f"hostaudit: {r.id}: {printable(r.outcome.message)}", file=sys.stderr)
     else:
         sys.stdout.write(
-            output.render(args.format, report, exit_code=code, color=use_color(sys.stdout), extra=extra)
+            output.render(args.format, report, exit_code=code, color=use_color(sys.stdout), extra=extra,
+                          strict=args.strict)
         )
     return int(ExitCode.USAGE) if write_failed else code
 
