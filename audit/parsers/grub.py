@@ -710,8 +710,12 @@ class _Evaluator:
         self.files = files
         self.platform = platform
         self.env: dict[str, str] = dict(GRUB_FEATURES)
+        # values only the booting machine knows: a condition that reads them is undecidable here
+        self.unknown = {"grub_cpu", "?"}
         if platform:
             self.env["grub_platform"] = platform
+        else:
+            self.unknown.add("grub_platform")
         self.env.update(env)
         self.origins: dict[str, str] = {}
         self.uncertain: dict[str, str] = {}
@@ -751,7 +755,10 @@ class _Evaluator:
     def condition(self, cond: Command) -> bool | None:
         if not cond.words:
             return None
-        args = [t for t, _ in _expand_fields(cond.words, self.env, _Expansion())]
+        exp = _Expansion()
+        args = [t for t, _ in _expand_fields(cond.words, self.env, exp)]
+        if any(v in self.unknown and v not in self.env for v in exp.used):
+            return None
         negate = False
         while args and args[0] == "!":
             negate = not negate
