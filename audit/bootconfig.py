@@ -312,14 +312,17 @@ def _is_recovery(title: str, entry_id: str | None, kernel: str | None, args: str
 def _family_for_grub2(reader: _Reader, config: str, loader: str) -> str:
     if loader == "grub2-bls":
         return "grubby"
-    if config == "/boot/grub/grub.cfg":
-        for tool in ("/usr/sbin/update-grub", "/sbin/update-grub"):
-            if reader.fs.kind(tool) is not None:
-                return "update-grub"
-        if reader.fs.kind("/usr/sbin/grub-mkconfig") is not None or reader.fs.kind("/usr/bin/grub-mkconfig"):
-            return f"grub-mkconfig -o {config}"
+    if config == "/boot/grub/grub.cfg" and any(
+        reader.fs.kind(t) is not None for t in ("/usr/sbin/update-grub", "/sbin/update-grub")
+    ):
         return "update-grub"
-    return f"grub2-mkconfig -o {config}"
+    mkconfig2 = reader.fs.kind("/usr/sbin/grub2-mkconfig") is not None
+    mkconfig = reader.fs.kind("/usr/sbin/grub-mkconfig") is not None
+    if mkconfig2 or (not mkconfig and "/grub2/" in config):
+        return f"grub2-mkconfig -o {config}"
+    if mkconfig:
+        return f"grub-mkconfig -o {config}"
+    return "update-grub" if config == "/boot/grub/grub.cfg" else f"grub2-mkconfig -o {config}"
 
 
 def _find_esp_files(reader: _Reader, name: str) -> list[str]:
@@ -371,18 +374,32 @@ def _pick_esp_config(reader: _Reader, paths: list[str], chain: _Chain) -> str:
     return pool[0]
 
 
-def _systemd_boot_evidence(reader: _Reader) -> list[str]:
-    evidence: list[str] = []
-    for esp in ("/boot/efi", "/efi", "/boot"):
+def _systemd_boot_evidence(reader: _Reader) -> tuple[list[str], list[str]]:
+    """(strong, weak) evidence of systemd-boot: its loader.conf, binary or unified kernel images;
+    and BLS entries on the ESP, which GRUB does not read by default."""
+    strong: list[str] = []
+    weak: list[str] = []
+    for esp in ESP_ROOTS:
         if reader.is_file(f"{esp}/loader/loader.conf"):
-            evidence.append(f"{esp}/loader/loader.conf")
+            strong.append(f"{esp}/loader/loader.conf")
         for sub in ("EFI/systemd", "EFI/Linux"):
-            for n in reader.listdir(f"{esp}/{sub}"):
-                if n.lower().endswith(".efi"):
-                    evidence.append(f"{esp}/{sub}/{n}")
+            strong.extend(
+                f"{esp}/{sub}/{n}" for n in reader.listdir(f"{esp}/{sub}") if n.lower().endswith(".efi")
+            )
         if esp != "/boot" and any(n.endswith(".conf") for n in reader.listdir(f"{esp}/loader/entries")):
-            evidence.append(f"{esp}/loader/entries")
-    return evidence
+            weak.append(f"{esp}/loader/entries")
+    return strong, weak
+
+
+def _systemd_boot(chain: _Chain, evidence: list[str]) -> _Chain:
+    chain.found = True
+    chain.loader = "systemd-boot"
+    chain.problems.append(
+        "unsupported boot loader: systemd-boot (" + ", ".join(evidence) + "); its entries are not evaluated"
+    )
+    chain.provenance.append(Evidence(source=evidence[0], observed="systemd-boot evidence"))
+    chain.summary = "systemd-boot: unsupported boot loader, command line not evaluated"
+    return chain
 
 
 def _bls_files(reader: _Reader, blsdir: str | None) -> tuple[str | None, list[str]]:
@@ -851,7 +868,7 @@ def _resolve_chain(reader: _Reader, firmware: str) -> _Chain:
     platform = "efi" if firmware == "efi" else "pc"
     if firmware == "efi":
         esp_cfgs = _find_esp_files(reader, "grub.cfg")
-        sdboot = _systemd_boot_evidence(reader)
+        sdboot, esp_entries = _systemd_boot_evidence(reader)
         if esp_cfgs:
             path = _pick_esp_config(reader, esp_cfgs, chain)
             if sdboot:
@@ -865,16 +882,7 @@ def _resolve_chain(reader: _Reader, firmware: str) -> _Chain:
             _resolve_legacy(reader, legacy[0], chain)
             return chain
         if sdboot:
-            chain.found = True
-            chain.loader = "systemd-boot"
-            chain.problems.append(
-                "unsupported boot loader: systemd-boot ("
-                + ", ".join(sdboot)
-                + "); its entries are not evaluated"
-            )
-            chain.provenance.append(Evidence(source=sdboot[0], observed="systemd-boot evidence"))
-            chain.summary = "systemd-boot: unsupported boot loader, command line not evaluated"
-            return chain
+            return _systemd_boot(chain, sdboot)
         for path in GRUB2_CONFIGS:
             if reader.is_file(path):
                 chain.provenance.append(
@@ -884,6 +892,8 @@ def _resolve_chain(reader: _Reader, firmware: str) -> _Chain:
                 )
                 _resolve_grub2(reader, files, path, chain, platform)
                 return chain
+        if esp_entries:
+            return _systemd_boot(chain, esp_entries)
     else:
         present = [p for p in GRUB2_CONFIGS if reader.is_file(p)]
         if present:

@@ -554,3 +554,55 @@ def test_suspicious_params():
         suspicious_params(tokenize("transparent_hugepage=never hugepagesz=1G hugepages=4 amd_iommu=off"))
         == []
     )
+
+
+def test_rhel7_tuned_params_in_grub_cfg_and_default_grub(make_root):
+    # RHEL 7 tuned: grub.cfg's 00_tuned sets $tuned_params; /etc/default/grub refers to it literally
+    text = (DATA / "rhel72-grub.cfg").read_text()
+    text = text.replace('set tuned_params=""', 'set tuned_params="isolcpus=2-3 nohz_full=2-3"')
+    text = text.replace("LANG=en_US.UTF-8\n", "LANG=en_US.UTF-8 $tuned_params\n")
+    spec = {
+        "boot/grub2/grub.cfg": text,
+        "boot/grub2/grubenv": grubenv(saved_entry="1"),
+        "etc/default/grub": (
+            'GRUB_CMDLINE_LINUX="crashkernel=auto rhgb quiet"\n'
+            'GRUB_CMDLINE_LINUX_DEFAULT="${GRUB_CMDLINE_LINUX_DEFAULT:+$GRUB_CMDLINE_LINUX_DEFAULT }'
+            '\\$tuned_params"\n'
+        ),
+        "etc/tuned/bootcmdline": (
+            'TUNED_BOOT_CMDLINE="isolcpus=2-3 nohz_full=2-3 transparent_hugepage=never"\n'
+        ),
+        "usr/sbin/grub2-mkconfig": "",
+    }
+    cfg = resolve(make_root, spec)
+    assert cfg.entry.index == "1"
+    assert cfg.entry.cmdline.endswith("LANG=en_US.UTF-8 isolcpus=2-3 nohz_full=2-3")
+    assert any(e.observed.endswith("$tuned_params") for e in cfg.provenance)
+    dflt = next(i for i in cfg.inputs if i.name == "GRUB_CMDLINE_LINUX_DEFAULT")
+    assert dflt.value == "$tuned_params"  # a GRUB variable, not compared
+    tuned = next(i for i in cfg.inputs if i.name == "TUNED_BOOT_CMDLINE")
+    assert tuned.applies
+    assert cfg.stale == (StaleParam("transparent_hugepage", "never", None, "/etc/tuned/bootcmdline:1"),)
+    assert cfg.family_hint == "grub2-mkconfig -o /boot/grub2/grub.cfg"
+
+
+def test_esp_entries_without_grub_are_systemd_boot(make_root):
+    spec = {"efi/loader/entries/fedora.conf": "title Fedora\nlinux /vmlinuz\noptions root=/dev/sda2\n"}
+    cfg = resolve(make_root, spec)
+    assert cfg.loader == "systemd-boot" and effective_params(cfg) is None
+
+
+def test_grub_with_bls_entries_on_the_esp_is_still_grub(make_root):
+    spec = el_tree(**{"boot__efi__loader__entries__x.conf": "title x\nlinux /vmlinuz\noptions a=1\n"})
+    cfg = resolve(make_root, spec, efi=True)
+    assert cfg.loader == "grub2-bls" and not any("systemd-boot" in p for p in cfg.problems)
+
+
+def test_grub_mkconfig_hint_without_update_grub(make_root):
+    spec = {
+        "boot/grub/grub.cfg": "menuentry 'Arch Linux' {\n linux /vmlinuz-linux root=/dev/sda2 rw\n}\n",
+        "usr/sbin/grub-mkconfig": "",
+    }
+    cfg = resolve(make_root, spec)
+    assert cfg.family_hint == "grub-mkconfig -o /boot/grub/grub.cfg"
+    assert cfg.entry.cmdline == "root=/dev/sda2 rw"

@@ -563,3 +563,13 @@ def test_grubby_default_index_with_noise():
 def test_grubby_noise_only_is_malformed():
     with pytest.raises(ParseError):
         parse_grubby_default_index("sh: grub2-editenv: command not found\nrpm-sort: Invalid input\n")
+
+
+def test_hostile_nesting_is_refused_not_a_crash():
+    text = "if true; then\n" * 5000 + "set x=1\n" + "fi\n" * 5000
+    with pytest.raises(ParseError) as exc:
+        parse_grub_script(text)
+    assert "nested" in exc.value.problem
+    ok = "if true; then\n" * 10 + "menuentry 'deep' {\n linux /vmlinuz\n}\n" + "fi\n" * 10
+    run = run_grub_script(parse_grub_script(ok), label="c", files=Files())
+    assert [m.title for m in run.menu] == ["deep"]

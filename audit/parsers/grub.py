@@ -530,9 +530,17 @@ def parse_grub_script(text: str) -> GrubScript:
     return GrubScript(nodes)
 
 
+#: Deeper nesting is refused: an image is untrusted input and real configurations nest a few levels.
+MAX_NESTING = 64
+
+
 def _parse_block(
-    cmds: list[Command], i: int, stop: frozenset[str]
+    cmds: list[Command], i: int, stop: frozenset[str], depth: int = 0
 ) -> tuple[tuple[Node, ...], int, str | None]:
+    if depth > MAX_NESTING:
+        raise ParseError(
+            f"blocks nested more than {MAX_NESTING} deep", line=cmds[i].line if i < len(cmds) else None
+        )
     nodes: list[Node] = []
     while i < len(cmds):
         cmd = cmds[i]
@@ -540,7 +548,7 @@ def _parse_block(
         if kw in stop:
             return tuple(nodes), i, kw
         if kw == "if":
-            node, i = _parse_if(cmds, i)
+            node, i = _parse_if(cmds, i, depth)
             nodes.append(node)
         elif kw in ("menuentry", "submenu", "function"):
             args = list(cmd.words[1:])
@@ -551,7 +559,7 @@ def _parse_block(
                 i += 2
             else:
                 raise ParseError(f"'{kw}' without '{{'", line=cmd.line)
-            body, i, end = _parse_block(cmds, i, frozenset({"}"}))
+            body, i, end = _parse_block(cmds, i, frozenset({"}"}), depth + 1)
             if end != "}":
                 raise ParseError(f"'{kw}' block not closed with '}}'", line=cmd.line)
             i += 1
@@ -565,7 +573,7 @@ def _parse_block(
                 i += 1
             else:
                 raise ParseError(f"'{kw}' without 'do'", line=cmd.line)
-            body, i, end = _parse_block(cmds, i, frozenset({"done"}))
+            body, i, end = _parse_block(cmds, i, frozenset({"done"}), depth + 1)
             if end != "done":
                 raise ParseError(f"'{kw}' without 'done'", line=cmd.line)
             i += 1
@@ -578,7 +586,7 @@ def _parse_block(
     return tuple(nodes), i, None
 
 
-def _parse_if(cmds: list[Command], i: int) -> tuple[IfBlock, int]:
+def _parse_if(cmds: list[Command], i: int, depth: int) -> tuple[IfBlock, int]:
     start = cmds[i]
     branches: list[tuple[Command | None, tuple[Node, ...]]] = []
     cond: Command | None = Command(start.words[1:], start.line)
@@ -588,7 +596,7 @@ def _parse_if(cmds: list[Command], i: int) -> tuple[IfBlock, int]:
             if i >= len(cmds) or cmds[i].name != "then":
                 raise ParseError("'if' without 'then'", line=start.line)
             i += 1
-        body, i, end = _parse_block(cmds, i, frozenset({"elif", "else", "fi"}))
+        body, i, end = _parse_block(cmds, i, frozenset({"elif", "else", "fi"}), depth + 1)
         branches.append((cond, body))
         if end == "fi":
             return IfBlock(tuple(branches), start.line), i + 1
