@@ -588,13 +588,13 @@ def _resolve_grub2(
                 Evidence(source=r.source, observed=f"line {r.line}: {r.command} {r.resolved}")
             )
     chain.config_path = config
+    chain.family_hint = _family_for_grub2(reader, config, "grub2")
     for label, vals in run.env_loads:
         shown = "; ".join(f"{k}={v}" for k, v in vals.items() if k in _ENV_SHOWN) or "no boot variables"
         chain.provenance.append(Evidence(source=label, observed=f"load_env: {shown}"))
     items = _expand_menu(reader, run, chain)
     if not items:
         chain.problems.append(f"{config}: no menu entries (no menuentry and no usable blscfg)")
-        chain.family_hint = _family_for_grub2(reader, config, "grub2")
         return
     default = run.env.get("default", "")
     if "default" in run.uncertain:
