@@ -69,11 +69,38 @@ def boot_cmdline(host: Host) -> BootCmdline:
     )
 
 
-def _family(host: Host) -> str | None:
+#: Release files of distributions that predate os-release (EL6 has only /etc/redhat-release).
+RELEASE_FILES = (("/etc/redhat-release", "rhel"), ("/etc/system-release", "rhel"),
+                 ("/etc/debian_version", "debian"), ("/etc/SuSE-release", "suse"))
+
+
+@fact(paths=[path for path, _ in RELEASE_FILES])
+def release_file_family(host: Host) -> str | None:
+    return next((family for path, family in RELEASE_FILES if host.kind(path) == "file"), None)
+
+
+def distro_family(host: Host) -> str | None:
+    """'debian', 'rhel', 'suse' or None, for remediation wording only: os-release, else the
+    older release files (CentOS/RHEL 6 has /etc/redhat-release and no os-release)."""
     try:
-        return host.fact(os_release_fact).info.family()
+        family = host.fact(os_release_fact).info.family()
     except (FactUnavailable, FactError):
-        return None
+        family = None
+    return family or host.fact(release_file_family)
+
+
+
+def regen_command(hint: str | None, config_path: str | None = None) -> str:
+    """The command that regenerates a GRUB 2 configuration, from the resolver's hint. The hint
+    carries a path found in the audited root, so it is rebuilt with the path quoted, never pasted."""
+    words = (hint or "").split(" -o ", 1)
+    tool = words[0].strip()
+    if tool in ("grub2-mkconfig", "grub-mkconfig"):
+        path = words[1] if len(words) == 2 else (config_path or "/boot/grub2/grub.cfg")
+        return f"{tool} -o {shlex.quote(path)}"
+    if tool == "update-grub":
+        return "update-grub"
+    return "grub2-mkconfig -o " + shlex.quote(config_path or "/boot/grub2/grub.cfg")
 
 
 def _token(name: str, value: str | None) -> str:
@@ -94,7 +121,7 @@ def cmdline_fix(
         loader, hint, config_path = boot.loader, boot.config.family_hint or "", boot.config.config_path
     except (FactUnavailable, FactError):
         loader, hint, config_path = None, "", None
-    family = _family(host)
+    family = distro_family(host)
     removed = " ".join(remove)
     if loader in ("grub2-bls",) or "grubby" in hint or (family == "rhel" and loader in ("grub2", "grub-legacy", None)):
         cmds = []
@@ -116,8 +143,7 @@ def cmdline_fix(
         return [f"# add '{tokens}' to /etc/kernel/cmdline and to the options line of each $ESP/loader/entries/*.conf"
                 + (f"; remove {removed}" if remove else "")]
     if loader == "grub2" or family in ("debian", "suse"):
-        regen = "update-grub" if family == "debian" or "update-grub" in hint else (
-            hint if hint.startswith("grub2-mkconfig") else "grub2-mkconfig -o /boot/grub2/grub.cfg")
+        regen = "update-grub" if family == "debian" else regen_command(hint, config_path)
         cmds = []
         for name in remove:
             expr = "s/(^|[[:space:]\"])" + name + "(=[^[:space:]\"]*)?([[:space:]\"]|$)/\\1\\3/g"

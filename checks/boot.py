@@ -3,24 +3,39 @@
 from __future__ import annotations
 
 from audit import hookimpl
-from audit.bootconfig import suspicious_params
-from audit.facts_boot import boot_cmdline
+from audit.bootconfig import OPTIONAL_VARIABLES, BootConfig, suspicious_params
+from audit.facts_boot import boot_cmdline, regen_command
 from audit.host import Host
 from audit.model import Check, Evidence, Outcome, Severity, check, passed, skipped, warned
+from audit.parsers.cmdline import canonical_name
 from audit.parsers.hugepages import hugepage_request
 from audit.policy import Policy
-from checks._common import maybe_value
+from checks._common import maybe_value, q
 
 X86_DEFAULT_HUGEPAGE = 2 << 20
 
 
-def _regen_commands(hint: str | None, loader: str | None) -> list[str]:
-    if not hint:
+def _stale_tokens(cfg: BootConfig) -> list[str]:
+    """The stale parameters as the inputs write them, in their order (huge page pairs stay pairs)."""
+    keys = {canonical_name(s.name) for s in cfg.stale}
+    tokens: list[str] = []
+    for inp in cfg.inputs:
+        if not inp.applies:
+            continue
+        for p in inp.params:
+            tok = p.name if p.value is None else f"{p.name}={p.value}"
+            if p.key in keys and "$" not in p.name and tok not in tokens:
+                tokens.append(tok)
+    return tokens
+
+
+def regen_fix(cfg: BootConfig) -> list[str]:
+    if cfg.family_hint == "grubby" or cfg.loader == "grub2-bls":
+        # grub2-mkconfig does not rewrite BLS options: put exactly the missing parameters in with grubby
+        return ["grubby --update-kernel=ALL --args=" + q(" ".join(_stale_tokens(cfg)))]
+    if not cfg.family_hint:
         return ["# regenerate the boot loader configuration from /etc/default/grub"]
-    if hint == "grubby" or loader == "grub2-bls":
-        return ["# BLS entries keep their own options: apply the wanted parameters with grubby",
-                "grubby --update-kernel=ALL --args=\"$(. /etc/default/grub; echo $GRUB_CMDLINE_LINUX)\""]
-    return [hint]
+    return [regen_command(cfg.family_hint, cfg.config_path)]
 
 
 @check(
@@ -55,7 +70,7 @@ def boot_drift(host: Host, policy: Policy) -> Outcome:
         ev.append(Evidence(source=s.source, observed=f"{s.name}={s.wanted}",
                            expected=f"in {boot.source}" if s.effective is None else f"{s.name}={s.effective}"))
     return warned("boot configuration is stale: regenerate it (" + "; ".join(lines) + ")", ev,
-                  fix=_regen_commands(cfg.family_hint, cfg.loader), reboot=True,
+                  fix=regen_fix(cfg), reboot=True,
                   notes="The inputs are not the effective configuration until the loader's config is regenerated.")
 
 
@@ -77,8 +92,13 @@ def boot_params(host: Host, policy: Policy) -> Outcome:
     if boot.params is not None:
         sources.append((boot.source, list(boot.params), "next boot"))
         for var in boot.config.unresolved:
+            if var in OPTIONAL_VARIABLES:  # tuned's variables, empty on purpose when tuned sets nothing
+                ev.append(Evidence(source=boot.source, observed=f"${var} is not defined: expands to nothing "
+                                   "(harmless: tuned's boot parameters, none set)"))
+                continue
             problems.append(f"next boot: ${var} is not defined anywhere and expands to nothing")
-        problems += [f"next boot: {p}" for p in boot.config.problems]
+        harmless = tuple(f"${v} is not defined anywhere: it expands to nothing" for v in OPTIONAL_VARIABLES)
+        problems += [f"next boot: {p}" for p in boot.config.problems if not any(h in p for h in harmless)]
     running = maybe_value(lambda: host.cmdline) if host.has_runtime else None
     if running is not None:
         sources.append(("/proc/cmdline", running, "running kernel"))
