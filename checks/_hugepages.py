@@ -38,6 +38,17 @@ class HugepagePlan:
         return policy.hugepages_required or bool(self.sizes_in_use())
 
 
+def human_size(size: int) -> str:
+    """``format_size`` for exact multiples (``2M``, ``32G``); else one decimal (``23.5G``), so a
+    meminfo total does not read as ``24684092K``."""
+    exact = format_size(size)
+    if exact[-1] in "KB" and size >= 1 << 20:
+        for unit, shift in (("T", 40), ("G", 30), ("M", 20)):
+            if size >= 1 << shift:
+                return f"{size / (1 << shift):.1f}{unit}"
+    return exact
+
+
 def describe_pools(pools: dict[int, int] | None) -> str:
     if pools is None:
         return "unknown"

@@ -4,7 +4,9 @@ that the CPU supports, with hugetlbfs mounted (now and after a reboot) and the t
 from __future__ import annotations
 
 from audit import hookimpl
-from audit.facts_boot import cmdline_fix
+from audit.bootconfig import ORDERED_PARAMS
+from audit.facts import os_release_fact
+from audit.facts_boot import cmdline_fix, distro_family
 from audit.facts_memory import (
     DEV_HUGEPAGES_UNIT,
     fstab,
@@ -17,17 +19,34 @@ from audit.facts_memory import (
 )
 from audit.host import Host
 from audit.model import Check, Evidence, Outcome, Severity, check, failed, passed, skipped, warned
+from audit.parsers.cmdline import canonical_name
 from audit.parsers.hugepages import format_size
 from audit.parsers.mounts import hugetlbfs_mounts, hugetlbfs_page_size
+from audit.parsers.systemd import UnitState
 from audit.policy import Policy
-from checks._common import maybe, os_family, q
-from checks._hugepages import GIB, HugepagePlan, describe_pools, hugepage_plan, suggested_pool
+from checks._common import maybe, q
+from checks._hugepages import GIB, HugepagePlan, describe_pools, hugepage_plan, human_size, suggested_pool
+from checks.boot import regen_fix
 
 SYSFS_POOL = "/sys/kernel/mm/hugepages/hugepages-{kb}kB/nr_hugepages"
 
 
 def _example_count(size: int) -> int:
     return 4 if size >= GIB else 512  # 4 GiB or 1 GiB: an example to adjust, said so in the notes
+
+
+def _stale_pool(plan: HugepagePlan) -> tuple[str, list[str]]:
+    """(message suffix, fix) when the boot configuration's inputs ask for huge pages the
+    generated configuration lacks: regenerating it is the fix, not another pool."""
+    stale = [st for st in plan.boot.stale if canonical_name(st.name) in ORDERED_PARAMS]
+    if not stale:
+        return "", []
+    by_source: dict[str, list[str]] = {}
+    for st in stale:
+        by_source.setdefault(st.source, []).append(f"{st.name}={st.wanted}")
+    wants = ", ".join(f"{src} asks for {' '.join(toks)}" for src, toks in by_source.items())
+    return (f"; {wants}, but the boot configuration was not regenerated (see boot.drift)",
+            regen_fix(plan.boot.config))
 
 
 def reserve_fix(host: Host, plan: HugepagePlan, size: int, count: int | None) -> tuple[list[str], str, bool]:
@@ -80,12 +99,15 @@ def boot_hugepages(host: Host, policy: Policy) -> Outcome:
                           f" ({plan.boot.summary})", ev, fix=cmds, notes=notes, reboot=reboot)
         return skipped(f"cannot tell what the next boot reserves: {plan.boot.summary}, and no vm.nr_hugepages"
                        " in sysctl files", ev)
+    stale_msg, stale_fix = _stale_pool(plan)
     if not P and not R:
         if not policy.hugepages_required:
-            return passed("no huge page pool is configured (not required by the policy)", ev)
+            return passed("no huge page pool is configured (not required by the policy)" + stale_msg, ev)
         cmds, notes, reboot = reserve_fix(host, plan, size, count)
-        return failed("no huge page pool is reserved (neither on the boot command line nor in sysctl files)",
-                      ev, fix=cmds, notes=notes, reboot=reboot)
+        if stale_fix:
+            cmds, notes, reboot = stale_fix, "Regenerate the boot configuration from its inputs.", True
+        return failed("no huge page pool is reserved (neither on the boot command line nor in sysctl files)"
+                      + stale_msg, ev, fix=cmds, notes=notes, reboot=reboot)
     if policy.hugepages_size or policy.hugepages_count:
         want_size = policy.hugepages_size or plan.default_size
         want = policy.hugepages_count or 1
@@ -94,14 +116,15 @@ def boot_hugepages(host: Host, policy: Policy) -> Outcome:
                            expected=f">= {want} x {format_size(want_size)}"))
         if have < want:
             cmds, notes, reboot = reserve_fix(host, plan, want_size, want)
-            return failed(f"persistent pool has {have} x {format_size(want_size)} pages; the policy wants {want}",
-                          ev, fix=cmds, notes=notes, reboot=reboot)
+            return failed(f"persistent pool has {have} x {format_size(want_size)} pages; the policy wants {want}"
+                          + stale_msg, ev, fix=cmds, notes=notes, reboot=reboot)
     if R is None:
         return passed(f"reserved at boot: {describe_pools(P)}", ev)
     asked = dict(plan.running_request.pools) if plan.running_request else {}
     if plan.sysctl_count is not None:
         asked[plan.default_size] = plan.sysctl_count
     pending = [s for s in P if R.get(s, 0) < P[s] and asked.get(s, 0) < P[s]]
+    short = [s for s in P if R.get(s, 0) < P[s] and s not in pending]
     lost = [s for s in R if R[s] > P.get(s, 0)]
     if pending and not lost:
         return warned(f"configured, not active: reboot pending (next boot: {describe_pools(P)}; now: "
@@ -115,8 +138,21 @@ def boot_hugepages(host: Host, policy: Policy) -> Outcome:
         for s in lost:
             cmds, notes, reboot = reserve_fix(host, plan, s, R[s])
             fixes += cmds[1:]
-        return warned(f"active now, lost at next boot: {', '.join(f'{R[s]} x {format_size(s)}' for s in lost)}"
-                      f" reserved now, {describe_pools(P)} configured", ev, fix=fixes, notes=notes, reboot=reboot)
+        now = ", ".join(f"{R[s]} x {format_size(s)}" for s in lost)
+        if plan.boot_request is None and all(s != plan.default_size for s in lost):
+            # only the kernel command line can keep these sizes, and the next boot's is unknown
+            return warned(f"active now, may be lost at next boot: {now} reserved now, {describe_pools(P)} in sysctl "
+                          f"files; the next boot's command line is unknown ({plan.boot.summary})", ev, fix=fixes,
+                          notes=notes, reboot=reboot)
+        return warned(f"active now, lost at next boot: {now} reserved now, {describe_pools(P)} configured", ev,
+                      fix=fixes, notes=notes, reboot=reboot)
+    if short:
+        got = "; ".join(f"{format_size(s)}: {R.get(s, 0)} of {P[s]}" for s in short)
+        return warned(f"configured persistently, but the kernel holds fewer pages than it was asked for ({got}):"
+                      " see memory.hugepages_allocated", ev,
+                      fix=["echo 1 > /proc/sys/vm/compact_memory",
+                           *(f"echo {P[s]} > {SYSFS_POOL.format(kb=s // 1024)}" for s in short)],
+                      notes="Memory was short or fragmented when the pool was reserved.")
     return passed(f"reserved persistently and active: {describe_pools(P)}", ev)
 
 
@@ -133,7 +169,8 @@ def hugepages_fit(host: Host, policy: Policy) -> Outcome:
     host and its page cache run short."""
     plan = hugepage_plan(host)
     pools: dict[int, int] = {}
-    for source in (plan.persistent or {}, plan.running or {}):
+    asked_now = plan.running_request.pools if plan.running_request else {}  # what the running kernel was told
+    for source in (plan.persistent or {}, asked_now, plan.running or {}):
         for s, n in source.items():
             pools[s] = max(pools.get(s, 0), n)
     total = sum(s * n for s, n in pools.items())
@@ -147,19 +184,19 @@ def hugepages_fit(host: Host, policy: Policy) -> Outcome:
     else:
         return skipped("the target host's memory is unknown on an image: set host.memory in the policy to check",
                        plan.evidence)
-    ev = [*plan.evidence, Evidence(source=src, observed=f"memory {format_size(mem)}; pools {describe_pools(pools)} = "
-                                   f"{format_size(total)}",
+    ev = [*plan.evidence, Evidence(source=src, observed=f"memory {human_size(mem)}; pools {describe_pools(pools)} = "
+                                   f"{human_size(total)}",
                                    expected=f"<= {policy.hugepages_max_memory_fraction:.0%} of memory")]
     limit = int(mem * policy.hugepages_max_memory_fraction)
     fix = ["# shrink the pool: lower hugepages= on the kernel command line or vm.nr_hugepages in /etc/sysctl.d"]
     if total > mem:
-        return failed(f"huge page pools ({format_size(total)}) exceed physical memory ({format_size(mem)})",
+        return failed(f"huge page pools ({human_size(total)}) exceed physical memory ({human_size(mem)})",
                       ev, fix=fix, notes="The kernel reserves what it can and leaves the host with no memory.")
     if total > limit:
         return warned(f"huge page pools take {total / mem:.0%} of memory, over the policy's "
                       f"{policy.hugepages_max_memory_fraction:.0%}", ev, fix=fix,
                       notes="Leave memory for the host, QEMU's own overhead and the page cache.")
-    return passed(f"huge page pools take {format_size(total)} of {format_size(mem)} ({total / mem:.0%})", ev)
+    return passed(f"huge page pools take {human_size(total)} of {human_size(mem)} ({total / mem:.0%})", ev)
 
 
 @check(
@@ -213,8 +250,10 @@ def pdpe1gb(host: Host, policy: Policy) -> Outcome:
     cpu = host.cpuinfo
     plan = hugepage_plan(host)
     wanted = GIB in plan.sizes_in_use() or policy.hugepages_size == GIB
-    if plan.boot_request is not None:
-        wanted = wanted or any("1G" in t.upper() or "1024M" in t.upper() for t in plan.boot_request.ignored)
+    for req in (plan.boot_request, plan.running_request):  # the kernel drops 1G pools it cannot have
+        if req is not None:
+            wanted = wanted or bool(req.pools.get(GIB)) or any("1G" in t.upper() or "1024M" in t.upper()
+                                                                 for t in req.ignored)
     has = "pdpe1gb" in cpu.flags
     ev = Evidence(source="/proc/cpuinfo", observed=("has" if has else "lacks") + " pdpe1gb",
                   expected="pdpe1gb" if wanted else None)
@@ -294,15 +333,19 @@ def hugetlbfs_mounted(host: Host, policy: Policy) -> Outcome:
         line = f"hugetlbfs {_mount_point(s, default)} hugetlbfs pagesize={format_size(s)} 0 0"
         return f"echo {q(line)} >> /etc/fstab"
 
+    # a mask in /etc also hides the unit fstab-generator would make for /dev/hugepages
+    masked = st is UnitState.MASKED and default in miss_boot
+    unmask = [f"systemctl unmask {DEV_HUGEPAGES_UNIT}"] if masked else []
+    why = f" ({DEV_HUGEPAGES_UNIT} is masked)" if masked else ""
     if miss_now:
-        return failed(f"no hugetlbfs mount for {', '.join(format_size(s) for s in miss_now)} pages", ev,
-                      fix=[mount_cmd(s) for s in miss_now] + [persist_cmd(s) for s in miss_boot],
+        return failed(f"no hugetlbfs mount for {', '.join(format_size(s) for s in miss_now)} pages{why}", ev,
+                      fix=[mount_cmd(s) for s in miss_now] + unmask + [persist_cmd(s) for s in miss_boot],
                       notes="QEMU needs a hugetlbfs mount of each page size it backs guests with.")
     if miss_boot:
         what = "mounted now, not after a reboot" if now is not None else "not mounted at boot"
         fn = warned if now is not None else failed
-        return fn(f"hugetlbfs for {', '.join(format_size(s) for s in miss_boot)} pages: {what}", ev,
-                  fix=[persist_cmd(s) for s in miss_boot],
+        return fn(f"hugetlbfs for {', '.join(format_size(s) for s in miss_boot)} pages: {what}{why}", ev,
+                  fix=unmask + [persist_cmd(s) for s in miss_boot],
                   notes="Add an /etc/fstab entry (or a systemd .mount unit) so the mount comes back at boot.")
     where = "mounted now and at boot" if now is not None else "mounted at boot"
     return passed(f"hugetlbfs {where} for {', '.join(format_size(s) for s in sorted(sizes))} pages", ev)
@@ -325,8 +368,9 @@ def libhugetlbfs(host: Host, policy: Policy) -> Outcome:
     ev = Evidence(source="/usr/bin/hugeadm", observed=path or "absent", expected="hugeadm installed")
     if path:
         return passed(f"hugeadm is installed ({path})", ev)
-    family = os_family(host)
-    fix = {"debian": "apt-get install libhugetlbfs-bin", "rhel": "dnf install libhugetlbfs-utils",
+    family = distro_family(host)
+    rhel = "dnf install libhugetlbfs-utils" if maybe(host, os_release_fact) else "yum install libhugetlbfs-utils"
+    fix = {"debian": "apt-get install libhugetlbfs-bin", "rhel": rhel,
            "suse": "zypper install libhugetlbfs"}.get(family or "", "# install your distribution's libhugetlbfs tools")
     return failed("hugeadm is not installed", ev, fix=[fix], notes="Package name differs per distribution.")
 
