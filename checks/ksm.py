@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from audit import hookimpl
 from audit.errors import FactUnavailable
+from audit.facts_boot import distro_family
 from audit.facts_memory import (
     KSM_UNITS,
     fstab,
@@ -19,8 +20,9 @@ from audit.host import Host
 from audit.model import Check, Evidence, Outcome, Severity, check, failed, passed, skipped, warned
 from audit.parsers.hugepages import format_size
 from audit.parsers.memory import KSM_DIR, KsmState
+from audit.parsers.systemd import UNIT_DIRS
 from audit.policy import Policy
-from checks._common import maybe, os_family
+from checks._common import maybe
 
 PAGE_SIZE = 4096  # KSM merges base pages; 4 KiB on x86-64
 KSM_RUN = f"{KSM_DIR}/run"
@@ -66,8 +68,17 @@ def ksm_picture(host: Host) -> KsmPicture:
                       evidence=tuple(evidence))
 
 
+def _sysv_only(host: Host) -> bool:
+    """No systemd unit directory but SysV rc directories (CentOS/RHEL 6): services are chkconfig's."""
+    return (not any(host.kind(d) == "dir" for d in UNIT_DIRS)
+            and any(host.kind(d) == "dir" for d in ("/etc/rc.d", "/etc/init.d")))
+
+
 def _enable_fix(host: Host) -> list[str]:
-    family = os_family(host)
+    family = distro_family(host)
+    if _sysv_only(host):
+        return [f"echo 1 > {KSM_RUN}", "yum install qemu-kvm   # ships the ksm and ksmtuned init scripts",
+                "chkconfig ksm on", "chkconfig ksmtuned on", "service ksm start", "service ksmtuned start"]
     install = {"debian": ["apt-get install ksmtuned"],
                "rhel": ["dnf install ksmtuned   # ksm.service: qemu-kvm-common"]}
     return [
@@ -82,6 +93,15 @@ DISABLE_FIX = [
     "systemctl disable --now ksm.service ksmtuned.service",
     "systemctl mask ksm.service ksmtuned.service",
 ]
+SYSV_DISABLE_FIX = [
+    DISABLE_FIX[0],
+    "service ksmtuned stop; service ksm stop",
+    "chkconfig ksmtuned off; chkconfig ksm off",
+]
+
+
+def _disable_fix(host: Host) -> list[str]:
+    return SYSV_DISABLE_FIX if _sysv_only(host) else DISABLE_FIX
 
 
 @check(
@@ -115,7 +135,8 @@ def ksm_mode(host: Host, policy: Policy) -> Outcome:
         return failed(
             f"{', '.join(pic.units_at_boot)} starts at boot but the kernel has no KSM ({pic.state_problem})",
             ev,
-            fix=["systemctl disable --now ksmtuned.service ksm.service", "# or boot a kernel with CONFIG_KSM=y"],
+            fix=[SYSV_DISABLE_FIX[2] if _sysv_only(host) else "systemctl disable --now ksmtuned.service ksm.service",
+                 "# or boot a kernel with CONFIG_KSM=y"],
             notes="ksmtuned without KSM only logs errors every minute.",
         )
     if policy.ksm_mode == "any":
@@ -141,7 +162,7 @@ def ksm_mode(host: Host, policy: Policy) -> Outcome:
         return failed(
             f"KSM is {'; '.join(where)} but the policy wants it off (multi-tenant host)",
             ev,
-            fix=DISABLE_FIX if host.has_runtime else DISABLE_FIX[1:],
+            fix=_disable_fix(host) if host.has_runtime else _disable_fix(host)[1:],
             notes="Page merging between guests of different tenants is a timing side channel.",
         )
     return passed(f"KSM is off: not running and not started at boot{runtime_note}", ev)
@@ -162,6 +183,8 @@ def swap_for_ksm(host: Host, policy: Policy) -> Outcome:
     pic = ksm_picture(host)
     if not pic.running and not pic.enabled:
         return skipped("KSM neither runs nor starts at boot: no swap is needed for it", pic.evidence)
+    if host.has_runtime and pic.state is None:  # ksm.state reports the service that starts for nothing
+        return skipped(f"the running kernel has no KSM, so it merges nothing ({pic.state_problem})", pic.evidence)
     savings = (pic.state.pages_sharing or 0) * PAGE_SIZE if pic.state else 0
     need = int(savings * policy.swap_ksm_factor)
     if host.has_runtime:
