@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
+import math
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -107,8 +109,8 @@ def _fraction(v: Any, key: str) -> float:
 
 
 def _factor(v: Any, key: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float) or float(v) < 0:
-        raise UsageError(f"{key}: expected a number >= 0, got {v!r}")
+    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= float(v) < math.inf:  # no nan, no inf
+        raise UsageError(f"{key}: expected a finite number >= 0, got {v!r}")
     return float(v)
 
 
@@ -167,6 +169,8 @@ def apply(base: Policy, data: Mapping[str, Any], *, source: str) -> Policy:
     """Apply a parsed TOML document to ``base``; every key is checked."""
     changes: dict[str, Any] = {}
     for key, value in data.items():
+        if key in ("extends", "description"):
+            _str(value, f"{source}: {key}")
         if key in _TOP:
             continue
         if not isinstance(value, dict):
@@ -242,8 +246,11 @@ def load_policy(*, profile: str | None = None, path: str | None = None) -> Polic
     except OSError as exc:
         raise UsageError(f"--policy {path}: cannot read: {exc.strerror or exc}") from None
     data = _load_toml(text, path)
-    extends = data.get("extends", profile or "kvm-host")
-    base = load_profile(_str(extends, f"{path}: extends"))
+    extends = _str(data.get("extends", profile or "kvm-host"), f"{path}: extends")
+    try:
+        base = load_profile(extends)
+    except UsageError as exc:
+        raise UsageError(f"{path}: extends: {exc}") from None
     if profile and "extends" in data and data["extends"] != profile:
         raise UsageError(f"--profile {profile} conflicts with {path}: extends = {data['extends']!r}")
     return apply(base, data, source=path)
@@ -255,13 +262,14 @@ def to_toml(policy: Policy) -> str:
     def val(v: Any) -> str:
         if isinstance(v, bool):
             return "true" if v else "false"
-        if isinstance(v, str):
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if isinstance(v, str):  # a TOML basic string: JSON's escapes are valid TOML ones (\n, \t, \uXXXX)
+            return json.dumps(v, ensure_ascii=False).replace("\x7f", "\\u007f")
         if isinstance(v, tuple | list):
             return "[" + ", ".join(val(x) for x in v) + "]"
         return repr(v)
 
-    lines = [f"# effective policy: {policy.source}", f'extends = "{policy.profile}"']
+    source = json.dumps(policy.source, ensure_ascii=False)[1:-1]  # a comment ends at a newline
+    lines = [f"# effective policy: {source}", f"extends = {val(policy.profile)}"]
     if policy.disabled:
         lines.append(f"disabled = {val(policy.disabled)}")
     tables: dict[str, list[str]] = {}
@@ -276,9 +284,9 @@ def to_toml(policy: Policy) -> str:
         lines += ["", f"[{table}]", *entries]
     if policy.severity_overrides:
         lines += ["", "[severity]"]
-        lines += [f'"{k}" = "{v}"' for k, v in sorted(policy.severity_overrides.items())]
+        lines += [f'{val(k)} = "{v}"' for k, v in sorted(policy.severity_overrides.items())]
     for check_id, w in sorted(policy.waivers.items()):
-        lines += ["", f'[waivers."{check_id}"]', f"reason = {val(w.reason)}"]
+        lines += ["", f"[waivers.{val(check_id)}]", f"reason = {val(w.reason)}"]
         if w.expires:
             lines.append(f"expires = {w.expires.isoformat()}")
     return "\n".join(lines) + "\n"
