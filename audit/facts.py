@@ -181,3 +181,25 @@ def hostname(host: Host) -> str:
             if name:
                 return name
     raise FactUnavailable("no hostname recorded")
+
+
+DISTRO_MARKERS = (("/etc/redhat-release", "rhel"), ("/etc/centos-release", "rhel"), ("/etc/debian_version", "debian"),
+                  ("/etc/SuSE-release", "suse"))
+
+
+@fact(paths=[*OS_RELEASE_PATHS, *(p for p, _ in DISTRO_MARKERS)])
+def distro_family(host: Host) -> str | None:
+    """'debian', 'rhel', 'suse' or None, for remediation wording only (never to gate a check).
+
+    os-release first; hosts older than it (RHEL 6, whose grub.conf hostaudit still audits) are
+    recognised by their release files."""
+    try:
+        family = host.fact(os_release_fact).info.family()
+        if family:
+            return family
+    except (FactUnavailable, FactError):
+        pass
+    for path, family in DISTRO_MARKERS:
+        if host.kind(path) == "file":
+            return family
+    return None

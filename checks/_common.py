@@ -31,8 +31,10 @@ def maybe_value(get: Callable[[], T]) -> T | None:
 
 def os_family(host: Host) -> str | None:
     """'debian', 'rhel', 'suse' or None, for remediation wording only."""
+    from audit.facts import distro_family
+
     try:
-        return host.os_release.family()
+        return host.fact(distro_family)
     except (FactUnavailable, FactError):
         return None
 
