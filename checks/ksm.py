@@ -18,11 +18,11 @@ from audit.facts_memory import (
 )
 from audit.host import Host
 from audit.model import Check, Evidence, Outcome, Severity, check, failed, passed, skipped, warned
-from audit.parsers.hugepages import format_size
 from audit.parsers.memory import KSM_DIR, KsmState
 from audit.parsers.systemd import UNIT_DIRS
 from audit.policy import Policy
 from checks._common import maybe
+from checks._hugepages import human_size
 
 PAGE_SIZE = 4096  # KSM merges base pages; 4 KiB on x86-64
 KSM_RUN = f"{KSM_DIR}/run"
@@ -190,19 +190,19 @@ def swap_for_ksm(host: Host, policy: Policy) -> Outcome:
     if host.has_runtime:
         devs = host.fact(swaps)
         total = sum(d.size for d in devs)
-        ev = [*pic.evidence, Evidence(source="/proc/swaps", observed=f"{len(devs)} device(s), {format_size(total)}",
-                                      expected=f">= {format_size(need)} ({policy.swap_ksm_factor} x KSM savings)")]
+        ev = [*pic.evidence, Evidence(source="/proc/swaps", observed=f"{len(devs)} device(s), {human_size(total)}",
+                                      expected=f">= {human_size(need)} ({policy.swap_ksm_factor} x KSM savings)")]
         fix = _swap_fix(max(need, 1 << 30))
         if total == 0 and pic.running:
-            return failed(f"KSM runs (saving {format_size(savings)}) and the host has no swap at all", ev, fix=fix,
+            return failed(f"KSM runs (saving {human_size(savings)}) and the host has no swap at all", ev, fix=fix,
                           notes="Without swap, unmerging under memory pressure ends in the OOM killer.")
         if total < need:
-            return failed(f"swap {format_size(total)} < {format_size(need)} needed for what KSM saves "
-                          f"({format_size(savings)} x {policy.swap_ksm_factor})", ev, fix=_swap_fix(need - total))
+            return failed(f"swap {human_size(total)} < {human_size(need)} needed for what KSM saves "
+                          f"({human_size(savings)} x {policy.swap_ksm_factor})", ev, fix=_swap_fix(need - total))
         if total == 0:
             return warned("KSM starts at boot but the host has no swap", ev, fix=fix,
                           notes="KSM saves nothing yet; once it merges pages, swap must back them.")
-        return passed(f"swap {format_size(total)} covers KSM savings of {format_size(savings)}", ev)
+        return passed(f"swap {human_size(total)} covers KSM savings of {human_size(savings)}", ev)
     entries = fstab_swaps(maybe(host, fstab) or [])
     noun = "entry" if len(entries) == 1 else "entries"
     ev = [*pic.evidence, Evidence(source="/etc/fstab", observed=f"{len(entries)} swap {noun}")]
