@@ -89,20 +89,23 @@ def boot_params(host: Host, policy: Policy) -> Outcome:
     problems: list[str] = []
     boot = host.fact(boot_cmdline)
     sources = []
+    # an undefined variable such as $kernelopts leaves the next boot's parameters unknown (params is
+    # None), which is exactly when it must be reported
+    for var in boot.config.unresolved:
+        if var in OPTIONAL_VARIABLES:  # tuned's variables, empty on purpose when tuned sets nothing
+            ev.append(Evidence(source=boot.source, observed=f"${var} is not defined: expands to nothing "
+                               "(harmless: tuned's boot parameters, none set)"))
+            continue
+        problems.append(f"next boot: ${var} is not defined anywhere and expands to nothing")
+        ev.append(Evidence(source=boot.source, observed=boot.summary))
     if boot.params is not None:
         sources.append((boot.source, list(boot.params), "next boot"))
-        for var in boot.config.unresolved:
-            if var in OPTIONAL_VARIABLES:  # tuned's variables, empty on purpose when tuned sets nothing
-                ev.append(Evidence(source=boot.source, observed=f"${var} is not defined: expands to nothing "
-                                   "(harmless: tuned's boot parameters, none set)"))
-                continue
-            problems.append(f"next boot: ${var} is not defined anywhere and expands to nothing")
         harmless = tuple(f"${v} is not defined anywhere: it expands to nothing" for v in OPTIONAL_VARIABLES)
         problems += [f"next boot: {p}" for p in boot.config.problems if not any(h in p for h in harmless)]
     running = maybe_value(lambda: host.cmdline) if host.has_runtime else None
     if running is not None:
         sources.append(("/proc/cmdline", running, "running kernel"))
-    if not sources:
+    if not sources and not problems:
         return skipped(f"no command line to check: {boot.summary}")
     for source, params, label in sources:
         ev.append(Evidence(source=source, observed=" ".join(p.name if p.value is None else f"{p.name}={p.value}"

@@ -80,9 +80,11 @@ def thp_mode(host: Host, policy: Policy) -> Outcome:
             return failed("the kernel is built without THP", boot_ev,
                           fix=["# boot a kernel with CONFIG_TRANSPARENT_HUGEPAGE=y (see kernel.thp)"], reboot=True)
         ev = [*boot_ev, Evidence(source="next boot", observed=next_mode, expected=expected)]
+        boot = host.fact(boot_cmdline)
+        guess = "" if boot.params is not None else " (the kernel's build default: the boot command line is unknown)"
         if next_mode in allowed:
-            return passed(f"THP will be '{next_mode}' at boot", ev)
-        return failed(f"THP will be '{next_mode}' at boot", ev, fix=cmdline_fix(host, add={THP_PARAM: want}),
+            return passed(f"THP will be '{next_mode}' at boot{guess}", ev)
+        return failed(f"THP will be '{next_mode}' at boot{guess}", ev, fix=cmdline_fix(host, add={THP_PARAM: want}),
                       reboot=True, notes=f"Set {THP_PARAM}={want} on the kernel command line.")
     path = f"{state.dir}/enabled"
     active = state.enabled.active
