@@ -1,0 +1,386 @@
+"""``hostaudit cpu compare|baseline|models``: live-migration CPU compatibility between hosts.
+
+Each host is a snapshot (JSON or collect.sh text), a saved /proc/cpuinfo, or ``local`` (this
+machine). The judgement itself is audit.cpumodels'; this module reads inputs and formats answers.
+
+Exit codes: compare 0 when a guest can move from A to B, 1 when it cannot; baseline 0 when a named
+model fits every host, 1 when none does; 2 on bad input, always in one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from audit.errors import FactError, FactUnavailable, ParseError, UsageError
+from audit.parsers.cpuinfo import CpuInfo, parse_cpuinfo
+
+SCHEMA_VERSION = 1
+CPUINFO = "/proc/cpuinfo"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CpuSource:
+    name: str  # host name, or the file's name
+    source: str  # "local", the path given
+    kind: str  # "local", "snapshot", "cpuinfo"
+    cpu: CpuInfo
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "source": self.source,
+            "input": self.kind,
+            "model_name": self.cpu.model_name,
+            "vendor": self.cpu.vendor_kind,
+            "processors": self.cpu.processors,
+            "flags_differ": self.cpu.flags_differ,
+        }
+
+
+# ------------------------------------------------------------------------------------------------
+# Inputs
+# ------------------------------------------------------------------------------------------------
+def _checked(cpu: CpuInfo, where: str) -> CpuInfo:
+    if not cpu.flags:
+        raise UsageError(f"{where}: no CPU flags found (not the /proc/cpuinfo of an x86 host?)")
+    return cpu
+
+
+def load_local() -> CpuSource:
+    from audit import facts
+    from audit.host import Host
+
+    host = Host.live()
+    try:
+        cpu = host.cpuinfo
+    except (FactUnavailable, FactError) as exc:
+        raise UsageError(f"local: cannot read this machine's {CPUINFO}: {exc}") from None
+    try:
+        name = host.fact(facts.hostname)
+    except (FactUnavailable, FactError):
+        name = "local"
+    return CpuSource(name=name, source="local", kind="local", cpu=_checked(cpu, "local"))
+
+
+def load_file(path: str) -> CpuSource:
+    from audit.snapshot import host_from_snapshot, looks_like_snapshot, parse_snapshot, read_input
+
+    blob = read_input(path, what="input")
+    stem = os.path.basename(path)
+    if looks_like_snapshot(blob):
+        try:
+            snap = parse_snapshot(blob)
+        except UsageError as exc:
+            raise UsageError(f"snapshot {path}: {exc}") from None
+        host = host_from_snapshot(snap, name=path)
+        try:
+            cpu = host.cpuinfo
+        except FactUnavailable:
+            raise UsageError(f"snapshot {path}: no {CPUINFO} in it (a snapshot of an image has no CPU)") from None
+        except FactError as exc:
+            raise UsageError(f"snapshot {path}: {exc}") from None
+        return CpuSource(name=snap.hostname or stem, source=path, kind="snapshot", cpu=_checked(cpu, path))
+    if b"\0" in blob[:65536]:
+        raise UsageError(f"{path}: neither a snapshot nor a /proc/cpuinfo file (binary data)")
+    try:
+        cpu = parse_cpuinfo(blob.decode("utf-8", errors="replace"))
+    except ParseError as exc:
+        raise UsageError(f"{path}: neither a snapshot nor a /proc/cpuinfo file ({exc.problem})") from None
+    return CpuSource(name=stem, source=path, kind="cpuinfo", cpu=_checked(cpu, path))
+
+
+def load_input(spec: str, *, allow_dir: bool = False) -> list[CpuSource]:
+    if spec == "local":
+        return [load_local()]
+    if os.path.isdir(spec):
+        if not allow_dir:
+            raise UsageError(f"{spec}: is a directory (give a snapshot or a /proc/cpuinfo file)")
+        names = sorted(n for n in os.listdir(spec) if not n.startswith("."))
+        files = [os.path.join(spec, n) for n in names if os.path.isfile(os.path.join(spec, n))]
+        if not files:
+            raise UsageError(f"{spec}: no snapshot or /proc/cpuinfo file in this directory")
+        return [load_file(f) for f in files]
+    if not os.path.exists(spec):
+        raise UsageError(f"{spec}: no such file (give a snapshot, a /proc/cpuinfo file or 'local')")
+    return [load_file(spec)]
+
+
+def _unique_names(sources: Sequence[CpuSource]) -> list[str]:
+    """Host names for a pool; a name two inputs share is replaced by their paths."""
+    counts: dict[str, int] = {}
+    for s in sources:
+        counts[s.name] = counts.get(s.name, 0) + 1
+    names = [s.name if counts[s.name] == 1 else f"{s.name} ({s.source})" for s in sources]
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+        out.append(n if seen[n] == 1 else f"{n} #{seen[n]}")
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# compare
+# ------------------------------------------------------------------------------------------------
+VERDICT_TEXT = {
+    "identical": "identical: the same guest-visible CPU features; guests can move both ways",
+    "superset": "B is a superset: guests from A can move to B (not back)",
+    "incompatible": "incompatible: B lacks features a guest on A may use; guests from A cannot move to B",
+}
+
+
+def compare_doc(a: CpuSource, b: CpuSource) -> dict[str, Any]:
+    from audit import cpumodels as cm
+
+    c = cm.compare(a.cpu.flags, b.cpu.flags, a_vendor=a.cpu.vendor_kind, b_vendor=b.cpu.vendor_kind)
+    pool = cm.baseline({"A": a.cpu.flags, "B": b.cpu.flags}, vendors={"A": a.cpu.vendor_kind, "B": b.cpu.vendor_kind})
+    notes = list(c.notes)
+    for side, src in (("A", a), ("B", b)):
+        if src.cpu.flags_differ:
+            notes.append(f"{side}: processors show different flags; only those all of them have were compared")
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "cpu-compare",
+        "a": a.describe(),
+        "b": b.describe(),
+        "verdict": c.verdict.value,
+        "migration_safe": c.verdict.value != "incompatible",
+        "missing": list(c.missing),
+        "extra": list(c.extra),
+        "model": c.model.name if c.model else None,
+        "level": c.level,
+        "qemu": f"-cpu {cm.qemu_cpu_arg(pool)}" if pool.model else None,
+        "libvirt": cm.libvirt_xml(pool) if pool.model else None,
+        "recommendation": c.recommendation,
+        "notes": notes,
+    }
+
+
+def _wrap(items: Sequence[str], indent: str = "  ", width: int = 100) -> str:
+    """Flag names (host-supplied: made printable) wrapped into indented lines."""
+    from reports.sanitize import printable
+
+    if not items:
+        return f"{indent}(none)"
+    lines, line = [], indent
+    for item in map(printable, items):
+        if len(line) + len(item) + 1 > width and line.strip():
+            lines.append(line.rstrip())
+            line = indent
+        line += item + " "
+    lines.append(line.rstrip())
+    return "\n".join(lines)
+
+
+def _host_line(prefix: str, d: dict[str, Any]) -> str:
+    what = d["model_name"] or "unknown CPU"
+    where = f"; {d['source']}" if d["source"] != d["name"] else ""
+    return f"{prefix}{d['name']} ({what}, {d['processors']} processor(s){where})"
+
+
+def compare_text(doc: dict[str, Any]) -> str:
+    from reports.sanitize import printable
+
+    out = [
+        printable(_host_line("A: ", doc["a"])),
+        printable(_host_line("B: ", doc["b"])),
+        "",
+        f"verdict: {VERDICT_TEXT[doc['verdict']]}",
+        "",
+        f"A has, B lacks ({len(doc['missing'])}): guests started on A may use these",
+        _wrap(doc["missing"]),
+        f"B has, A lacks ({len(doc['extra'])}):",
+        _wrap(doc["extra"]),
+        "",
+        f"newest named model both support: {doc['model'] or 'none'}"
+        + (f" (x86-64 level: {doc['level']})" if doc["level"] else ""),
+        f"instead of -cpu host: {doc['qemu'] or 'no named model fits both; do not live-migrate'}",
+    ]
+    if doc["libvirt"]:
+        out += ["libvirt domain XML:", doc["libvirt"].rstrip()]
+    out += ["", printable(doc["recommendation"])]
+    out += [printable(f"note: {n}") for n in doc["notes"]]
+    return "\n".join(out) + "\n"
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    (a,) = load_input(args.a)
+    (b,) = load_input(args.b)
+    doc = compare_doc(a, b)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    else:
+        sys.stdout.write(compare_text(doc))
+    return 0 if doc["migration_safe"] else 1
+
+
+# ------------------------------------------------------------------------------------------------
+# baseline
+# ------------------------------------------------------------------------------------------------
+def baseline_doc(sources: Sequence[CpuSource]) -> dict[str, Any]:
+    from audit import cpumodels as cm
+
+    names = _unique_names(sources)
+    b = cm.baseline({n: s.cpu.flags for n, s in zip(names, sources, strict=True)},
+                    vendors={n: s.cpu.vendor_kind for n, s in zip(names, sources, strict=True)})
+    hosts = []
+    for hb, src in zip(b.hosts, sources, strict=True):
+        hosts.append({**src.describe(), "name": hb.name, "own_model": hb.model.name if hb.model else None,
+                      "lost": list(hb.lost)})
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "cpu-baseline",
+        "model": b.model.name if b.model else None,
+        "level": b.level,
+        "vendor": b.vendor,
+        "features": sorted(b.features),
+        "extra_features": list(b.extra_features),
+        "qemu": f"-cpu {cm.qemu_cpu_arg(b)}" if b.model else None,
+        "libvirt": cm.libvirt_xml(b) if b.model else None,
+        "hosts": hosts,
+    }
+
+
+def baseline_text(doc: dict[str, Any]) -> str:
+    from reports.sanitize import printable
+
+    out = [f"hosts ({len(doc['hosts'])}):"]
+    out += [printable(_host_line("  ", h)) for h in doc["hosts"]]
+    out += [
+        "",
+        f"vendor: {doc['vendor'] or 'mixed or unknown (generic models only)'}",
+        f"newest named model every host supports: {doc['model'] or 'none'}",
+        f"highest x86-64 level every host reaches: {doc['level'] or 'none'}",
+        f"shared guest-visible features ({len(doc['features'])}):",
+        _wrap(doc["features"]),
+        f"shared features beyond the model ({len(doc['extra_features'])}):",
+        _wrap(doc["extra_features"]),
+        "",
+        f"qemu: {doc['qemu'] or 'no named model fits every host'}",
+    ]
+    if doc["libvirt"]:
+        out += ["libvirt:", doc["libvirt"].rstrip()]
+    out += ["", "per host, what a guest loses against -cpu host (host-passthrough):"]
+    for h in doc["hosts"]:
+        own = h["own_model"] or "no named model"
+        out.append(printable(f"  {h['name']} (alone: {own}): {len(h['lost'])} feature(s)"))
+        if h["lost"]:
+            out.append(_wrap(h["lost"], indent="    "))
+    return "\n".join(out) + "\n"
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    sources = [s for spec in args.inputs for s in load_input(spec, allow_dir=True)]
+    doc = baseline_doc(sources)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        return 0 if doc["model"] else 1
+    if args.format in ("libvirt", "qemu"):
+        if not doc["model"]:
+            print("hostaudit: no named CPU model fits every host: nothing to render", file=sys.stderr)
+            return 1
+        sys.stdout.write(doc["libvirt"] if args.format == "libvirt" else doc["qemu"] + "\n")
+        return 0
+    sys.stdout.write(baseline_text(doc))
+    return 0 if doc["model"] else 1
+
+
+# ------------------------------------------------------------------------------------------------
+# models
+# ------------------------------------------------------------------------------------------------
+def models_doc(host: CpuSource | None, vendor: str | None) -> dict[str, Any]:
+    from audit import cpumodels as cm
+
+    table = cm.load_table()
+    gv = cm.guest_visible(host.cpu.flags, table) if host else None
+    rows = []
+    for name, line, rank, level, nfeat, alias in cm.model_table_rows(vendor, table):
+        row: dict[str, Any] = {"name": name, "vendor": line, "rank": int(rank),
+                               "level": None if level == "-" else level, "features": int(nfeat),
+                               "alias_of": alias or None}
+        if gv is not None:
+            missing = sorted(table.model(name).features - gv)
+            row["supported"] = not missing
+            row["missing"] = missing
+        rows.append(row)
+    doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "kind": "cpu-models", "models": rows,
+                           "source": dict(table.source)}
+    if host is not None:
+        newest = cm.newest_model(host.cpu.flags, host.cpu.vendor_kind, table)
+        doc["host"] = {**host.describe(), "newest_model": newest.name if newest else None,
+                       "level": cm.x86_level(host.cpu.flags, table)}
+    return doc
+
+
+def models_text(doc: dict[str, Any]) -> str:
+    from tabulate import tabulate
+
+    from reports.sanitize import printable
+
+    host = doc.get("host")
+    headers = ["model", "vendor", "rank", "level", "features", "alias of"]
+    if host:
+        headers += ["supported", "missing"]
+    rows = []
+    for r in doc["models"]:
+        row = [r["name"], r["vendor"], str(r["rank"]), r["level"] or "-", str(r["features"]), r["alias_of"] or ""]
+        if host:
+            shown = " ".join(r["missing"][:6]) + (" ..." if len(r["missing"]) > 6 else "")
+            row += ["yes" if r["supported"] else "no", shown]
+        rows.append(row)
+    out = []
+    if host:
+        out += [printable(_host_line("host: ", host)),
+                f"newest model: {host['newest_model'] or 'none'}; x86-64 level: {host['level'] or 'none'}", ""]
+    out.append(tabulate(rows, headers=headers, disable_numparse=True))
+    src = doc.get("source") or {}
+    if src:
+        out += ["", "table: " + ", ".join(f"{k} {v}" for k, v in sorted(src.items()))]
+    return "\n".join(out) + "\n"
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    host = load_input(args.host)[0] if args.host else None
+    doc = models_doc(host, args.vendor)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    else:
+        sys.stdout.write(models_text(doc))
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------
+# registration
+# ------------------------------------------------------------------------------------------------
+INPUT_HELP = "a snapshot (hostaudit collect or collect.sh), a saved /proc/cpuinfo, or 'local'"
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("cpu", help="CPU compatibility between hosts for live migration")
+    sub = p.add_subparsers(dest="cpu_command", parser_class=type(p), required=True)
+
+    c = sub.add_parser("compare", help="can guests move from host A to host B?",
+                       description="Exit 0 when guests from A can move to B, 1 when they cannot, 2 on bad input.")
+    c.add_argument("a", metavar="A", help=INPUT_HELP)
+    c.add_argument("b", metavar="B", help=INPUT_HELP)
+    c.add_argument("--format", choices=("text", "json"), default="text")
+    c.set_defaults(func=cmd_compare)
+
+    b = sub.add_parser("baseline", help="the CPU model and features every host of a pool shares",
+                       description="Exit 0 when a named model fits every host, 1 when none does, 2 on bad input.")
+    b.add_argument("inputs", metavar="INPUT", nargs="+", help=INPUT_HELP + ", or a directory of them")
+    b.add_argument("--format", choices=("text", "json", "libvirt", "qemu"), default="text",
+                   help="text (all of it), json, libvirt (<cpu> XML) or qemu (-cpu argument)")
+    b.set_defaults(func=cmd_baseline)
+
+    m = sub.add_parser("models", help="the CPU model table, and which models a host supports")
+    m.add_argument("--host", metavar="INPUT", help=INPUT_HELP)
+    m.add_argument("--vendor", choices=("intel", "amd", "hygon", "generic"), help="only this vendor's models")
+    m.add_argument("--format", choices=("text", "json"), default="text")
+    m.set_defaults(func=cmd_models)
