@@ -24,6 +24,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "checks.ksm",
     "checks.iommu",
     "checks.boot",
+    "checks.cpumodel",
 )
 
 

@@ -1,0 +1,90 @@
+"""The fleet gate: this host's CPU offers the pool's required CPU model and flags (policy [cpu])."""
+
+from __future__ import annotations
+
+from audit import hookimpl
+from audit.host import Host
+from audit.model import Check, Evidence, Outcome, Severity, check, errored, failed, passed, skipped
+from audit.policy import Policy
+
+CPUINFO = "/proc/cpuinfo"
+
+
+def _shown(names: list[str], limit: int = 12) -> str:
+    return " ".join(names[:limit]) + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
+
+
+@check(
+    "cpu.baseline",
+    title="CPU supports the pool's required CPU model and flags",
+    severity=Severity.HIGH,
+    reads=[CPUINFO],
+    runtime_only=True,
+    example_fix=[
+        "# keep this host out of the pool: its guests' CPU model needs features this CPU lacks",
+        "# or lower the pool's model to what every host shares: hostaudit cpu baseline <snapshots of all hosts>",
+    ],
+)
+def cpu_baseline(host: Host, policy: Policy) -> Outcome:
+    """Guests in a live-migration pool run with one CPU model (libvirt <cpu mode='custom'>, QEMU
+    -cpu MODEL). A host whose CPU lacks a feature of that model cannot start those guests or
+    receive them by migration, and one accepted anyway breaks migration for the whole pool. The
+    policy's [cpu] required_model and required_flags gate a new host before it joins."""
+    from audit import cpumodels as cm
+
+    model_name = policy.cpu_required_model
+    wanted_flags = tuple(policy.cpu_required_flags)
+    if not model_name and not wanted_flags:
+        return skipped("the policy requires no CPU model or flags ([cpu] required_model, required_flags)")
+    table = cm.load_table()
+    if model_name and model_name not in table.models:
+        return errored(
+            f"unknown CPU model {model_name!r} in [cpu] required_model ({policy.source}); "
+            "see 'hostaudit cpu models' for the names",
+            Evidence(source=policy.source, observed=f"required_model = {model_name!r}", expected="a model name"),
+        )
+    cpu = host.cpuinfo
+    has = cm.guest_visible(cpu.flags, table) | cm.normalise(cpu.flags, table)
+    lacks_model = sorted(cm.missing_for(model_name, cpu.flags, table)) if model_name else []
+    lacks_flags = sorted({f for want in wanted_flags for f in cm.normalise([want], table)} - has)
+    newest = cm.newest_model(cpu.flags, cpu.vendor_kind, table)
+
+    expected = " and ".join(filter(None, [
+        f"model {model_name}" if model_name else "",
+        f"flags {' '.join(wanted_flags)}" if wanted_flags else "",
+    ]))
+    parts = [f"{cpu.model_name or 'unknown model'} ({cpu.vendor or 'unknown vendor'})",
+             f"newest model it supports: {newest.name if newest else 'none'}"]
+    if lacks_model:
+        parts.append(f"lacks for {model_name}: {_shown(lacks_model)}")
+    if lacks_flags:
+        parts.append(f"lacks flags: {_shown(lacks_flags)}")
+    if cpu.flags_differ:
+        parts.append("flags differ between processors: only flags common to all counted")
+    ev = Evidence(source=CPUINFO, observed="; ".join(parts), expected=expected)
+
+    if not lacks_model and not lacks_flags:
+        return passed(f"CPU supports {expected}", ev)
+    what = []
+    if lacks_model:
+        what.append(f"{len(lacks_model)} feature(s) of {model_name} ({_shown(lacks_model, 6)})")
+    if lacks_flags:
+        what.append(f"required flag(s) {_shown(lacks_flags, 6)}")
+    guest = "hypervisor" in cpu.flags
+    notes = ("CPU features come from the processor and its firmware settings (some, such as AES-NI, can be "
+             "disabled there)")
+    notes += (". This host is a virtual machine: its own CPU model (set on the outer hypervisor) must include them."
+              if guest else "; a host that lacks them cannot run the pool's guests.")
+    fix = [
+        f"# this host cannot join a pool whose guests use {expected}",
+        f"# pool members' newest shared model: hostaudit cpu baseline <snapshots>; this host alone supports "
+        f"{newest.name if newest else 'no named model'}",
+    ]
+    if guest:
+        fix.append("# on the outer hypervisor: give this VM a CPU model with these features (or host-passthrough)")
+    return failed(f"CPU lacks {' and '.join(what)}", ev, fix=fix, notes=notes)
+
+
+@hookimpl
+def hostaudit_checks() -> list[Check]:
+    return [cpu_baseline]
