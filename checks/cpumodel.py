@@ -30,12 +30,11 @@ def cpu_baseline(host: Host, policy: Policy) -> Outcome:
     -cpu MODEL). A host whose CPU lacks a feature of that model cannot start those guests or
     receive them by migration, and one accepted anyway breaks migration for the whole pool. The
     policy's [cpu] required_model and required_flags gate a new host before it joins."""
-    from audit import cpumodels as cm
-
     model_name = policy.cpu_required_model
     wanted_flags = tuple(policy.cpu_required_flags)
     if not model_name and not wanted_flags:
         return skipped("the policy requires no CPU model or flags ([cpu] required_model, required_flags)")
+    from audit import cpumodels as cm  # the model table is only loaded for a policy that uses it
     table = cm.load_table()
     if model_name and model_name not in table.models:
         return errored(
