@@ -80,6 +80,8 @@ def _pool_values(host: Host, base: str) -> dict[str, dict[str, str | None]]:
         for fname in POOL_FILES:
             path = f"{base}/{name}/{fname}"
             files[fname] = host.read_text(path) if host.kind(path) == "file" else None
+            if files[fname] is not None:  # a malformed value is an error that names its own file
+                parse_text(path, files[fname] or "", lambda t, n=name, f=fname: pools_from_values({n: {f: t}}))
         values[name] = files
     return values
 
@@ -165,6 +167,7 @@ def ksm_state(host: Host) -> KsmState:
                 values[name] = host.read_text(path)
             except FactError:
                 continue  # a write-only or unreadable tunable says nothing about the state
+            parse_text(path, values[name], lambda t, n=name: parse_ksm_state({n: t}))  # errors name the file
     return parse_text(KSM_DIR, "", lambda _: parse_ksm_state(values))
 
 

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from audit import hookimpl
-from audit.bootconfig import OPTIONAL_VARIABLES, BootConfig, suspicious_params
+from audit.bootconfig import DEFAULT_GRUB, OPTIONAL_VARIABLES, TUNED_BOOTCMDLINE, BootConfig, suspicious_params
 from audit.facts_boot import boot_cmdline, regen_command
 from audit.host import Host
-from audit.model import Check, Evidence, Outcome, Severity, check, passed, skipped, warned
+from audit.model import Check, Evidence, Outcome, Severity, check, errored, passed, skipped, warned
 from audit.parsers.cmdline import canonical_name
 from audit.parsers.hugepages import hugepage_request
 from audit.policy import Policy
 from checks._common import maybe_value, q
 
 X86_DEFAULT_HUGEPAGE = 2 << 20
+INPUT_FILES = (DEFAULT_GRUB, TUNED_BOOTCMDLINE)  # and /etc/default/grub.d/*.cfg
 
 
 def _stale_tokens(cfg: BootConfig) -> list[str]:
@@ -55,6 +56,10 @@ def boot_drift(host: Host, policy: Policy) -> Outcome:
     ev = [Evidence(source=boot.source, observed=boot.summary), *cfg.provenance]
     if cfg.loader is None:
         return skipped(f"no boot loader configuration found: {boot.summary}", ev)
+    # a regeneration input the resolver could not parse is dropped from cfg.inputs: never "no drift"
+    unusable = [p for p in cfg.problems if p.startswith(INPUT_FILES) and p.endswith("; not used")]
+    if unusable:
+        return errored("cannot compare the boot configuration with its inputs: " + "; ".join(unusable), ev)
     if not cfg.inputs:
         return passed(f"{cfg.loader}: no regeneration inputs (/etc/default/grub, /etc/kernel/cmdline) to compare",
                       ev)
