@@ -94,6 +94,16 @@ def distro_family(host: Host) -> str | None:
 
 
 
+def rhel_installer(host: Host) -> str:
+    """'dnf' on EL8+ and Fedora, 'yum' on EL7 and older (and without os-release: EL6)."""
+    try:
+        version = host.fact(os_release_fact).info.version_id or ""
+    except (FactUnavailable, FactError):
+        return "yum"
+    major = version.split(".")[0]
+    return "dnf" if major.isdigit() and int(major) >= 8 else "yum"
+
+
 def regen_command(hint: str | None, config_path: str | None = None) -> str:
     """The command that regenerates a GRUB 2 configuration, from the resolver's hint. The hint
     carries a path found in the audited root, so it is rebuilt with the path quoted, never pasted."""

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from audit import hookimpl
 from audit.bootconfig import ORDERED_PARAMS
-from audit.facts import os_release_fact
-from audit.facts_boot import cmdline_fix, distro_family
+from audit.facts_boot import cmdline_fix, distro_family, rhel_installer
 from audit.facts_memory import (
     DEV_HUGEPAGES_UNIT,
     fstab,
@@ -369,8 +368,7 @@ def libhugetlbfs(host: Host, policy: Policy) -> Outcome:
     if path:
         return passed(f"hugeadm is installed ({path})", ev)
     family = distro_family(host)
-    rhel = "dnf install libhugetlbfs-utils" if maybe(host, os_release_fact) else "yum install libhugetlbfs-utils"
-    fix = {"debian": "apt-get install libhugetlbfs-bin", "rhel": rhel,
+    fix = {"debian": "apt-get install libhugetlbfs-bin", "rhel": f"{rhel_installer(host)} install libhugetlbfs-utils",
            "suse": "zypper install libhugetlbfs"}.get(family or "", "# install your distribution's libhugetlbfs tools")
     return failed("hugeadm is not installed", ev, fix=[fix], notes="Package name differs per distribution.")
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from audit import hookimpl
 from audit.errors import FactUnavailable
-from audit.facts_boot import distro_family
+from audit.facts_boot import distro_family, rhel_installer
 from audit.facts_memory import (
     KSM_UNITS,
     fstab,
@@ -80,7 +80,7 @@ def _enable_fix(host: Host) -> list[str]:
         return [f"echo 1 > {KSM_RUN}", "yum install qemu-kvm   # ships the ksm and ksmtuned init scripts",
                 "chkconfig ksm on", "chkconfig ksmtuned on", "service ksm start", "service ksmtuned start"]
     install = {"debian": ["apt-get install ksmtuned"],
-               "rhel": ["dnf install ksmtuned   # ksm.service: qemu-kvm-common"]}
+               "rhel": [f"{rhel_installer(host)} install ksmtuned   # ksm.service: qemu-kvm-common"]}
     return [
         f"echo 1 > {KSM_RUN}",
         *install.get(family or "", []),
