@@ -428,3 +428,51 @@ def test_hostile_default_grub_value_is_quoted_in_grubby_args(audit):
     assert out.status is Status.WARN
     (cmd,) = fix(out)
     _assert_quoted(cmd, "--args=hugepages=16';touch pwned;'")
+
+
+# -- a malformed source is an error naming the file, for every check ----------------------------------
+
+
+def _broken(**files) -> dict:
+    tree = trees.debian12_live("hugepagesz=1G hugepages=2", "this-vm-hugepages")
+    tree.update(files)
+    return tree
+
+
+ERRORS = {
+    "boot.hugepages": ({"sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages": "lots\n"},
+                       "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages:1: "),
+    "memory.hugepages_fit": ({"proc/meminfo": "MemTotal: lots\n"}, "/proc/meminfo:1: "),
+    "memory.hugepages_allocated": ({"sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages": "2\n3\n"},
+                                   "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages:2: "),
+    "cpu.pdpe1gb": ({"proc/cpuinfo": ""}, "/proc/cpuinfo: "),
+    "mounts.hugetlbfs": ({"proc/mounts": "hugetlbfs /dev/hugepages\n"}, "/proc/mounts:1: "),
+    "packages.libhugetlbfs": ({"sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages": "lots\n"},
+                              "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages:1: "),
+    "memory.thp": ({"sys/kernel/mm/transparent_hugepage/enabled": "\n"},
+                   "/sys/kernel/mm/transparent_hugepage/enabled: "),
+    "ksm.state": ({"sys/kernel/mm/ksm/run": "3\n"}, "/sys/kernel/mm/ksm/run:1: "),
+    "swap.ksm": ({"sys/kernel/mm/ksm/run": "1\n", "sys/kernel/mm/ksm/pages_sharing": "10\n",
+                  "proc/swaps": "Filename Type Size Used Priority\n/swap file big 0 -2\n"}, "/proc/swaps:2: "),
+    "iommu.enabled": ({f"boot/config-{trees.DEBIAN_RELEASE}": "garbage\n"}, f"/boot/config-{trees.DEBIAN_RELEASE}:1: "),
+    "boot.drift": ({"etc/default/grub": 'GRUB_CMDLINE_LINUX="unterminated\n'},
+                   "cannot compare the boot configuration with its inputs: /etc/default/grub:1: "),
+    "boot.params": ({"proc/cmdline": Dir()}, "/proc/cmdline: "),
+}
+
+
+@pytest.mark.parametrize("check_id", ISSUE_3_CHECKS)
+def test_malformed_source_is_an_error_naming_the_file(audit, check_id):
+    files, prefix = ERRORS[check_id]
+    out = audit(check_id, _broken(**files))
+    assert out.status is Status.ERROR, out.message
+    assert out.message.startswith(prefix), out.message
+
+
+def test_centos6_with_or_without_os_release_gets_the_same_rhel_remediation(audit):
+    for with_os_release in (False, True):
+        tree = trees.centos6_tree(live=False, params="", os_release=with_os_release)
+        out = audit("iommu.enabled", tree)
+        assert fix(out) == ["grubby --update-kernel=ALL --args='intel_iommu=on iommu=pt'"], with_os_release
+        assert fix(audit("packages.libhugetlbfs", trees.centos6_tree(live=False, os_release=with_os_release)))[0] \
+            == "yum install libhugetlbfs-utils"  # EL6 and EL7 have no dnf, whatever os-release says

@@ -669,3 +669,11 @@ def test_missing_proc_file_on_a_live_tree_is_a_skip_not_a_pass(audit):
     tree = {k: v for k, v in tree.items() if not k.startswith("sys/kernel/mm/transparent_hugepage/")}
     out = audit("memory.thp", tree)
     assert out.status is Status.SKIP and "kernel without THP" in out.message
+
+
+@pytest.mark.parametrize(("version", "tool"), [("7.9", "yum"), ("8.10", "dnf"), ("9.6", "dnf")])
+def test_rhel_package_tool_follows_the_release(audit, version, tool):
+    tree = trees.rhel9_tree()
+    tree["etc/os-release"] = trees.RHEL9_OS_RELEASE.replace('VERSION_ID="9.6"', f'VERSION_ID="{version}"')
+    assert fix(audit("packages.libhugetlbfs", tree)) == [f"{tool} install libhugetlbfs-utils"]
+    assert fix(audit("ksm.state", tree))[0] == f"{tool} install ksmtuned   # ksm.service: qemu-kvm-common"
