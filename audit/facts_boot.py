@@ -117,6 +117,11 @@ def regen_command(hint: str | None, config_path: str | None = None) -> str:
     return "grub2-mkconfig -o " + shlex.quote(config_path or "/boot/grub2/grub.cfg")
 
 
+def _ere(name: str) -> str:
+    """A parameter name as a literal in a sed extended regular expression."""
+    return "".join(f"[{c}]" if c in ".[]()*+?{}|^$\\" else c for c in name)
+
+
 def _token(name: str, value: str | None) -> str:
     return name if value is None else f"{name}={value}"
 
@@ -148,8 +153,10 @@ def cmdline_fix(
         path = config_path or "/boot/grub/grub.conf"
         cmds = []
         for name in remove:
-            expr = "/^[[:space:]]*kernel /s/[[:space:]]" + name + "(=[^[:space:]]*)?([[:space:]]|$)/\\2/g"
-            cmds.append(f"sed -i -E {shlex.quote(expr)} {shlex.quote(path)}")
+            # looped, not /g: a match eats the blank before the next occurrence ("iommu=off iommu=off")
+            expr = "s/[[:space:]]" + _ere(name) + "(=[^[:space:]]*)?([[:space:]]|$)/\\2/"
+            cmds.append(f"sed -i -E -e '/^[[:space:]]*kernel /{{' -e :a -e {shlex.quote(expr)} -e ta -e '}}' "
+                        f"{shlex.quote(path)}")
         if add:
             cmds.append(f"sed -i {shlex.quote(f'/^[[:space:]]*kernel /s/$/ {tokens}/')} {shlex.quote(path)}")
         return cmds
@@ -160,8 +167,8 @@ def cmdline_fix(
         regen = "update-grub" if family == "debian" else regen_command(hint, config_path)
         cmds = []
         for name in remove:
-            expr = "s/(^|[[:space:]\"])" + name + "(=[^[:space:]\"]*)?([[:space:]\"]|$)/\\1\\3/g"
-            cmds.append(f"sed -i -E {shlex.quote(expr)} /etc/default/grub")
+            expr = "s/(^|[[:space:]\"])" + _ere(name) + "(=[^[:space:]\"]*)?([[:space:]\"]|$)/\\1\\3/"
+            cmds.append(f"sed -i -E -e :a -e {shlex.quote(expr)} -e ta /etc/default/grub")
         if add:
             line = f'GRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX {tokens}"'
             if family == "debian":
