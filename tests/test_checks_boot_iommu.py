@@ -476,3 +476,50 @@ def test_centos6_with_or_without_os_release_gets_the_same_rhel_remediation(audit
         assert fix(out) == ["grubby --update-kernel=ALL --args='intel_iommu=on iommu=pt'"], with_os_release
         assert fix(audit("packages.libhugetlbfs", trees.centos6_tree(live=False, os_release=with_os_release)))[0] \
             == "yum install libhugetlbfs-utils"  # EL6 and EL7 have no dnf, whatever os-release says
+
+
+# -- remediation applied to the tree fixes what the check found ---------------------------------------
+
+
+def test_debian_iommu_fix_round_trip(audit, tmp_path):
+    alma = "almalinux9-config-5.14.0-570.18.1.el9_6.x86_64"
+    tree = trees.debian12_tree(asked="iommu=off iommu=off", booted="iommu=off iommu=off", kconfig=alma)
+    out = audit("iommu.enabled", tree)
+    assert out.status is Status.FAIL
+    sed, mkdir, echo, regen = fix(out)
+    assert (mkdir, regen) == ("mkdir -p /etc/default/grub.d", "update-grub")
+    # run the sed on a copy of /etc/default/grub (no shell: the words as bash would pass them)
+    copy = tmp_path / "grub"
+    copy.write_text(tree["etc/default/grub"])
+    words = shlex.split(sed)
+    assert words[-1] == "/etc/default/grub"
+    subprocess.run([*words[:-1], str(copy)], check=True, timeout=30)
+    tree["etc/default/grub"] = copy.read_text()
+    assert 'GRUB_CMDLINE_LINUX=" "\n' in tree["etc/default/grub"]  # both occurrences gone
+    # the echo writes the grub.d snippet
+    words = shlex.split(echo)
+    assert words[0] == "echo" and words[2] == ">" and words[3] == "/etc/default/grub.d/90-hostaudit.cfg"
+    tree["etc/default/grub.d/90-hostaudit.cfg"] = words[1] + "\n"
+    drift = audit("boot.drift", tree)  # edited, not regenerated yet
+    assert drift.status is Status.WARN and fix(drift) == ["update-grub"]
+    assert "/etc/default/grub.d/90-hostaudit.cfg:1 wants 'on'" in drift.message
+    tree["boot/grub/grub.cfg"] = trees.debian12_grub_cfg("intel_iommu=on iommu=pt")  # what update-grub writes
+    assert audit("boot.drift", tree).status is Status.PASS
+    assert audit("iommu.enabled", tree).status is Status.PASS
+
+
+def test_legacy_grub_fix_round_trip(audit, tmp_path):
+    tree = trees.centos6_tree(live=False, params="iommu=off iommu=off")
+    del tree["etc/redhat-release"]  # unknown distribution: the file itself is edited
+    out = audit("iommu.enabled", tree)
+    assert out.status is Status.FAIL
+    conf = tmp_path / "grub.conf"
+    conf.write_text(tree["boot/grub/grub.conf"])
+    for cmd in fix(out):
+        words = shlex.split(cmd)
+        assert words[0] == "sed" and words[-1] == "/boot/grub/grub.conf"
+        subprocess.run([*words[:-1], str(conf)], check=True, timeout=30)
+    tree["boot/grub/grub.conf"] = conf.read_text()
+    assert "iommu=off" not in tree["boot/grub/grub.conf"]
+    out = audit("iommu.enabled", tree)
+    assert out.status is Status.PASS and "intel: intel_iommu=on" in out.message
