@@ -47,7 +47,15 @@ def boot_mode(host: Host) -> tuple[str | None, list[Evidence]]:
 
 def _fix(host: Host, want: str, *, runtime: bool, path: str) -> list[str]:
     cmds = [f"echo {q(want)} > {path}"] if runtime else []
-    return cmds + cmdline_fix(host, add={THP_PARAM: want})
+    return cmds + _persist(host, want)
+
+
+def _persist(host: Host, mode: str) -> list[str]:
+    """transparent_hugepage=<mode> on every future boot; an existing value is taken off first, since
+    GRUB_CMDLINE_LINUX_DEFAULT (or a later token) would otherwise still win."""
+    boot = host.fact(boot_cmdline)
+    present = boot.params is not None and last(list(boot.params), THP_PARAM) is not None
+    return cmdline_fix(host, add={THP_PARAM: mode}, remove=[THP_PARAM] if present else [])
 
 
 @check(
@@ -84,7 +92,7 @@ def thp_mode(host: Host, policy: Policy) -> Outcome:
         guess = "" if boot.params is not None else " (the kernel's build default: the boot command line is unknown)"
         if next_mode in allowed:
             return passed(f"THP will be '{next_mode}' at boot{guess}", ev)
-        return failed(f"THP will be '{next_mode}' at boot{guess}", ev, fix=cmdline_fix(host, add={THP_PARAM: want}),
+        return failed(f"THP will be '{next_mode}' at boot{guess}", ev, fix=_persist(host, want),
                       reboot=True, notes=f"Set {THP_PARAM}={want} on the kernel command line.")
     path = f"{state.dir}/enabled"
     active = state.enabled.active
@@ -105,7 +113,7 @@ def thp_mode(host: Host, policy: Policy) -> Outcome:
     explicit = last(list(boot.params), THP_PARAM) if boot.params is not None else None
     if explicit is not None and explicit not in allowed:
         return warned(f"THP is '{active}' now, but the boot command line sets '{explicit}': lost at next boot",
-                      ev, fix=cmdline_fix(host, add={THP_PARAM: active}), reboot=False,
+                      ev, fix=_persist(host, active), reboot=False,
                       notes="Change the parameter so the next boot keeps the current mode.")
     return passed(f"THP is '{active}'", ev)
 

@@ -499,6 +499,17 @@ def test_thp_active_now_but_boot_parameter_says_never(audit):
     out = audit("memory.thp", tree)  # sysfs still says madvise (someone echoed it)
     assert out.status is Status.WARN
     assert out.message == "THP is 'madvise' now, but the boot command line sets 'never': lost at next boot"
+    commands = fix(out)  # the 'never' goes, or GRUB_CMDLINE_LINUX_DEFAULT or a later token would still win
+    assert commands[0].startswith("sed -i -E ") and "transparent_hugepage" in commands[0]
+    assert commands[-1] == "update-grub"
+    assert "transparent_hugepage=madvise" in commands[-2]
+
+
+def test_thp_image_never_on_rhel9_is_replaced_with_grubby(audit):
+    out = audit("memory.thp", trees.rhel9_tree(kernelopts=trees.EL9_KERNELOPTS + " transparent_hugepage=never"))
+    assert out.status is Status.FAIL
+    assert fix(out) == ["grubby --update-kernel=ALL --remove-args=transparent_hugepage",
+                        "grubby --update-kernel=ALL --args=transparent_hugepage=madvise"]
 
 
 @pytest.mark.parametrize(("kconfig", "mode"), [
