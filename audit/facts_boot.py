@@ -6,6 +6,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from audit import facts
 from audit.bootconfig import BootConfig, StaleParam, effective_params, resolve_boot_config
 from audit.errors import FactError, FactUnavailable
 from audit.facts import os_release_fact
@@ -73,25 +74,13 @@ def boot_cmdline(host: Host) -> BootCmdline:
     )
 
 
-#: Release files of distributions that predate os-release (EL6 has only /etc/redhat-release).
-RELEASE_FILES = (("/etc/redhat-release", "rhel"), ("/etc/system-release", "rhel"),
-                 ("/etc/debian_version", "debian"), ("/etc/SuSE-release", "suse"))
-
-
-@fact(paths=[path for path, _ in RELEASE_FILES])
-def release_file_family(host: Host) -> str | None:
-    return next((family for path, family in RELEASE_FILES if host.kind(path) == "file"), None)
-
-
 def distro_family(host: Host) -> str | None:
-    """'debian', 'rhel', 'suse' or None, for remediation wording only: os-release, else the
-    older release files (CentOS/RHEL 6 has /etc/redhat-release and no os-release)."""
+    """'debian', 'rhel', 'suse' or None, for remediation wording only (os-release, else the release
+    files of older hosts: CentOS/RHEL 6 has only /etc/redhat-release)."""
     try:
-        family = host.fact(os_release_fact).info.family()
+        return host.fact(facts.distro_family)
     except (FactUnavailable, FactError):
-        family = None
-    return family or host.fact(release_file_family)
-
+        return None
 
 
 def rhel_installer(host: Host) -> str:
