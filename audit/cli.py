@@ -60,7 +60,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_policy_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", metavar="NAME", help="built-in policy profile: kvm-host (default), kvm-host-multitenant")
+    p.add_argument("--profile", metavar="NAME",
+                   help="built-in policy profile: kvm-host (default), kvm-host-multitenant")
     p.add_argument("--policy", metavar="FILE", help="TOML policy file (extends a profile; overrides, waivers)")
 
 

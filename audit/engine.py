@@ -141,7 +141,7 @@ def describe_target(host: Host) -> Target:
 
     rel = attempt(lambda: host.kernel_release.release)
     rel_src = attempt(lambda: f"{host.kernel_release.how}: {host.kernel_release.source}")
-    osr = attempt(lambda: host.os_release.pretty_name)
+    osr = attempt(lambda: host.fact(facts.os_name))
     os_id = attempt(lambda: host.os_release.id)
     like = attempt(lambda: " ".join(host.os_release.id_like)) or ""
     return Target(

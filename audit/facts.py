@@ -203,3 +203,22 @@ def distro_family(host: Host) -> str | None:
         if host.kind(path) == "file":
             return family
     return None
+
+
+@fact(paths=[*OS_RELEASE_PATHS, *(p for p, _ in DISTRO_MARKERS)])
+def os_name(host: Host) -> str:
+    """A human name for the OS: os-release's PRETTY_NAME, else the first line of a release file."""
+    try:
+        name = host.fact(os_release_fact).info.pretty_name
+        if name:
+            return name
+    except (FactUnavailable, FactError):
+        pass
+    for path, _ in DISTRO_MARKERS:
+        if path != "/etc/debian_version" and host.kind(path) == "file":
+            first = host.read_text(path, limit=4096).strip().splitlines()
+            if first:
+                return first[0].strip()
+    if host.kind("/etc/debian_version") == "file":
+        return "Debian " + host.read_text("/etc/debian_version", limit=4096).strip()
+    raise FactUnavailable("no /etc/os-release or release file")
