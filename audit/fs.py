@@ -12,6 +12,7 @@ import errno
 import os
 import stat
 import zlib
+from collections.abc import Callable
 from typing import Literal, Protocol
 
 from audit.errors import FactError, FactUnavailable
@@ -61,6 +62,38 @@ def normalize(path: str) -> str:
     return "/" + "/".join(parts)
 
 
+def walk_inside(path: str, step: Callable[[str, str, bool], str | None], *, follow_last: bool = True) -> str:
+    """Resolve ``path`` component by component with the root as ``/``: the one walker behind
+    every backend (a directory tree, a snapshot, the snapshot collector).
+
+    ``step(parent, name, more)`` looks at one component and returns its symlink target, or None
+    when it is not a symlink; it raises to stop the walk (a missing component). ``more`` says
+    whether components follow. An absolute target restarts at the root and ``..`` stops there, so
+    no link can lead outside; a last symlink is followed only with ``follow_last``.
+    """
+    pending = [p for p in path.split("/") if p not in ("", ".")]
+    pending.reverse()  # a stack: the next component is at the end
+    done: list[str] = []
+    links = 0
+    while pending:
+        part = pending.pop()
+        if part == "..":
+            if done:
+                done.pop()
+            continue
+        target = step("/" + "/".join(done), part, bool(pending))
+        if target is not None and (pending or follow_last):
+            links += 1
+            if links > MAX_SYMLINKS:
+                raise FactError(normalize(path), "too many levels of symbolic links")
+            if target.startswith("/"):
+                done = []  # re-rooted: an absolute link points inside the root, never outside
+            pending.extend(reversed([p for p in target.split("/") if p not in ("", ".")]))
+            continue
+        done.append(part)
+    return "/" + "/".join(done)
+
+
 def _kind_of(mode: int) -> Kind:
     if stat.S_ISREG(mode):
         return "file"
@@ -91,47 +124,27 @@ class RootFS:
     def describe(self) -> str:
         return self.root
 
-    def _host_path(self, parts: list[str]) -> str:
-        return os.path.join(self.root, *parts) if parts else self.root
-
     def resolve(self, path: str, *, follow_last: bool = True) -> str:
         """The path on the auditing machine that ``path`` inside the root designates.
 
         Raises FactUnavailable when a component is missing and FactError on a symlink loop.
         """
-        pending = [p for p in path.split("/") if p not in ("", ".")]
-        pending.reverse()  # a stack: the next component is at the end
-        done: list[str] = []
-        links = 0
-        while pending:
-            part = pending.pop()
-            if part == "..":
-                if done:
-                    done.pop()
-                continue
-            candidate = self._host_path([*done, part])
+        shown = normalize(path)
+
+        def step(parent: str, name: str, more: bool) -> str | None:
+            candidate = os.path.join(self.root, parent.lstrip("/"), name)
             try:
                 st = os.lstat(candidate)
             except FileNotFoundError:
-                raise FactUnavailable(f"{normalize(path)} does not exist", source=normalize(path)) from None
+                raise FactUnavailable(f"{shown} does not exist", source=shown) from None
             except NotADirectoryError:
-                raise FactUnavailable(
-                    f"{normalize(path)} does not exist (a parent is not a directory)", source=normalize(path)
-                ) from None
+                raise FactUnavailable(f"{shown} does not exist (a parent is not a directory)", source=shown) from None
             except PermissionError as exc:
-                raise FactError(normalize(path), f"permission denied ({exc.strerror})") from None
-            if stat.S_ISLNK(st.st_mode) and (pending or follow_last):
-                links += 1
-                if links > MAX_SYMLINKS:
-                    raise FactError(normalize(path), "too many levels of symbolic links")
-                target = os.readlink(candidate)
-                if target.startswith("/"):
-                    done = []  # re-rooted: an absolute link points inside the root, never outside
-                parts = [p for p in target.split("/") if p not in ("", ".")]
-                pending.extend(reversed(parts))
-                continue
-            done.append(part)
-        return self._host_path(done)
+                raise FactError(shown, f"permission denied ({exc.strerror})") from None
+            return os.readlink(candidate) if stat.S_ISLNK(st.st_mode) else None
+
+        inside = walk_inside(path, step, follow_last=follow_last)
+        return os.path.join(self.root, inside.lstrip("/")) if inside != "/" else self.root
 
     def read_bytes(self, path: str, *, limit: int = MAX_READ) -> bytes:
         shown = normalize(path)

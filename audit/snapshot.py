@@ -53,9 +53,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from audit.errors import FactError, FactUnavailable, UsageError
-from audit.fs import MAX_READ, MAX_SYMLINKS, FileSource, Kind, normalize
+from audit.fs import MAX_READ, FileSource, Kind, normalize, walk_inside
 from audit.host import Host
 from audit.model import TargetMode
+
+
+class _Unresolved(Exception):
+    """Internal: the collector's walk stops at a component that does not resolve."""
 
 FORMAT = "hostaudit-snapshot"
 SCHEMA_VERSION = 1
@@ -161,39 +165,21 @@ class SnapshotFS:
         return FactUnavailable(f"{shown} was not captured in this snapshot", source=shown)
 
     def resolve(self, path: str, *, follow_last: bool = True) -> tuple[str, Entry]:
-        """The captured path ``path`` designates, and its entry (mirrors RootFS.resolve)."""
+        """The captured path ``path`` designates, and its entry (the same walk as RootFS.resolve)."""
         shown = normalize(path)
-        pending = [p for p in path.split("/") if p not in ("", ".")]
-        pending.reverse()
-        done: list[str] = []
-        links = 0
-        while pending:
-            part = pending.pop()
-            if part == "..":
-                if done:
-                    done.pop()
-                continue
-            parent = "/" + "/".join(done)
+
+        def step(parent: str, name: str, more: bool) -> str | None:
             pe = self._lookup(parent)
             if pe is None or pe.type != "dir":
                 raise FactUnavailable(f"{shown} does not exist (a parent is not a directory)", source=shown)
-            cand = "/" + "/".join([*done, part])
-            e = self._lookup(cand)
+            e = self._lookup(f"{parent.rstrip('/')}/{name}")
             if e is None:
-                raise self._missing(parent, part, shown)
+                raise self._missing(parent, name, shown)
             if e.type == "error":
                 raise FactError(shown, e.error or "cannot be looked at")
-            if e.type == "link" and (pending or follow_last):
-                links += 1
-                if links > MAX_SYMLINKS:
-                    raise FactError(shown, "too many levels of symbolic links")
-                target = e.target or ""
-                if target.startswith("/"):
-                    done = []  # re-rooted: an absolute link points inside the snapshot
-                pending.extend(reversed([p for p in target.split("/") if p not in ("", ".")]))
-                continue
-            done.append(part)
-        final = "/" + "/".join(done)
+            return (e.target or "") if e.type == "link" else None
+
+        final = walk_inside(path, step, follow_last=follow_last)
         return final, self._lookup(final) or _IMPLICIT_DIR
 
     def read_bytes(self, path: str, *, limit: int = MAX_READ) -> bytes:
@@ -783,32 +769,24 @@ class Recorder:
     # -- resolution --------------------------------------------------------------------------------
     def walk(self, path: str, *, follow_last: bool = True, cap: int | None = None) -> str | None:
         """The physical path ``path`` designates (links recorded); None when it does not resolve."""
-        pending = [p for p in path.split("/") if p not in ("", ".")]
-        pending.reverse()
-        done: list[str] = []
-        links = 0
-        while pending:
-            part = pending.pop()
-            if part == "..":
-                if done:
-                    done.pop()
-                continue
-            cand = "/" + "/".join([*done, part])
+
+        def step(parent: str, name: str, more: bool) -> str | None:
+            cand = f"{parent.rstrip('/')}/{name}"
             rec = self.entries.get(cand)
             if rec is None:
                 try:
                     kind = self.fs.kind(cand, follow=False)
                 except FactError as exc:
                     self.entries[cand] = {"type": "error", "error": exc.problem}
-                    return None
+                    raise _Unresolved from None
                 if kind is None:
                     self.entries[cand] = {"type": "absent"}
-                    return None
+                    raise _Unresolved
                 if kind == "link":
                     target = self.fs.readlink(cand)
                     if target is None:  # vanished meanwhile
                         self.entries[cand] = {"type": "absent"}
-                        return None
+                        raise _Unresolved
                     rec = self.entries[cand] = {"type": "link", "target": target}
                 elif kind != "dir":
                     self.capture(cand, cap if cap is not None else self.glob_cap)
@@ -816,20 +794,17 @@ class Recorder:
                 else:
                     rec = {"type": "dir"}
             if rec is None or rec["type"] in ("absent", "error"):
-                return None
-            if rec["type"] == "link" and (pending or follow_last):
-                links += 1
-                if links > MAX_SYMLINKS:
-                    return None  # the loop is recorded: SnapshotFS meets it too
-                target = rec["target"]
-                if target.startswith("/"):
-                    done = []
-                pending.extend(reversed([p for p in target.split("/") if p not in ("", ".")]))
-                continue
-            if rec["type"] not in ("dir", "link") and pending:
-                return None  # a file in the middle of a path: recorded, nothing below it
-            done.append(part)
-        return "/" + "/".join(done)
+                raise _Unresolved
+            if rec["type"] == "link":
+                return str(rec["target"])
+            if rec["type"] != "dir" and more:
+                raise _Unresolved  # a file in the middle of a path: recorded, nothing below it
+            return None
+
+        try:
+            return walk_inside(path, step, follow_last=follow_last)
+        except (_Unresolved, FactError):  # a loop is recorded: SnapshotFS meets it too
+            return None
 
     # -- capture of one resolved path ----------------------------------------------------------------
     def capture(self, phys: str, cap: int, *, listing: bool = True) -> None:
