@@ -116,14 +116,19 @@ def _token(name: str, value: str | None) -> str:
 
 
 def cmdline_fix(
-    host: Host, *, add: Mapping[str, str | None] | None = None, remove: Sequence[str] = ()
+    host: Host,
+    *,
+    add: Mapping[str, str | None] | Sequence[tuple[str, str | None]] | None = None,
+    remove: Sequence[str] = (),
 ) -> list[str]:
     """Commands that put ``add`` on (and take ``remove`` off) the kernel command line of every
-    future boot, with the tool this host's boot configuration is managed by. Values are quoted."""
-    add = dict(add or {})
-    if not add and not remove:
+    future boot, with the tool this host's boot configuration is managed by. Values are quoted.
+    ``add`` may be a sequence of pairs where order or repetition matters (hugepagesz=/hugepages=)."""
+    pairs = list(add.items()) if isinstance(add, Mapping) else list(add or ())
+    if not pairs and not remove:
         return []
-    tokens = " ".join(_token(k, v) for k, v in add.items())
+    add = pairs
+    tokens = " ".join(_token(k, v) for k, v in pairs)
     try:
         boot = host.fact(boot_cmdline)
         loader, hint, config_path = boot.loader, boot.config.family_hint or "", boot.config.config_path
@@ -162,7 +167,7 @@ def cmdline_fix(
             line = f'GRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX {tokens}"'
             if family == "debian":
                 cmds += ["mkdir -p /etc/default/grub.d",
-                         f"echo {shlex.quote(line)} > /etc/default/grub.d/90-hostaudit.cfg"]
+                         f"echo {shlex.quote(line)} >> /etc/default/grub.d/90-hostaudit.cfg"]
             else:
                 cmds.append(f"echo {shlex.quote(line)} >> /etc/default/grub")
         return [*cmds, regen]

@@ -66,6 +66,19 @@ def reserve_fix(host: Host, plan: HugepagePlan, size: int, count: int | None) ->
     return cmds, "Applies now and at every boot (systemd-sysctl)." + note, False
 
 
+def persist_pools_fix(host: Host, plan: HugepagePlan, pools: dict[int, int]) -> list[str]:
+    """Make every pool in ``pools`` persistent at once: the default size through sysctl.d, the
+    other sizes as ordered hugepagesz=/hugepages= pairs in one command-line change."""
+    cmds: list[str] = []
+    pairs: list[tuple[str, str | None]] = []
+    for size, n in sorted(pools.items()):
+        if size == plan.default_size and size < GIB:
+            cmds.append(f"echo {q(f'vm.nr_hugepages = {n}')} > /etc/sysctl.d/80-hugepages.conf")
+        else:
+            pairs += [("hugepagesz", format_size(size)), ("hugepages", str(n))]
+    return cmds + cmdline_fix(host, add=pairs)
+
+
 @check(
     "boot.hugepages",
     title="A huge page pool is reserved persistently and active",
@@ -89,8 +102,8 @@ def boot_hugepages(host: Host, policy: Policy) -> Outcome:
             return warned(
                 f"huge pages are reserved now ({describe_pools(R)}) but the next boot's configuration is unknown"
                 f" ({plan.boot.summary}): they may be lost at the next boot",
-                ev, fix=reserve_fix(host, plan, max(R), R[max(R)])[0][1:],
-                notes="Make the pool persistent on the kernel command line or in /etc/sysctl.d.",
+                ev, fix=persist_pools_fix(host, plan, R),
+                notes="Make the pools persistent: the default size in /etc/sysctl.d, others on the command line.",
             )
         if policy.hugepages_required and R is not None:  # live: we know nothing is reserved now
             cmds, notes, reboot = reserve_fix(host, plan, size, count)
@@ -131,12 +144,9 @@ def boot_hugepages(host: Host, policy: Policy) -> Outcome:
                       fix=[f"echo {P[s]} > {SYSFS_POOL.format(kb=s // 1024)}" for s in pending] + ["# or reboot"],
                       notes="The running kernel has not been given the configured pool yet.", reboot=False)
     if lost:
-        fixes: list[str] = []
-        notes = ""
-        reboot = False
-        for s in lost:
-            cmds, notes, reboot = reserve_fix(host, plan, s, R[s])
-            fixes += cmds[1:]
+        fixes = persist_pools_fix(host, plan, {s: R[s] for s in lost})
+        reboot = False  # the pools are there now; the change only has to survive the next boot
+        notes = "Make the pools persistent: the default size in /etc/sysctl.d, others on the command line."
         now = ", ".join(f"{R[s]} x {format_size(s)}" for s in lost)
         if plan.boot_request is None and all(s != plan.default_size for s in lost):
             # only the kernel command line can keep these sizes, and the next boot's is unknown

@@ -234,7 +234,7 @@ def test_live_intel_without_intel_iommu_on_fails(audit):
     assert out.status is Status.FAIL
     assert out.message == "IOMMU not active (no intel_iommu=on (and the kernel does not enable it by default))"
     assert fix(out)[-2:] == [
-        "echo 'GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX intel_iommu=on iommu=pt\"' > "
+        "echo 'GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX intel_iommu=on iommu=pt\"' >> "
         "/etc/default/grub.d/90-hostaudit.cfg", "update-grub"]
 
 
@@ -498,7 +498,7 @@ def test_debian_iommu_fix_round_trip(audit, tmp_path):
     assert 'GRUB_CMDLINE_LINUX=" "\n' in tree["etc/default/grub"]  # both occurrences gone
     # the echo writes the grub.d snippet
     words = shlex.split(echo)
-    assert words[0] == "echo" and words[2] == ">" and words[3] == "/etc/default/grub.d/90-hostaudit.cfg"
+    assert words[0] == "echo" and words[2] == ">>" and words[3] == "/etc/default/grub.d/90-hostaudit.cfg"
     tree["etc/default/grub.d/90-hostaudit.cfg"] = words[1] + "\n"
     drift = audit("boot.drift", tree)  # edited, not regenerated yet
     assert drift.status is Status.WARN and fix(drift) == ["update-grub"]

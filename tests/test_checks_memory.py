@@ -460,7 +460,7 @@ def test_thp_never_fails_with_echo_and_persistent_fix(audit):
     assert fix(out) == [
         "echo madvise > /sys/kernel/mm/transparent_hugepage/enabled",
         "mkdir -p /etc/default/grub.d",
-        "echo 'GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX transparent_hugepage=madvise\"' > "
+        "echo 'GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX transparent_hugepage=madvise\"' >> "
         "/etc/default/grub.d/90-hostaudit.cfg",
         "update-grub",
     ]
