@@ -55,7 +55,7 @@ def boot_drift(host: Host, policy: Policy) -> Outcome:
     cfg = boot.config
     ev = [Evidence(source=boot.source, observed=boot.summary), *cfg.provenance]
     if cfg.loader is None:
-        return skipped(f"no boot loader configuration found: {boot.summary}", ev)
+        return skipped(f"nothing to compare: {boot.summary}", ev)
     # a regeneration input the resolver could not parse is dropped from cfg.inputs: never "no drift"
     unusable = [p for p in cfg.problems if p.startswith(INPUT_FILES) and p.endswith("; not used")]
     if unusable:

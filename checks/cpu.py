@@ -48,12 +48,13 @@ def virtualization(host: Host, policy: Policy) -> Outcome:
         which = "VT-x (vmx)" if "vmx" in cpu.flags else "AMD-V (svm)"
         return passed(f"{which} available", ev)
     if "hypervisor" in cpu.flags:
+        modules = {"intel": ["kvm_intel"], "amd": ["kvm_amd"]}.get(cpu.vendor_kind or "", ["kvm_intel", "kvm_amd"])
         return failed(
             "no vmx/svm flag: this host is a virtual machine without nested virtualization",
             ev,
             fix=[
-                "# on the outer KVM host (Intel): echo 'options kvm_intel nested=1' > /etc/modprobe.d/kvm-nested.conf",
-                "# on the outer KVM host (AMD):   echo 'options kvm_amd nested=1' > /etc/modprobe.d/kvm-nested.conf",
+                *(f"# on the outer KVM host: echo 'options {m} nested=1' > /etc/modprobe.d/kvm-nested.conf"
+                  for m in modules),
                 "# then give this VM the host CPU model (libvirt: <cpu mode='host-passthrough'/>)",
             ],
             reboot=True,

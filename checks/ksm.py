@@ -151,8 +151,10 @@ def ksm_mode(host: Host, policy: Policy) -> Outcome:
             )
         if where:
             return passed(f"KSM {'; '.join(where)}{runtime_note}", ev)
+        state = "KSM is not running and nothing starts it at boot" if pic.state is not None or host.has_runtime \
+            else "nothing starts KSM at boot (ksm/ksmtuned not enabled)"
         return failed(
-            f"KSM is not running and nothing starts it at boot{runtime_note}",
+            f"{state}{runtime_note}",
             ev,
             fix=_enable_fix(host) if host.has_runtime else _enable_fix(host)[1:],
             notes="The kvm-host profile wants KSM for memory overcommit.",
