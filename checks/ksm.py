@@ -13,13 +13,14 @@ from audit.facts_memory import (
     fstab_swaps,
     ksm_boot_writes,
     ksm_state,
+    ksmtuned_conf,
     service_tree,
     swaps,
 )
 from audit.host import Host
 from audit.model import Check, Evidence, Outcome, Severity, check, failed, passed, skipped, warned
 from audit.parsers.memory import KSM_DIR, KsmState
-from audit.parsers.systemd import UNIT_DIRS
+from audit.parsers.systemd import KSMTUNED_CONF, UNIT_DIRS
 from audit.policy import Policy
 from checks._common import maybe
 from checks._hugepages import human_size
@@ -53,6 +54,11 @@ def ksm_picture(host: Host) -> KsmPicture:
         evidence.append(Evidence(source=KSM_RUN, observed=f"run={state.run}", expected=None))
         if state.pages_sharing is not None:
             evidence.append(Evidence(source=f"{KSM_DIR}/pages_sharing", observed=str(state.pages_sharing)))
+        tuning = [f"{k}={v}" for k, v in (("pages_to_scan", state.pages_to_scan),
+                                          ("sleep_millisecs", state.sleep_millisecs),
+                                          ("merge_across_nodes", state.merge_across_nodes)) if v is not None]
+        if tuning:
+            evidence.append(Evidence(source=KSM_DIR, observed="tuning: " + ", ".join(tuning)))
     except FactUnavailable as exc:
         problem = str(exc)
         evidence.append(Evidence(source=KSM_DIR, observed="absent"))
@@ -61,6 +67,11 @@ def ksm_picture(host: Host) -> KsmPicture:
     for u in KSM_UNITS:
         evidence.append(Evidence(source=f"systemd/SysV: {u}", observed=str(tree.state(u))
                                  + (" (SysV start link)" if u in units and not tree.state(u).starts_at_boot else "")))
+    if "ksmtuned.service" in units:
+        conf = maybe(host, ksmtuned_conf)
+        if conf:
+            shown = ", ".join(f"{k}={v}" for k, v in sorted(conf.items()))
+            evidence.append(Evidence(source=KSMTUNED_CONF, observed=shown[:300]))
     writes = tuple(maybe(host, ksm_boot_writes) or ())
     for w in writes:
         evidence.append(Evidence(source=w.split(": ", 1)[0], observed=w.split(": ", 1)[-1]))
