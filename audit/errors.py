@@ -29,6 +29,8 @@ class FactError(HostauditError):
     """
 
     def __init__(self, source: str, problem: str, *, line: int | None = None) -> None:
+        if len(problem) > 240:  # a malformed file can be anything: quote only the start of it
+            problem = problem[:237] + "..."
         where = f"{source}:{line}" if line is not None else source
         super().__init__(f"{where}: {problem}")
         self.source = source

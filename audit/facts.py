@@ -7,6 +7,7 @@ Each is a function of the host, declared with the paths it reads. Missing ⇒ Fa
 from __future__ import annotations
 
 import posixpath
+import re
 from dataclasses import dataclass
 
 from audit.errors import FactError, FactUnavailable
@@ -34,6 +35,7 @@ CRYPTO = "/proc/crypto"
 DEV_KVM = "/dev/kvm"
 OS_RELEASE_PATHS = ("/etc/os-release", "/usr/lib/os-release")
 MODULE_DIRS = ("/lib/modules", "/usr/lib/modules")
+_RELEASE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._+~-]{0,127}$")
 
 
 @fact(paths=[CPUINFO], runtime=True)
@@ -62,6 +64,8 @@ def kernel_release(host: Host) -> KernelRelease:
         try:
             rel = host.read_text(OSRELEASE_PROC).strip()
             if rel:
+                if not _RELEASE.match(rel):
+                    raise FactError(OSRELEASE_PROC, f"not a kernel release: {rel[:60]!r}")
                 return KernelRelease(release=rel, source=OSRELEASE_PROC, how="running kernel")
         except FactUnavailable:
             pass

@@ -29,6 +29,15 @@ def maybe_value(get: Callable[[], T]) -> T | None:
         return None
 
 
+def hint(get: Callable[[], T]) -> T | None:
+    """A fact used only as a hint (the CPU vendor for a message or a module name): unknown or
+    unusable both mean None, so a broken /proc/cpuinfo cannot turn a /dev/kvm check into an error."""
+    try:
+        return get()
+    except (FactUnavailable, FactError):
+        return None
+
+
 def os_family(host: Host) -> str | None:
     """'debian', 'rhel', 'suse' or None, for remediation wording only."""
     from audit.facts import distro_family

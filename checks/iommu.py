@@ -10,7 +10,7 @@ from audit.host import Host
 from audit.model import Check, Evidence, Outcome, Severity, check, failed, passed, skipped, warned
 from audit.parsers.cmdline import Param, last, values
 from audit.policy import Policy
-from checks._common import maybe, maybe_value, stock_kernel_fix
+from checks._common import hint, maybe, maybe_value, stock_kernel_fix
 
 
 def _words(value: str | None) -> set[str]:
@@ -91,7 +91,7 @@ def iommu_enabled(host: Host, policy: Policy) -> Outcome:
     if kc is not None:
         for opt in KCONFIG_OPTIONS:
             kconf[opt] = kc.config.get(opt)
-    cpu = maybe_value(lambda: host.cpuinfo)
+    cpu = hint(lambda: host.cpuinfo)
     vendor = cpu.vendor_kind if cpu else None
     vendors = [vendor] if vendor else ["intel", "amd"]
     params = list(boot.params) if boot.params is not None else None

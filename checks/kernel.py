@@ -10,7 +10,7 @@ from audit.facts import kernel_config
 from audit.host import Host
 from audit.model import Check, Evidence, Outcome, Severity, failed, passed, warned
 from audit.policy import Policy
-from checks._common import maybe_value, stock_kernel_fix
+from checks._common import hint, stock_kernel_fix
 
 KCONFIG_READS = ("/proc/config.gz", "/boot/config-<release>", "/lib/modules/<release>/config")
 BUILTIN = frozenset({"y"})
@@ -115,7 +115,7 @@ def _kvm(host: Host, policy: Policy) -> Outcome:
     core_ev, core_ok = _evidence(host, Requirement("CONFIG_KVM", BUILTIN_OR_MODULE))
     intel_ev, intel_ok = _evidence(host, Requirement("CONFIG_KVM_INTEL", BUILTIN_OR_MODULE))
     amd_ev, amd_ok = _evidence(host, Requirement("CONFIG_KVM_AMD", BUILTIN_OR_MODULE))
-    cpu = maybe_value(lambda: host.cpuinfo)
+    cpu = hint(lambda: host.cpuinfo)
     vendor = cpu.vendor_kind if cpu else None
     if vendor == "intel":
         vendor_ok, vendor_evs, want = intel_ok, [intel_ev], "CONFIG_KVM_INTEL"

@@ -6,7 +6,7 @@ from audit import hookimpl
 from audit.host import Host
 from audit.model import Check, Evidence, Outcome, Severity, check, failed, passed
 from audit.policy import Policy
-from checks._common import maybe_value, persist_module_fix
+from checks._common import hint, persist_module_fix
 
 DEV_KVM = "/dev/kvm"
 
@@ -26,7 +26,7 @@ def dev_kvm(host: Host, policy: Policy) -> Outcome:
     ev = Evidence(source=DEV_KVM, observed=kind or "absent", expected="character device")
     if kind == "char":
         return passed("/dev/kvm is a character device", ev)
-    cpu = maybe_value(lambda: host.cpuinfo)
+    cpu = hint(lambda: host.cpuinfo)
     vendor = cpu.vendor_kind if cpu else None
     module = {"intel": "kvm_intel", "amd": "kvm_amd"}.get(vendor or "", "kvm_intel")
     if kind is None:
