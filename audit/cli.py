@@ -21,7 +21,7 @@ from audit.model import Severity
 
 #: Sub-commands defined in other modules, imported only when used (start-up time matters):
 #: each module has ``register(subparsers)`` that adds its parser and sets ``func``.
-EXTRA_COMMANDS: dict[str, str] = {"collect": "audit.cli_snapshot", "cpu": "audit.cli_cpu"}
+EXTRA_COMMANDS: dict[str, str] = {"collect": "audit.cli_snapshot", "cpu": "audit.cli_cpu", "diff": "audit.cli_diff"}
 
 SUBCOMMANDS = {"run", "checks", "explain", "policy"}
 

@@ -1,0 +1,109 @@
+"""``hostaudit diff OLD.json NEW.json``: what changed between two audits of a host (drift).
+
+For periodic audits (cron, systemd timers): which checks got worse, which were fixed, which
+appeared or disappeared. Exit 0 when nothing got worse, 1 when something did, 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from audit.errors import UsageError
+
+#: How bad a status is, for "got worse": a skip or waiver is not a problem, an error is (the host
+#: can no longer be judged), a failure is the worst.
+BADNESS = {"pass": 0, "skip": 0, "waived": 0, "warn": 1, "error": 2, "fail": 3}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Change:
+    id: str
+    old: str | None  # None: the check is new
+    new: str | None  # None: the check is gone
+    message: str
+
+    @property
+    def kind(self) -> str:
+        if self.old is None:
+            return "new"
+        if self.new is None:
+            return "gone"
+        diff = BADNESS[self.new] - BADNESS[self.old]
+        return "worse" if diff > 0 else "better" if diff < 0 else "changed"
+
+
+def load_report(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: not a JSON report: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("schema_version") != 1 or not isinstance(doc.get("results"), list):
+        raise UsageError(f"{path}: not a hostaudit JSON report (schema_version 1)")
+    for r in doc["results"]:
+        if not (isinstance(r, dict) and isinstance(r.get("id"), str) and r.get("status") in BADNESS
+                and isinstance(r.get("message", ""), str)):
+            raise UsageError(f"{path}: malformed result entry")
+    return doc
+
+
+def diff_reports(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
+    before = {r["id"]: r for r in old["results"]}
+    after = {r["id"]: r for r in new["results"]}
+    changes = []
+    for check_id in sorted(before.keys() | after.keys()):
+        a, b = before.get(check_id), after.get(check_id)
+        if a is not None and b is not None and a["status"] == b["status"] and a.get("message") == b.get("message"):
+            continue
+        changes.append(Change(
+            id=check_id,
+            old=a["status"] if a else None,
+            new=b["status"] if b else None,
+            message=(b or a or {}).get("message", ""),
+        ))
+    return changes
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("diff", help="what changed between two JSON reports of the same host (drift)")
+    p.add_argument("old", metavar="OLD.json")
+    p.add_argument("new", metavar="NEW.json")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_diff)
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from reports.sanitize import printable
+
+    old, new = load_report(args.old), load_report(args.new)
+    changes = diff_reports(old, new)
+    worse = [c for c in changes if c.kind == "worse"]
+    if args.format == "json":
+        doc = {
+            "old": {"started_at": old.get("started_at"), "target": old.get("target")},
+            "new": {"started_at": new.get("started_at"), "target": new.get("target")},
+            "changes": [{"id": c.id, "old": c.old, "new": c.new, "kind": c.kind, "message": c.message}
+                        for c in changes],
+            "worse": len(worse),
+        }
+        sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+        return 1 if worse else 0
+    host_a = (old.get("target") or {}).get("hostname")
+    host_b = (new.get("target") or {}).get("hostname")
+    print(f"{printable(str(old.get('started_at')))} -> {printable(str(new.get('started_at')))}"
+          + (f" (hosts differ: {printable(str(host_a))} / {printable(str(host_b))})" if host_a != host_b else ""))
+    if not changes:
+        print("no changes")
+        return 0
+    order = {"worse": 0, "new": 1, "gone": 2, "changed": 3, "better": 4}
+    for c in sorted(changes, key=lambda c: (order[c.kind], c.id)):
+        print(f"{c.kind:8} {c.id:28} {c.old or '-':>6} -> {c.new or '-':6} {printable(c.message)}")
+    counts = {k: sum(1 for c in changes if c.kind == k) for k in order}
+    print(", ".join(f"{n} {k}" for k, n in counts.items() if n))
+    return 1 if worse else 0
