@@ -32,6 +32,7 @@ from audit.parsers.systemd import (
     UNIT_DIRS,
     MountUnit,
     UnitState,
+    is_masked,
     parse_ksmtuned_conf,
     parse_mount_unit,
     sysv_enabled,
@@ -194,8 +195,7 @@ def sysctl_config(host: Host) -> SysctlConfig:
             if not name.endswith(".conf"):
                 continue
             path = f"{d}/{name}"
-            target = host.readlink(path)
-            if target is not None and target.rstrip("/") in ("/dev/null", "../../../dev/null"):
+            if is_masked(host.readlink(path), link_dir=d):
                 files[path] = None  # masked: hides same-named files in lower directories
                 continue
             if host.kind(path) == "file":

@@ -688,3 +688,19 @@ def test_rhel_package_tool_follows_the_release(audit, version, tool):
     tree["etc/os-release"] = trees.RHEL9_OS_RELEASE.replace('VERSION_ID="9.6"', f'VERSION_ID="{version}"')
     assert fix(audit("packages.libhugetlbfs", tree)) == [f"{tool} install libhugetlbfs-utils"]
     assert fix(audit("ksm.state", tree))[0] == f"{tool} install ksmtuned   # ksm.service: qemu-kvm-common"
+
+
+@pytest.mark.parametrize("target", ["/dev/null", "../../dev/null"])
+def test_sysctl_file_masked_by_a_dev_null_link_hides_the_vendor_file(make_root, target):
+    from audit.facts_memory import sysctl_config
+    from audit.host import Host
+    from tests.conftest import Link
+
+    root = make_root({
+        "usr/lib/sysctl.d/80-hugepages.conf": "vm.nr_hugepages = 512\n",
+        "etc/sysctl.d/80-hugepages.conf": Link(target),
+        "etc/sysctl.d/90-other.conf": "vm.swappiness = 10\n",
+    })
+    cfg = Host.from_root(str(root)).fact(sysctl_config)
+    assert "vm.nr_hugepages" not in cfg.effective
+    assert cfg.effective["vm.swappiness"].value == "10"

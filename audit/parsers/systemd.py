@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from audit.errors import ParseError
+from audit.fs import normalize
 from audit.parsers.mounts import OptionMap, normalize_mount_path, split_options
 
 # Highest priority first (systemd.unit(5), system manager unit search path).
@@ -75,16 +76,7 @@ def is_masked(link_target: str | None, *, link_dir: str = "/etc/systemd/system")
     if link_target is None:
         return False
     target = link_target if link_target.startswith("/") else f"{link_dir}/{link_target}"
-    parts: list[str] = []
-    for part in target.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if parts:
-                parts.pop()
-            continue
-        parts.append(part)
-    return parts == ["dev", "null"]
+    return normalize(target) == "/dev/null"
 
 
 def _dependency_dir_kind(path: str) -> str | None:
