@@ -43,6 +43,17 @@ def import_fact_modules() -> None:
             importlib.import_module(f"audit.{info.name}")
 
 
+def pattern_cap(pattern: str) -> tuple[str, int]:
+    """A declared path and the most of a file's content to capture: a leading "?" asks only where
+    it is and what kind (a kernel image, a boot binary, a tool), a glob gets the glob cap, a path
+    named literally the reader's cap."""
+    if pattern.startswith("?"):
+        return pattern[1:], 0
+    comps = [c for c in pattern.split("/") if c]
+    literal = not comps or not has_magic(comps[-1])
+    return pattern, MAX_READ if literal else GLOB_FILE_CAP
+
+
 def _from_reads(read: str) -> str | None:
     """A check's ``reads`` entry as a pattern: "/boot/config-<release>" -> "/boot/config-{release}"."""
     if not read.startswith("/"):
@@ -106,10 +117,8 @@ def collect_document(root: str, patterns: Patterns, *, total_cap: int = TOTAL_CA
 
     release = attempt(lambda: host.kernel_release.release)
     rec = Recorder(fs, total_cap=total_cap)
-    for pattern in patterns.paths:
-        comps = [c for c in pattern.split("/") if c]
-        literal = not comps or not has_magic(comps[-1])
-        rec.add(expand_release(pattern, release), cap=MAX_READ if literal else GLOB_FILE_CAP)
+    for pattern, cap in sorted(map(pattern_cap, patterns.paths), key=lambda pc: -pc[1]):  # content first
+        rec.add(expand_release(pattern, release), cap=cap)
     for path in patterns.kind_only:
         rec.add(path, kind_only=True)
     return rec.document(
@@ -446,9 +455,10 @@ def render_script(patterns: Patterns, *, total_cap: int = TOTAL_CAP) -> str:
     head = (_SH_HEAD.replace("@VERSION@", __version__).replace("@GLOB_CAP@", str(GLOB_FILE_CAP))
             .replace("@LITERAL_CAP@", str(MAX_READ)).replace("@TOTAL_CAP@", str(total_cap)))
     body: list[str] = []
-    for pattern in patterns.paths:
-        comps = [c for c in pattern.split("/") if c]
-        cap = "$GLOB_CAP" if comps and has_magic(comps[-1]) else "$LITERAL_CAP"
+    # Larger caps first: the script records a file once, so a content capture must come before a
+    # "where and what kind only" one for the same file.
+    for pattern, size in sorted(map(pattern_cap, patterns.paths), key=lambda pc: -pc[1]):
+        cap = {GLOB_FILE_CAP: "$GLOB_CAP", MAX_READ: "$LITERAL_CAP"}.get(size, str(size))
         body += _sh_for_pattern(pattern, cap)  # type: ignore[arg-type]
     for path in patterns.kind_only:
         body += _sh_for_pattern(path, "$GLOB_CAP", kind_only=True)  # type: ignore[arg-type]

@@ -57,7 +57,8 @@ def _strip_kernel_prefix(name: str) -> str | None:
     return None
 
 
-@fact(paths=[OSRELEASE_PROC, "/vmlinuz", "/boot/vmlinuz", "/boot/*", "/lib/modules/*", "/usr/lib/modules/*"])
+@fact(paths=[OSRELEASE_PROC, "?/vmlinuz", "?/boot/vmlinuz", "?/boot/*", "/boot/config-*", "/lib/modules/*",
+             "/usr/lib/modules/*"])
 def kernel_release(host: Host) -> KernelRelease:
     """Live: the running kernel. Image: what it boots by default, else its newest kernel."""
     if host.mode is not TargetMode.IMAGE or host.kind(OSRELEASE_PROC) == "file":

@@ -28,9 +28,9 @@ BOOT_PATHS = (
     "/etc/default/grub", "/etc/default/grub.d/*.cfg", "/etc/kernel/cmdline", "/etc/tuned/bootcmdline",
     "/sys/firmware/efi",
     # which ESP vendor directory holds a boot binary, and which regeneration tools exist
-    "/boot/efi/EFI/*/*.efi", "/efi/EFI/*/*.efi", "/boot/EFI/*/*.efi",
-    "/usr/sbin/update-grub", "/usr/sbin/grub-mkconfig", "/usr/sbin/grub2-mkconfig", "/usr/sbin/grubby",
-    "/sbin/grubby", "/sbin/update-grub",
+    "?/boot/efi/EFI/*/*.efi", "?/efi/EFI/*/*.efi", "?/boot/EFI/*/*.efi",
+    "?/usr/sbin/update-grub", "?/usr/sbin/grub-mkconfig", "?/usr/sbin/grub2-mkconfig", "?/usr/sbin/grubby",
+    "?/sbin/grubby", "?/sbin/update-grub",
 )
 
 

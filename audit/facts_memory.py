@@ -299,7 +299,7 @@ def booted_efi(host: Host) -> bool:
     return host.kind(EFI_DIR) == "dir"
 
 
-@fact(paths=list(HUGEADM_PATHS))
+@fact(paths=[f"?{p}" for p in HUGEADM_PATHS])
 def hugeadm_path(host: Host) -> str | None:
     return next((p for p in HUGEADM_PATHS if host.kind(p) == "file"), None)
 

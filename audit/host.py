@@ -28,7 +28,9 @@ T = TypeVar("T")
 @dataclass(frozen=True, slots=True)
 class FactSpec:
     name: str
-    paths: tuple[str, ...]  # inside the root; "{release}" is the kernel release; "/x/*" lists a dir
+    # inside the root; "{release}" is the kernel release; "/x/*" lists a dir; a leading "?" means
+    # only where it is and what kind (snapshots then carry no content for it: a kernel image, a tool)
+    paths: tuple[str, ...]
     runtime: bool  # comes from a running kernel (/proc, /sys, /dev)
 
 

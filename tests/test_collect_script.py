@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from audit.cli_snapshot import gather_patterns, render_script
+from audit.cli_snapshot import gather_patterns, pattern_cap, render_script
 from audit.snapshot import SnapshotFS, load_snapshot, parse_snapshot
 from tests.conftest import Dir, Link, cpuinfo_sample
 from tests.test_snapshot import TREES, _results, hostaudit
@@ -49,7 +49,7 @@ def test_the_script_is_posix_sh_and_lists_every_pattern(script):
     text = script.read_text()
     assert text.startswith("#!/bin/sh\n")
     for pattern in gather_patterns(entry_points=False).paths:
-        assert f"\n# {pattern}\n" in text, pattern
+        assert f"\n# {pattern_cap(pattern)[0]}\n" in text, pattern
 
 
 def test_script_from_stdout_matches_the_file(script):
@@ -225,11 +225,21 @@ def test_script_usage_errors(script, tmp_path):
 
 
 def test_glob_cap_applies_in_the_script(script, make_root, tmp_path):
-    rel = "6.1.0-56-amd64"
-    root = make_root({f"boot/vmlinuz-{rel}": "k", f"boot/initrd.img-{rel}": b"\0" * (1024 * 1024 + 10)})
+    # a file only a glob names (/etc/sysctl.d/*.conf) is capped at the glob cap
+    root = make_root({"etc/sysctl.d/big.conf": b"#" * (1024 * 1024 + 10), "etc/sysctl.d/small.conf": "a = 1\n"})
     snap = parse_snapshot(run_script(script, str(root)).stdout)
-    entry = snap.entries[f"/boot/initrd.img-{rel}"]
+    entry = snap.entries["/etc/sysctl.d/big.conf"]
     assert entry.data is None and entry.size is not None and entry.size > 1024 * 1024
+    assert snap.entries["/etc/sysctl.d/small.conf"].data == b"a = 1\n"
+
+
+def test_kernel_images_are_presence_only_in_the_script(script, make_root):
+    rel = "6.1.0-56-amd64"
+    root = make_root({f"boot/vmlinuz-{rel}": b"\0" * 200_000, f"boot/config-{rel}": "CONFIG_KSM=y\n"})
+    snap = parse_snapshot(run_script(script, str(root)).stdout)
+    assert snap.entries[f"/boot/vmlinuz-{rel}"].type == "file"
+    assert snap.entries[f"/boot/vmlinuz-{rel}"].data is None
+    assert snap.entries[f"/boot/config-{rel}"].data == b"CONFIG_KSM=y\n"
 
 
 def test_render_script_is_deterministic():

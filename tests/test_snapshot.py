@@ -532,3 +532,23 @@ def test_text_format_fields_and_listings():
         fs.read_bytes("/boot/initrd")
     with pytest.raises(FactError, match="permission denied"):
         fs.read_bytes("/etc/shadow")
+
+
+def test_kernel_images_and_tools_travel_as_presence_only(make_root, tmp_path):
+    """A snapshot names /vmlinuz's target and that grub tools exist without carrying their bytes."""
+    from audit.cli_snapshot import collect_document, gather_patterns
+
+    big = b"\x7fELF" + b"\0" * (3 << 20)
+    root = make_root({
+        "boot/vmlinuz-6.1.0-9-amd64": big,
+        "vmlinuz": Link("boot/vmlinuz-6.1.0-9-amd64"),
+        "usr/sbin/update-grub": big,
+        "boot/config-6.1.0-9-amd64": "CONFIG_KSM=y\n",
+    })
+    doc = collect_document(str(root), gather_patterns(entry_points=False))
+    entries = doc["entries"]
+    assert entries["/vmlinuz"] == {"type": "link", "target": "boot/vmlinuz-6.1.0-9-amd64"}
+    for path in ("/boot/vmlinuz-6.1.0-9-amd64", "/usr/sbin/update-grub"):
+        assert entries[path]["type"] == "file" and "data" not in entries[path], path
+    assert "data" in entries["/boot/config-6.1.0-9-amd64"]
+    assert len(json.dumps(doc)) < 200_000
