@@ -139,8 +139,8 @@ class RootFS:
                 raise FactUnavailable(f"{shown} does not exist", source=shown) from None
             except NotADirectoryError:
                 raise FactUnavailable(f"{shown} does not exist (a parent is not a directory)", source=shown) from None
-            except PermissionError as exc:
-                raise FactError(shown, f"permission denied ({exc.strerror})") from None
+            except PermissionError:
+                raise FactError(shown, "permission denied (run hostaudit as root to read it)") from None
             return os.readlink(candidate) if stat.S_ISLNK(st.st_mode) else None
 
         inside = walk_inside(path, step, follow_last=follow_last)
@@ -154,8 +154,8 @@ class RootFS:
             fd = os.open(real, flags)
         except FileNotFoundError:
             raise FactUnavailable(f"{shown} does not exist", source=shown) from None
-        except PermissionError as exc:
-            raise FactError(shown, f"permission denied ({exc.strerror})") from None
+        except PermissionError:
+            raise FactError(shown, "permission denied (run hostaudit as root to read it)") from None
         except OSError as exc:
             if exc.errno == errno.ELOOP:  # raced into a symlink after resolution: refuse
                 raise FactError(shown, "is a symbolic link after resolution; refused") from None
@@ -190,8 +190,8 @@ class RootFS:
             raise FactUnavailable(f"{shown} does not exist", source=shown) from None
         except NotADirectoryError:
             raise FactError(shown, "is not a directory") from None
-        except PermissionError as exc:
-            raise FactError(shown, f"permission denied ({exc.strerror})") from None
+        except PermissionError:
+            raise FactError(shown, "permission denied (run hostaudit as root to read it)") from None
 
     def kind(self, path: str, *, follow: bool = True) -> Kind | None:
         try:

@@ -648,7 +648,7 @@ def _from_text(blob: bytes) -> Snapshot:
                 put(path, Entry(type="file", size=size, omitted=f"larger than the collector's cap, {size}+ bytes"),
                     where)
             elif how == b"denied" and len(parts) == 3:
-                put(path, Entry(type="file", error="permission denied (Permission denied)"), where)
+                put(path, Entry(type="file", error="permission denied (run hostaudit as root to read it)"), where)
             elif how == b"failed" and len(parts) == 3:
                 put(path, Entry(type="file", error="read failed (reported by collect.sh)"), where)
             else:
