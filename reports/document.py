@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from audit.model import Report, Result
+from audit.model import Evidence, Report, Result
 
 SCHEMA_VERSION = 1
+
+
+def evidence_text(ev: Evidence) -> str:
+    """One evidence line as every text-like format shows it: what was read where, and what was wanted."""
+    return f"read {ev.source}: {ev.observed}" + (f" (expected {ev.expected})" if ev.expected else "")
 
 
 def result_dict(r: Result) -> dict[str, Any]:

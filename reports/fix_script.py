@@ -13,6 +13,7 @@ from __future__ import annotations
 import shlex
 
 from audit.model import Report, Result, Status
+from reports.document import evidence_text
 from reports.sanitize import printable
 
 RULE = "# " + "-" * 94
@@ -120,11 +121,7 @@ def _section(n: int, total: int, r: Result, done: dict[str, str]) -> list[str]:
         comment(f"[{n}/{total}] {r.id} ({r.effective_severity}): {r.check.title}"),
         comment(f"finding: {r.outcome.message}"),
     ]
-    for ev in r.outcome.evidence:
-        line = f"read {ev.source}: {ev.observed}"
-        if ev.expected:
-            line += f" (expected {ev.expected})"
-        out.append(comment(line))
+    out += [comment(evidence_text(ev)) for ev in r.outcome.evidence]
     rem = r.outcome.remediation
     if rem is not None and rem.notes:
         out.append(comment(f"why: {rem.notes}"))

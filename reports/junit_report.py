@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
 from audit.model import Report, Result, Status
+from reports.document import evidence_text
 from reports.sanitize import printable
 
 #: Code points XML 1.0 forbids even as character references, after ``printable`` has escaped the C0/C1
@@ -31,11 +32,7 @@ def _xml_text(text: str | None, *, multiline: bool = False) -> str:
 def _details(r: Result) -> str:
     """Body of a failure/error/skip/system-out: evidence, then what to run."""
     lines = [r.outcome.message]
-    for ev in r.outcome.evidence:
-        line = f"read {ev.source}: {ev.observed}"
-        if ev.expected:
-            line += f" (expected {ev.expected})"
-        lines.append(line)
+    lines += [evidence_text(ev) for ev in r.outcome.evidence]
     rem = r.outcome.remediation
     if rem is not None:
         if rem.notes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from audit.model import Report, Result, Status
+from reports.document import evidence_text
 from reports.sanitize import printable
 
 ORDER = {Status.FAIL: 0, Status.ERROR: 1, Status.WARN: 2, Status.WAIVED: 3, Status.SKIP: 4, Status.PASS: 5}
@@ -47,11 +48,7 @@ def _sorted(results: tuple[Result, ...]) -> list[Result]:
 
 def remediation_block(r: Result) -> list[str]:
     out = [f"[{r.status.value.upper()}] {r.id} ({r.effective_severity}): {printable(r.outcome.message)}"]
-    for ev in r.outcome.evidence:
-        line = f"    read {printable(ev.source)}: {printable(ev.observed)}"
-        if ev.expected:
-            line += f" (expected {printable(ev.expected)})"
-        out.append(line)
+    out.extend(f"    {printable(evidence_text(ev))}" for ev in r.outcome.evidence)
     rem = r.outcome.remediation
     if rem is not None:
         if rem.notes:
