@@ -1,0 +1,70 @@
+"""The GRUB environment block (``grubenv``): its variables and the line each is on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from audit.errors import ParseError
+
+# -- grubenv ---------------------------------------------------------------------------------------
+
+GRUBENV_SIGNATURE = "# GRUB Environment Block\n"
+GRUBENV_SIZE = 1024
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GrubEnv:
+    values: dict[str, str]
+    lines: dict[str, int]  # line of each variable
+    problems: tuple[str, ...] = ()  # oddities GRUB tolerates (size)
+
+
+def parse_grubenv(data: str | bytes) -> GrubEnv:
+    """A GRUB environment block (``grubenv``): ``key=value`` lines after the signature, padded
+    with ``#`` to 1024 bytes; ``\\`` escapes a backslash or newline in a value.
+
+    A block that ``grub2-editenv`` would call "invalid environment block" (no signature, NUL
+    bytes, a line without ``=``) raises ParseError.
+    """
+    raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
+    problems: list[str] = []
+    if not raw.startswith(GRUBENV_SIGNATURE.encode()):
+        raise ParseError("invalid environment block (no '# GRUB Environment Block' signature)", line=1)
+    if b"\0" in raw:
+        raise ParseError("invalid environment block (NUL bytes: damaged or zeroed)")
+    if len(raw) != GRUBENV_SIZE:
+        problems.append(f"block is {len(raw)} bytes, not {GRUBENV_SIZE} (edited by hand?)")
+    text = raw.decode("utf-8", "replace")
+    values: dict[str, str] = {}
+    lines: dict[str, int] = {}
+    body = text[len(GRUBENV_SIGNATURE) :]
+    lineno = 1
+    i = 0
+    while i < len(body):
+        lineno += 1
+        if body[i] == "#":
+            k = body.find("\n", i)
+            i = len(body) if k < 0 else k + 1
+            continue
+        # a value may contain an escaped newline, so scan characters
+        buf: list[str] = []
+        start_line = lineno
+        while i < len(body) and body[i] != "\n":
+            if body[i] == "\\" and i + 1 < len(body):
+                if body[i + 1] == "\n":
+                    lineno += 1
+                buf.append(body[i + 1])
+                i += 2
+            else:
+                buf.append(body[i])
+                i += 1
+        i += 1
+        entry = "".join(buf)
+        if not entry.strip():
+            continue
+        name, eq, value = entry.partition("=")
+        if not eq or not name:
+            raise ParseError(f"invalid environment block (line without '=': {entry[:40]!r})", line=start_line)
+        values[name] = value
+        lines[name] = start_line
+    return GrubEnv(values=values, lines=lines, problems=tuple(problems))

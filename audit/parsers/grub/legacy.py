@@ -1,0 +1,114 @@
+"""Legacy GRUB (0.97): ``grub.conf``/``menu.lst`` entries and the ``/boot/grub/default`` saved entry."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# -- legacy GRUB (0.97): grub.conf / menu.lst -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegacyEntry:
+    title: str
+    line: int
+    kernel: str | None = None  # image path as written (a "(hd0,0)" device may lead)
+    kernel_args: str = ""
+    kernel_line: int | None = None
+    initrd: str | None = None
+    modules: tuple[tuple[str, str, int], ...] = ()  # (path, args, line): Xen dom0 kernel and initrd
+    root: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegacyConfig:
+    default: str | None  # "0", "saved", ...
+    default_line: int | None
+    fallback: str | None
+    entries: tuple[LegacyEntry, ...]
+    problems: tuple[str, ...] = ()
+
+
+def parse_legacy_grub(text: str) -> LegacyConfig:
+    """GRUB legacy ``grub.conf``/``menu.lst``. Every line after ``title`` belongs to that entry,
+    indented or not (inspec #868); ``key=value`` and ``key value`` are both accepted."""
+    default = fallback = None
+    default_line = None
+    entries: list[LegacyEntry] = []
+    problems: list[str] = []
+    title: tuple[str, int] | None = None
+    kernel: tuple[str, str, int] | None = None
+    initrd: str | None = None
+    root: str | None = None
+    modules: list[tuple[str, str, int]] = []
+
+    def close() -> None:
+        if title is None:
+            return
+        entries.append(
+            LegacyEntry(
+                title=title[0],
+                line=title[1],
+                kernel=kernel[0] if kernel else None,
+                kernel_args=kernel[1] if kernel else "",
+                kernel_line=kernel[2] if kernel else None,
+                initrd=initrd,
+                modules=tuple(modules),
+                root=root,
+            )
+        )
+
+    for n, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r"([A-Za-z_][A-Za-z0-9_]*)(?:\s*=\s*|\s+|$)(.*)$", line)
+        if m is None:
+            problems.append(f"line {n}: not a GRUB command: {line[:40]!r}")
+            continue
+        cmd, rest = m.group(1).lower(), m.group(2).strip()
+        if cmd == "title":
+            close()
+            title, kernel, initrd, root, modules = (rest, n), None, None, None, []
+            continue
+        if title is None:
+            if cmd == "default":
+                default, default_line = (rest.split() or [""])[0], n
+            elif cmd == "fallback":
+                fallback = (rest.split() or [""])[0]
+            continue
+        words = rest.split()
+        while words and words[0].startswith("--"):  # kernel --no-mem-option, module --type=...
+            words.pop(0)
+        if cmd == "kernel" and words and kernel is None:
+            kernel = (words[0], _args_after(rest, words[0]), n)
+        elif cmd == "initrd" and words and initrd is None:
+            initrd = words[0]
+        elif cmd == "module" and words:
+            modules.append((words[0], _args_after(rest, words[0]), n))
+        elif cmd == "root":
+            root = rest
+    close()
+    return LegacyConfig(
+        default=default,
+        default_line=default_line,
+        fallback=fallback,
+        entries=tuple(entries),
+        problems=tuple(problems),
+    )
+
+
+def _args_after(rest: str, path: str) -> str:
+    k = rest.find(path)
+    return " ".join(rest[k + len(path) :].split()) if k >= 0 else ""
+
+
+def parse_legacy_default_file(text: str) -> int | None:
+    """``/boot/grub/default`` (written by ``savedefault``): the saved entry number."""
+    for line in text.splitlines():
+        m = re.match(r"\s*(\d+)", line)
+        if m:
+            return int(m.group(1))
+        if line.strip() and not line.startswith("#"):
+            break
+    return None
