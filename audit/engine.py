@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from audit import __version__
 from audit.errors import FactError, FactUnavailable, HostauditError
-from audit.host import Host
+from audit.host.core import Host
 from audit.model import (
     CHECK_ID_RE,
     Check,
@@ -131,7 +131,7 @@ def run_check(check: Check, host: Host, policy: Policy) -> Outcome:
 
 
 def describe_target(host: Host) -> Target:
-    from audit import facts
+    from audit.host import facts
 
     def attempt(fn: Callable[[], str | None]) -> str | None:
         try:

@@ -64,7 +64,7 @@ def main() -> None:
     for name, cmd in rows:
         wall, rss = measure(cmd, args.runs)
         print(f"{name:32} {wall:15.1f} {rss:13.1f}")
-    print(f"{'import audit.cli (ms)':32} {import_time('audit.cli', args.runs):15.1f}")
+    print(f"{'import audit.cli.main (ms)':32} {import_time('audit.cli.main', args.runs):15.1f}")
     out = subprocess.run([sys.executable, "-X", "importtime", "-m", "audit", *target, "--format", "json"],
                          capture_output=True, text=True, env=ENV)
     loaded = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines() if "|" in line}

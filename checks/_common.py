@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from audit.errors import FactError, FactUnavailable
-from audit.host import Host
+from audit.host.core import Host
 
 T = TypeVar("T")
 
@@ -40,7 +40,7 @@ def hint(get: Callable[[], T]) -> T | None:
 
 def os_family(host: Host) -> str | None:
     """'debian', 'rhel', 'suse' or None, for remediation wording only."""
-    from audit.facts import distro_family
+    from audit.host.facts import distro_family
 
     try:
         return host.fact(distro_family)

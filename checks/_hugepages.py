@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from audit.boot.facts import BootCmdline, boot_cmdline
 from audit.errors import FactUnavailable
-from audit.facts_boot import BootCmdline, boot_cmdline
-from audit.facts_memory import hugepage_state, meminfo, sysctl_config
-from audit.host import Host
+from audit.host.core import Host
+from audit.host.memory import hugepage_state, meminfo, sysctl_config
 from audit.model import Evidence
 from audit.parsers.hugepages import HugepageRequest, format_size, hugepage_request
 from audit.policy import Policy

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from audit import hookimpl
-from audit.bootconfig import DEFAULT_GRUB, OPTIONAL_VARIABLES, TUNED_BOOTCMDLINE, BootConfig, suspicious_params
-from audit.facts_boot import boot_cmdline, regen_command
-from audit.host import Host
+from audit.boot.facts import boot_cmdline, regen_command
+from audit.boot.resolver import DEFAULT_GRUB, OPTIONAL_VARIABLES, TUNED_BOOTCMDLINE, BootConfig, suspicious_params
+from audit.host.core import Host
 from audit.model import Check, Evidence, Outcome, Severity, check, errored, passed, skipped, warned
 from audit.parsers.cmdline import canonical_name
 from audit.parsers.hugepages import hugepage_request

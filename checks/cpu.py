@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from audit import hookimpl
-from audit.host import Host
+from audit.host.core import Host
 from audit.model import Check, Evidence, Outcome, Severity, check, failed, passed
 from audit.parsers.cpuinfo import CpuInfo
 from audit.policy import Policy

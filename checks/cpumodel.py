@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from audit import hookimpl
-from audit.host import Host
+from audit.host.core import Host
 from audit.model import Check, Evidence, Outcome, Severity, check, errored, failed, passed, skipped
 from audit.policy import Policy
 
@@ -34,7 +34,7 @@ def cpu_baseline(host: Host, policy: Policy) -> Outcome:
     wanted_flags = tuple(policy.cpu_required_flags)
     if not model_name and not wanted_flags:
         return skipped("the policy requires no CPU model or flags ([cpu] required_model, required_flags)")
-    from audit import cpumodels as cm  # the model table is only loaded for a policy that uses it
+    from audit.cpu import models as cm  # the model table is only loaded for a policy that uses it
     table = cm.load_table()
     if model_name and model_name not in table.models:
         return errored(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from audit import hookimpl
-from audit.facts import builtin_modules, crypto_algs, kernel_config, loaded_modules
-from audit.host import Host
+from audit.host.core import Host
+from audit.host.facts import builtin_modules, crypto_algs, loaded_modules
+from audit.host.kernel import kernel_config
 from audit.model import Check, Evidence, Outcome, Severity, check, failed, passed, skipped
 from audit.policy import Policy
 from checks._common import maybe, persist_module_fix, stock_kernel_fix

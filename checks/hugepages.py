@@ -4,9 +4,10 @@ that the CPU supports, with hugetlbfs mounted (now and after a reboot) and the t
 from __future__ import annotations
 
 from audit import hookimpl
-from audit.bootconfig import ORDERED_PARAMS
-from audit.facts_boot import cmdline_fix, distro_family, rhel_installer
-from audit.facts_memory import (
+from audit.boot.facts import cmdline_fix, distro_family, rhel_installer
+from audit.boot.resolver import ORDERED_PARAMS
+from audit.host.core import Host
+from audit.host.memory import (
     DEV_HUGEPAGES_UNIT,
     fstab,
     fstab_hugetlbfs,
@@ -16,7 +17,6 @@ from audit.facts_memory import (
     mounts,
     service_tree,
 )
-from audit.host import Host
 from audit.model import Check, Evidence, Outcome, Severity, check, failed, passed, skipped, warned
 from audit.parsers.cmdline import canonical_name
 from audit.parsers.hugepages import format_size

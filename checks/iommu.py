@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from audit import hookimpl
-from audit.facts import kernel_config
-from audit.facts_boot import boot_cmdline, cmdline_fix
-from audit.facts_memory import iommu_state
-from audit.host import Host
+from audit.boot.facts import boot_cmdline, cmdline_fix
+from audit.host.core import Host
+from audit.host.kernel import kernel_config
+from audit.host.memory import iommu_state
 from audit.model import Check, Evidence, Outcome, Severity, check, failed, passed, skipped, warned
 from audit.parsers.cmdline import Param, last, values
 from audit.policy import Policy

@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from audit import hookimpl
-from audit.facts import kernel_config
-from audit.host import Host
+from audit.host.core import Host
+from audit.host.kernel import kernel_config
 from audit.model import Check, Evidence, Outcome, Severity, failed, passed, warned
 from audit.policy import Policy
 from checks._common import hint, stock_kernel_fix

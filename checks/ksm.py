@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from audit import hookimpl
+from audit.boot.facts import distro_family, rhel_installer
 from audit.errors import FactUnavailable
-from audit.facts_boot import distro_family, rhel_installer
-from audit.facts_memory import (
+from audit.host.core import Host
+from audit.host.memory import (
     KSM_UNITS,
     fstab,
     fstab_swaps,
@@ -17,7 +18,6 @@ from audit.facts_memory import (
     service_tree,
     swaps,
 )
-from audit.host import Host
 from audit.model import Check, Evidence, Outcome, Severity, check, failed, passed, skipped, warned
 from audit.parsers.memory import KSM_DIR, KsmState
 from audit.parsers.systemd import KSMTUNED_CONF, UNIT_DIRS

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from audit import hookimpl
+from audit.boot.facts import boot_cmdline, cmdline_fix
 from audit.errors import FactUnavailable
-from audit.facts import kernel_config
-from audit.facts_boot import boot_cmdline, cmdline_fix
-from audit.facts_memory import thp_state
-from audit.host import Host
+from audit.host.core import Host
+from audit.host.kernel import kernel_config
+from audit.host.memory import thp_state
 from audit.model import Check, Evidence, Outcome, Severity, check, errored, failed, passed, warned
 from audit.parsers.cmdline import last
 from audit.policy import Policy

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from audit import hookimpl
 from audit.engine import exit_code, run_audit
-from audit.host import Host
+from audit.host.core import Host
 from audit.model import Check, Evidence, Outcome, Report, Severity, check, failed, warned
 from audit.plugins import make_plugins
 from audit.policy import Policy, Waiver

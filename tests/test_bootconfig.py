@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from audit.bootconfig import (
+from audit.boot.resolver import (
     BootConfig,
     StaleParam,
     effective_params,
     resolve_boot_config,
     suspicious_params,
 )
-from audit.fs import RootFS
+from audit.host.fs import RootFS
 from audit.parsers.cmdline import last, tokenize
 from audit.parsers.hugepages import hugepage_request
 from tests.conftest import Dir, Link

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from audit import cpumodels as cm
+from audit.cpu import models as cm
 from audit.engine import run_check
-from audit.host import Host
+from audit.host.core import Host
 from audit.model import Status
 from audit.parsers.cpuinfo import parse_cpuinfo
 from audit.policy import DEFAULT_POLICY

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from audit.engine import collect_checks, run_check
-from audit.host import Host
+from audit.host.core import Host
 from audit.model import Outcome, Status
 from audit.plugins import make_plugins
 from audit.policy import DEFAULT_POLICY, Policy, load_policy

@@ -8,7 +8,7 @@ import stat
 import pytest
 
 from audit.engine import run_check
-from audit.host import Host
+from audit.host.core import Host
 from audit.model import Status, TargetMode
 from audit.plugins import make_plugins
 from audit.policy import DEFAULT_POLICY

@@ -9,7 +9,7 @@ import dataclasses
 import pytest
 
 from audit.engine import collect_checks, run_check
-from audit.host import Host
+from audit.host.core import Host
 from audit.model import Outcome, Status
 from audit.plugins import make_plugins
 from audit.policy import DEFAULT_POLICY, Policy, load_policy
@@ -692,8 +692,8 @@ def test_rhel_package_tool_follows_the_release(audit, version, tool):
 
 @pytest.mark.parametrize("target", ["/dev/null", "../../dev/null"])
 def test_sysctl_file_masked_by_a_dev_null_link_hides_the_vendor_file(make_root, target):
-    from audit.facts_memory import sysctl_config
-    from audit.host import Host
+    from audit.host.core import Host
+    from audit.host.memory import sysctl_config
     from tests.conftest import Link
 
     root = make_root({

@@ -12,7 +12,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from audit import cpumodels as cm
+from audit.cpu import models as cm
 from audit.parsers.cpuinfo import parse_cpuinfo
 from tests.conftest import DATA, cpuinfo_sample
 from tests.test_snapshot import hostaudit

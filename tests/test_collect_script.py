@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from audit.cli_snapshot import gather_patterns, pattern_cap, render_script
-from audit.snapshot import SnapshotFS, load_snapshot, parse_snapshot
+from audit.capture import gather_patterns
+from audit.host.collect import pattern_cap, render_script
+from audit.host.snapshot import SnapshotFS, load_snapshot, parse_snapshot
 from tests.conftest import Dir, Link, cpuinfo_sample
 from tests.test_snapshot import TREES, _results, hostaudit
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from audit import cpumodels as cm
+from audit.cpu import models as cm
 from audit.errors import UsageError
 from audit.parsers.cpuinfo import CpuInfo, parse_cpuinfo
 

@@ -10,7 +10,7 @@ import pytest
 
 from audit import hookimpl
 from audit.engine import DuplicateCheckId, ExitCode, exit_code, run_audit
-from audit.host import Host
+from audit.host.core import Host
 from audit.model import Check, Severity, Status, check, failed, passed, warned
 from audit.plugins import make_plugins
 from audit.policy import Policy, Waiver

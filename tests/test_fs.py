@@ -9,8 +9,8 @@ import threading
 import pytest
 
 from audit.errors import FactError, FactUnavailable
-from audit.fs import RootFS, gunzip, normalize
-from audit.host import Host
+from audit.host.core import Host
+from audit.host.fs import RootFS, gunzip, normalize
 from tests.conftest import Link
 
 

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from audit.engine import run_audit
-from audit.host import Host
+from audit.host.core import Host
 from audit.model import Status
 from audit.plugins import make_plugins
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from audit.engine import run_audit
-from audit.host import Host
+from audit.host.core import Host
 from audit.model import Status, TargetMode
 from audit.plugins import make_plugins
 

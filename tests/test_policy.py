@@ -15,7 +15,7 @@ import pytest
 
 from audit.engine import ExitCode, exit_code, run_audit
 from audit.errors import UsageError
-from audit.host import Host
+from audit.host.core import Host
 from audit.model import Severity, Status
 from audit.plugins import make_plugins
 from audit.policy import DEFAULT_POLICY, Policy, Waiver, load_policy, parse_bytes, to_toml

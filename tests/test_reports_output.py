@@ -313,7 +313,7 @@ def test_a_write_failing_mid_file_keeps_the_previous_report(tmp_path, host_root)
 def test_a_json_run_imports_neither_jinja2_nor_junit_xml(tmp_path, host_root):
     code = (
         "import sys\n"
-        "from audit.cli import main\n"
+        "from audit.cli.main import main\n"
         f"rc = main(['--root', {str(host_root)!r}, '--no-entry-points', '--format', 'json', '-q',"
         f" '-o', {str(tmp_path / 'r.json')!r}])\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('jinja2', 'junit_xml', 'six'))\n"

@@ -17,19 +17,14 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from audit.cli_snapshot import Patterns, collect_document, gather_patterns
+from audit.capture import gather_patterns
 from audit.errors import FactError, FactUnavailable, UsageError
-from audit.fs import RootFS
-from audit.host import FACTS, Host
+from audit.host.collect import Patterns, Recorder, collect_document, encode_content, render_document
+from audit.host.core import Host
+from audit.host.fs import RootFS
+from audit.host.registry import FACTS
+from audit.host.snapshot import SnapshotFS, load_snapshot_host, parse_snapshot
 from audit.model import TargetMode
-from audit.snapshot import (
-    Recorder,
-    SnapshotFS,
-    encode_content,
-    load_snapshot_host,
-    parse_snapshot,
-    render_document,
-)
 from tests.conftest import DATA, Dir, Link, cpuinfo_sample, kconfig_sample
 
 REPO = Path(__file__).resolve().parents[1]
@@ -201,7 +196,7 @@ def test_collect_then_run_equals_a_live_run(tmp_path):
 
 def _snapshot_host(root: Path, patterns: Patterns | None = None) -> Host:
     doc = collect_document(str(root), patterns or gather_patterns(entry_points=False))
-    from audit.snapshot import host_from_snapshot
+    from audit.host.snapshot import host_from_snapshot
 
     return host_from_snapshot(parse_snapshot(render_document(doc).encode()), name="test.json")
 
@@ -536,7 +531,8 @@ def test_text_format_fields_and_listings():
 
 def test_kernel_images_and_tools_travel_as_presence_only(make_root, tmp_path):
     """A snapshot names /vmlinuz's target and that grub tools exist without carrying their bytes."""
-    from audit.cli_snapshot import collect_document, gather_patterns
+    from audit.capture import gather_patterns
+    from audit.host.collect import collect_document
 
     big = b"\x7fELF" + b"\0" * (3 << 20)
     root = make_root({

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Derive audit/data/cpu_models.json from libvirt's x86 cpu_map XML files.
+"""Derive audit/cpu/data/cpu_models.json from libvirt's x86 cpu_map XML files.
 
 The table lists every x86 CPU model libvirt names, each resolved through libvirt's
 ``<model name='X'/>`` inheritance and translated into Linux /proc/cpuinfo flag names, plus the
@@ -651,7 +651,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("cpu_map", type=Path, help="directory holding x86_*.xml and index.xml")
     ap.add_argument("-o", "--output", type=Path,
-                    default=Path(__file__).resolve().parents[1] / "audit" / "data" / "cpu_models.json")
+                    default=Path(__file__).resolve().parents[1] / "audit" / "cpu" / "data" / "cpu_models.json")
     ap.add_argument("--package", default="libvirt-common",
                     help="source package NAME or NAME=VERSION (version read from its changelog)")
     ap.add_argument("--distribution", default="Debian 13 (trixie)")

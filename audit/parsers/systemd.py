@@ -26,8 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from audit.errors import ParseError
-from audit.fs import normalize
 from audit.parsers.mounts import OptionMap, normalize_mount_path, split_options
+from audit.parsers.paths import normalize
 
 # Highest priority first (systemd.unit(5), system manager unit search path).
 UNIT_DIRS = (

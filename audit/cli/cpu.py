@@ -1,7 +1,7 @@
 """``hostaudit cpu compare|baseline|models``: live-migration CPU compatibility between hosts.
 
 Each host is a snapshot (JSON or collect.sh text), a saved /proc/cpuinfo, or ``local`` (this
-machine). The judgement itself is audit.cpumodels'; this module reads inputs and formats answers.
+machine). The judgement itself is audit.cpu.models'; this module reads inputs and formats answers.
 
 Exit codes: compare 0 when a guest can move from A to B, 1 when it cannot; baseline 0 when a named
 model fits every host, 1 when none does; 2 on bad input, always in one line.
@@ -11,104 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from audit.errors import FactError, FactUnavailable, ParseError, UsageError
-from audit.parsers.cpuinfo import CpuInfo, parse_cpuinfo
+from audit.cpu.sources import CpuSource, load_input
 
 SCHEMA_VERSION = 1
-CPUINFO = "/proc/cpuinfo"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CpuSource:
-    name: str  # host name, or the file's name
-    source: str  # "local", the path given
-    kind: str  # "local", "snapshot", "cpuinfo"
-    cpu: CpuInfo
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "source": self.source,
-            "input": self.kind,
-            "model_name": self.cpu.model_name,
-            "vendor": self.cpu.vendor_kind,
-            "processors": self.cpu.processors,
-            "flags_differ": self.cpu.flags_differ,
-        }
-
-
-# ------------------------------------------------------------------------------------------------
-# Inputs
-# ------------------------------------------------------------------------------------------------
-def _checked(cpu: CpuInfo, where: str) -> CpuInfo:
-    if not cpu.flags:
-        raise UsageError(f"{where}: no CPU flags found (not the /proc/cpuinfo of an x86 host?)")
-    return cpu
-
-
-def load_local() -> CpuSource:
-    from audit import facts
-    from audit.host import Host
-
-    host = Host.live()
-    try:
-        cpu = host.cpuinfo
-    except (FactUnavailable, FactError) as exc:
-        raise UsageError(f"local: cannot read this machine's {CPUINFO}: {exc}") from None
-    try:
-        name = host.fact(facts.hostname)
-    except (FactUnavailable, FactError):
-        name = "local"
-    return CpuSource(name=name, source="local", kind="local", cpu=_checked(cpu, "local"))
-
-
-def load_file(path: str) -> CpuSource:
-    from audit.snapshot import host_from_snapshot, looks_like_snapshot, parse_snapshot, read_input
-
-    blob = read_input(path, what="input")
-    stem = os.path.basename(path)
-    if looks_like_snapshot(blob):
-        try:
-            snap = parse_snapshot(blob)
-        except UsageError as exc:
-            raise UsageError(f"snapshot {path}: {exc}") from None
-        host = host_from_snapshot(snap, name=path)
-        try:
-            cpu = host.cpuinfo
-        except FactUnavailable:
-            raise UsageError(f"snapshot {path}: no {CPUINFO} in it (a snapshot of an image has no CPU)") from None
-        except FactError as exc:
-            raise UsageError(f"snapshot {path}: {exc}") from None
-        return CpuSource(name=snap.hostname or stem, source=path, kind="snapshot", cpu=_checked(cpu, path))
-    if b"\0" in blob[:65536]:
-        raise UsageError(f"{path}: neither a snapshot nor a /proc/cpuinfo file (binary data)")
-    try:
-        cpu = parse_cpuinfo(blob.decode("utf-8", errors="replace"))
-    except ParseError as exc:
-        raise UsageError(f"{path}: neither a snapshot nor a /proc/cpuinfo file ({exc.problem})") from None
-    return CpuSource(name=stem, source=path, kind="cpuinfo", cpu=_checked(cpu, path))
-
-
-def load_input(spec: str, *, allow_dir: bool = False) -> list[CpuSource]:
-    if spec == "local":
-        return [load_local()]
-    if os.path.isdir(spec):
-        if not allow_dir:
-            raise UsageError(f"{spec}: is a directory (give a snapshot or a /proc/cpuinfo file)")
-        names = sorted(n for n in os.listdir(spec) if not n.startswith("."))
-        files = [os.path.join(spec, n) for n in names if os.path.isfile(os.path.join(spec, n))]
-        if not files:
-            raise UsageError(f"{spec}: no snapshot or /proc/cpuinfo file in this directory")
-        return [load_file(f) for f in files]
-    if not os.path.exists(spec):
-        raise UsageError(f"{spec}: no such file (give a snapshot, a /proc/cpuinfo file or 'local')")
-    return [load_file(spec)]
 
 
 def _unique_names(sources: Sequence[CpuSource]) -> list[str]:
@@ -136,7 +45,7 @@ VERDICT_TEXT = {
 
 
 def compare_doc(a: CpuSource, b: CpuSource) -> dict[str, Any]:
-    from audit import cpumodels as cm
+    from audit.cpu import models as cm
 
     c = cm.compare(a.cpu.flags, b.cpu.flags, a_vendor=a.cpu.vendor_kind, b_vendor=b.cpu.vendor_kind)
     pool = cm.baseline({"A": a.cpu.flags, "B": b.cpu.flags}, vendors={"A": a.cpu.vendor_kind, "B": b.cpu.vendor_kind})
@@ -224,7 +133,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 # baseline
 # ------------------------------------------------------------------------------------------------
 def baseline_doc(sources: Sequence[CpuSource]) -> dict[str, Any]:
-    from audit import cpumodels as cm
+    from audit.cpu import models as cm
 
     names = _unique_names(sources)
     b = cm.baseline({n: s.cpu.flags for n, s in zip(names, sources, strict=True)},
@@ -295,7 +204,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 # models
 # ------------------------------------------------------------------------------------------------
 def models_doc(host: CpuSource | None, vendor: str | None) -> dict[str, Any]:
-    from audit import cpumodels as cm
+    from audit.cpu import models as cm
 
     table = cm.load_table()
     gv = cm.guest_visible(host.cpu.flags, table) if host else None

@@ -6,12 +6,13 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from audit import facts
-from audit.bootconfig import BootConfig, StaleParam, effective_params, resolve_boot_config
+from audit.boot.resolver import BootConfig, StaleParam, effective_params, resolve_boot_config
 from audit.errors import FactError, FactUnavailable
-from audit.facts import os_release_fact
-from audit.facts_memory import booted_efi
-from audit.host import Host, fact
+from audit.host import facts
+from audit.host.core import Host
+from audit.host.kernel import os_release_fact
+from audit.host.memory import booted_efi
+from audit.host.registry import fact
 from audit.model import Evidence
 from audit.parsers.cmdline import Param
 

@@ -1,4 +1,5 @@
-"""Core facts: CPU, kernel release and build config, command line, OS, modules and crypto drivers.
+"""The facts a ``Host`` exposes as properties: CPU, kernel release and build config, the running
+command line, the OS release.
 
 Each is a function of the host, declared with the paths it reads. Missing ⇒ FactUnavailable
 (skip), malformed ⇒ FactError naming file and line (error).
@@ -11,18 +12,12 @@ import re
 from dataclasses import dataclass
 
 from audit.errors import FactError, FactUnavailable
-from audit.fs import gunzip
-from audit.host import Host, fact, parse_text
+from audit.host.fs import gunzip
+from audit.host.registry import HostReader, fact, parse_text
 from audit.model import TargetMode
 from audit.parsers.cmdline import Param, tokenize
 from audit.parsers.cpuinfo import CpuInfo, parse_cpuinfo
 from audit.parsers.kconfig import KernelConfig, parse_kconfig
-from audit.parsers.modules import (
-    CryptoAlg,
-    parse_modules_builtin,
-    parse_proc_crypto,
-    parse_proc_modules,
-)
 from audit.parsers.osrelease import OsRelease, parse_os_release
 from audit.parsers.version import newest
 
@@ -30,16 +25,13 @@ CPUINFO = "/proc/cpuinfo"
 OSRELEASE_PROC = "/proc/sys/kernel/osrelease"
 CONFIG_GZ = "/proc/config.gz"
 CMDLINE = "/proc/cmdline"
-MODULES = "/proc/modules"
-CRYPTO = "/proc/crypto"
-DEV_KVM = "/dev/kvm"
 OS_RELEASE_PATHS = ("/etc/os-release", "/usr/lib/os-release")
 MODULE_DIRS = ("/lib/modules", "/usr/lib/modules")
 _RELEASE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._+~-]{0,127}$")
 
 
 @fact(paths=[CPUINFO], runtime=True)
-def cpuinfo(host: Host) -> CpuInfo:
+def cpuinfo(host: HostReader) -> CpuInfo:
     return host.parse(CPUINFO, parse_cpuinfo, runtime=True)
 
 
@@ -59,7 +51,7 @@ def _strip_kernel_prefix(name: str) -> str | None:
 
 @fact(paths=[OSRELEASE_PROC, "?/vmlinuz", "?/boot/vmlinuz", "?/boot/*", "/boot/config-*", "/lib/modules/*",
              "/usr/lib/modules/*"])
-def kernel_release(host: Host) -> KernelRelease:
+def kernel_release(host: HostReader) -> KernelRelease:
     """Live: the running kernel. Image: what it boots by default, else its newest kernel."""
     if host.mode is not TargetMode.IMAGE or host.kind(OSRELEASE_PROC) == "file":
         try:
@@ -112,10 +104,11 @@ def kconfig_paths(release: str) -> tuple[str, ...]:
 
 @fact(paths=[CONFIG_GZ, "/boot/config-{release}", "/lib/modules/{release}/config",
              "/usr/lib/modules/{release}/config"])
-def kernel_config(host: Host) -> KconfigFact:
+def kernel_config(host: HostReader) -> KconfigFact:
     """/proc/config.gz (the running kernel), then the release's config file."""
-    rel = host.kernel_release.release
-    if host.kind(CONFIG_GZ) == "file" and host.kernel_release.how == "running kernel":
+    running = host.fact(kernel_release)
+    rel = running.release
+    if host.kind(CONFIG_GZ) == "file" and running.how == "running kernel":
         raw = host.read_bytes(CONFIG_GZ)
         text = gunzip(raw, source=CONFIG_GZ).decode("utf-8", errors="replace")
         return KconfigFact(config=parse_text(CONFIG_GZ, text, parse_kconfig), source=CONFIG_GZ, release=rel)
@@ -127,7 +120,7 @@ def kernel_config(host: Host) -> KconfigFact:
 
 
 @fact(paths=[CMDLINE], runtime=True)
-def proc_cmdline(host: Host) -> list[Param]:
+def proc_cmdline(host: HostReader) -> list[Param]:
     return host.parse(CMDLINE, tokenize, runtime=True)
 
 
@@ -138,92 +131,12 @@ class OsReleaseFact:
 
 
 @fact(paths=OS_RELEASE_PATHS)
-def os_release_fact(host: Host) -> OsReleaseFact:
+def os_release_fact(host: HostReader) -> OsReleaseFact:
     for path in OS_RELEASE_PATHS:
         if host.kind(path) == "file":
             return OsReleaseFact(info=host.parse(path, parse_os_release), source=path)
     raise FactUnavailable("no /etc/os-release or /usr/lib/os-release")
 
 
-def os_release(host: Host) -> OsRelease:
+def os_release(host: HostReader) -> OsRelease:
     return host.fact(os_release_fact).info
-
-
-@fact(paths=[MODULES], runtime=True)
-def loaded_modules(host: Host) -> frozenset[str]:
-    try:
-        return host.parse(MODULES, parse_proc_modules, runtime=True)
-    except FactUnavailable as exc:
-        if host.has_runtime:
-            raise FactUnavailable(
-                f"{MODULES} does not exist (kernel without loadable module support, or booted with"
-                " 'nomodule')",
-                source=MODULES,
-            ) from exc
-        raise
-
-
-@fact(paths=["/lib/modules/{release}/modules.builtin", "/usr/lib/modules/{release}/modules.builtin"])
-def builtin_modules(host: Host) -> tuple[frozenset[str], str]:
-    rel = host.kernel_release.release
-    for d in MODULE_DIRS:
-        path = f"{d}/{rel}/modules.builtin"
-        if host.kind(path) == "file":
-            return host.parse(path, parse_modules_builtin), path
-    raise FactUnavailable(f"no modules.builtin for {rel}")
-
-
-@fact(paths=[CRYPTO], runtime=True)
-def crypto_algs(host: Host) -> list[CryptoAlg]:
-    return host.parse(CRYPTO, parse_proc_crypto, runtime=True)
-
-
-@fact(paths=["/proc/sys/kernel/hostname", "/etc/hostname"])
-def hostname(host: Host) -> str:
-    for path in ("/proc/sys/kernel/hostname", "/etc/hostname"):
-        if host.kind(path) == "file":
-            name = host.read_text(path, limit=4096).strip()
-            if name:
-                return name
-    raise FactUnavailable("no hostname recorded")
-
-
-DISTRO_MARKERS = (("/etc/redhat-release", "rhel"), ("/etc/centos-release", "rhel"), ("/etc/debian_version", "debian"),
-                  ("/etc/SuSE-release", "suse"))
-
-
-@fact(paths=[*OS_RELEASE_PATHS, *(p for p, _ in DISTRO_MARKERS)])
-def distro_family(host: Host) -> str | None:
-    """'debian', 'rhel', 'suse' or None, for remediation wording only (never to gate a check).
-
-    os-release first; hosts older than it (RHEL 6, whose grub.conf hostaudit still audits) are
-    recognised by their release files."""
-    try:
-        family = host.fact(os_release_fact).info.family()
-        if family:
-            return family
-    except (FactUnavailable, FactError):
-        pass
-    for path, family in DISTRO_MARKERS:
-        if host.kind(path) == "file":
-            return family
-    return None
-
-
-@fact(paths=[*OS_RELEASE_PATHS, *(p for p, _ in DISTRO_MARKERS)])
-def os_name(host: Host) -> str:
-    """A human name for the OS: os-release's PRETTY_NAME, else the first line of a release file."""
-    try:
-        name = host.fact(os_release_fact).info.pretty_name
-        if name:
-            return name
-    except (FactUnavailable, FactError):
-        pass
-    for path, _ in DISTRO_MARKERS:
-        if path != "/etc/debian_version" and host.kind(path) == "file":
-            first = host.read_text(path, limit=4096).strip().splitlines()
-            if first:
-                return first[0].strip()
-    if host.kind("/etc/debian_version") == "file":
-        return "Debian " + host.read_text("/etc/debian_version", limit=4096).strip()
-    raise FactUnavailable("no /etc/os-release or release file")

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from audit.errors import FactError, FactUnavailable
-from audit.host import Host, fact, parse_text
+from audit.host.core import Host
+from audit.host.registry import fact, parse_text
 from audit.parsers.memory import (
     HUGEPAGES_DIR,
     KSM_DIR,

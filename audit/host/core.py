@@ -9,45 +9,21 @@ are what a snapshot must capture, so a plugin's own facts travel too.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from audit.errors import FactError, FactUnavailable, ParseError
-from audit.fs import MAX_READ, FileSource, Kind, RootFS, normalize
+from audit.errors import FactError, FactUnavailable
+from audit.host import kernel
+from audit.host.fs import MAX_READ, FileSource, Kind, RootFS, normalize
+from audit.host.kernel import KconfigFact, KernelRelease
+from audit.host.registry import parse_text
 from audit.model import TargetMode
 
 if TYPE_CHECKING:
-    from audit.facts import KconfigFact, KernelRelease
     from audit.parsers.cmdline import Param
     from audit.parsers.cpuinfo import CpuInfo
     from audit.parsers.osrelease import OsRelease
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class FactSpec:
-    name: str
-    # inside the root; "{release}" is the kernel release; "/x/*" lists a dir; a leading "?" means
-    # only where it is and what kind (snapshots then carry no content for it: a kernel image, a tool)
-    paths: tuple[str, ...]
-    runtime: bool  # comes from a running kernel (/proc, /sys, /dev)
-
-
-#: Every declared fact, in declaration order (built-ins and plugins alike).
-FACTS: dict[str, FactSpec] = {}
-
-
-def fact(*, paths: Sequence[str], runtime: bool = False) -> Callable[[Callable[[Host], T]], Callable[[Host], T]]:
-    """Declare a fact function and the paths it reads."""
-
-    def wrap(fn: Callable[[Host], T]) -> Callable[[Host], T]:
-        name = f"{fn.__module__}.{fn.__qualname__}"
-        FACTS[name] = FactSpec(name=name, paths=tuple(paths), runtime=runtime)
-        fn.__fact__ = FACTS[name]  # type: ignore[attr-defined]
-        return fn
-
-    return wrap
 
 
 class Host:
@@ -141,39 +117,21 @@ class Host:
 
     @property
     def cpuinfo(self) -> CpuInfo:
-        from audit import facts
-
-        return self.fact(facts.cpuinfo)
+        return self.fact(kernel.cpuinfo)
 
     @property
     def kernel_release(self) -> KernelRelease:
-        from audit import facts
-
-        return self.fact(facts.kernel_release)
+        return self.fact(kernel.kernel_release)
 
     @property
     def kernel_config(self) -> KconfigFact:
-        from audit import facts
-
-        return self.fact(facts.kernel_config)
+        return self.fact(kernel.kernel_config)
 
     @property
     def os_release(self) -> OsRelease:
-        from audit import facts
-
-        return self.fact(facts.os_release_fact).info
+        return self.fact(kernel.os_release_fact).info
 
     @property
     def cmdline(self) -> list[Param]:
-        from audit import facts
+        return self.fact(kernel.proc_cmdline)
 
-        return self.fact(facts.proc_cmdline)
-
-
-def parse_text(source: str, text: str, parser: Callable[[str], T]) -> T:
-    try:
-        return parser(text)
-    except ParseError as exc:
-        raise FactError(source, exc.problem, line=exc.line) from None
-    except (ValueError, IndexError, KeyError) as exc:  # a parser bug on odd input is still an error
-        raise FactError(source, f"could not parse: {exc}") from None

@@ -1,26 +1,38 @@
-"""``hostaudit collect``: capture what the facts read into a snapshot, or print the agentless sh collector.
+"""Capturing a host into a snapshot: the recorder behind ``hostaudit collect`` and the POSIX sh
+collector it prints for hosts without Python.
 
-The paths come from the registry, never from a list kept here: every ``@fact(paths=...)`` (all fact
-modules imported first), every check's ``reads`` and the ``hostaudit_collect_paths`` hook.
+Both capture the paths they are given (``Patterns``: what the facts, the checks and the plugins
+declare, gathered by ``audit.capture``) and write the formats ``audit.host.snapshot`` loads.
 """
 
 from __future__ import annotations
 
-import argparse
+import base64
 import datetime as dt
-import importlib
-import pkgutil
+import fnmatch
+import gzip
+import json
 import re
 import shlex
-import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from audit import __version__
 from audit.errors import FactError, FactUnavailable, UsageError
-from audit.fs import MAX_READ
-from audit.snapshot import GLOB_FILE_CAP, TOTAL_CAP, has_magic
+from audit.host import facts
+from audit.host.core import Host
+from audit.host.fs import MAX_READ, FileSource, RootFS, walk_inside
+from audit.host.snapshot import (
+    COMPRESS_FROM,
+    FORMAT,
+    GLOB_FILE_CAP,
+    GLOB_MAGIC,
+    SCHEMA_VERSION,
+    TOTAL_CAP,
+    SnapshotError,
+)
+from audit.model import TargetMode
 
 #: Paths the Host itself looks at (``has_runtime``): only what is there, never their content.
 KIND_ONLY = ("/proc/self",)
@@ -31,16 +43,6 @@ class Patterns:
     paths: tuple[str, ...]  # may hold "{release}" and globs
     kind_only: tuple[str, ...] = KIND_ONLY
     problems: tuple[str, ...] = ()  # plugins whose hook failed (said on stderr, never silent)
-
-
-def import_fact_modules() -> None:
-    """Import audit.facts and every audit/facts_*.py so FACTS holds every built-in fact."""
-    import audit
-
-    importlib.import_module("audit.facts")
-    for info in pkgutil.iter_modules(audit.__path__):
-        if info.name.startswith("facts_"):
-            importlib.import_module(f"audit.{info.name}")
 
 
 def pattern_cap(pattern: str) -> tuple[str, int]:
@@ -54,39 +56,216 @@ def pattern_cap(pattern: str) -> tuple[str, int]:
     return pattern, MAX_READ if literal else GLOB_FILE_CAP
 
 
-def _from_reads(read: str) -> str | None:
-    """A check's ``reads`` entry as a pattern: "/boot/config-<release>" -> "/boot/config-{release}"."""
-    if not read.startswith("/"):
-        return None  # "boot configuration", "kernel config": descriptions, covered by facts
-    return re.sub(r"<[^<>/]*>", lambda m: "{release}" if m.group(0) == "<release>" else "*", read)
+class _Unresolved(Exception):
+    """Internal: the collector's walk stops at a component that does not resolve."""
 
-
-def gather_patterns(*, entry_points: bool = True) -> Patterns:
-    from audit.engine import collect_checks
-    from audit.host import FACTS
-    from audit.plugins import make_plugins
-
-    plugins = make_plugins(entry_points=entry_points)  # imports plugins, whose facts register too
-    import_fact_modules()
-    found: list[str] = [p for spec in FACTS.values() for p in spec.paths]
-    problems = [f"{p.plugin}: {p.message}" for p in plugins.problems]
-    try:
-        declared, _ = collect_checks(plugins)
-    except Exception as exc:  # duplicate ids etc.: collect what the facts say anyway
-        declared = []
-        problems.append(f"checks: {exc}")
-    for d in declared:
-        found += [p for r in d.check.reads if (p := _from_reads(r))]
-    for impl in plugins.pm.hook.hostaudit_collect_paths.get_hookimpls():
+# ------------------------------------------------------------------------------------------------
+# Capturing: the recorder used by ``hostaudit collect``
+# ------------------------------------------------------------------------------------------------
+def encode_content(data: bytes) -> dict[str, Any]:
+    """How a file's bytes are stored in JSON: readable when small text, else (compressed) base64."""
+    if len(data) >= COMPRESS_FROM:
+        packed = gzip.compress(data, compresslevel=9, mtime=0)
+        if len(packed) < len(data) * 0.9:
+            return {"encoding": "gzip+base64", "data": base64.b64encode(packed).decode("ascii"), "size": len(data)}
+    else:
         try:
-            extra = list(impl.function() or ())
-            bad = [p for p in extra if not isinstance(p, str) or not p.startswith("/")]
-            if bad:
-                raise TypeError(f"returned {bad[0]!r}, not an absolute path")
-            found += extra
-        except Exception as exc:
-            problems.append(f"{impl.plugin_name}: hostaudit_collect_paths failed: {type(exc).__name__}: {exc}")
-    return Patterns(paths=tuple(dict.fromkeys(found)), problems=tuple(problems))
+            return {"encoding": "utf-8", "data": data.decode("utf-8"), "size": len(data)}
+        except UnicodeDecodeError:
+            pass
+    return {"encoding": "base64", "data": base64.b64encode(data).decode("ascii"), "size": len(data)}
+
+
+def has_magic(component: str) -> bool:
+    return GLOB_MAGIC.search(component) is not None
+
+
+def glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", text)
+
+
+class Recorder:
+    """Captures paths and glob patterns from a FileSource into snapshot entries.
+
+    Resolution mirrors RootFS and records what it meets, so SnapshotFS resolves the same way:
+    every symlink where it is, every missing component as absent, directory listings wherever a
+    glob is expanded or a named path is a directory.
+    """
+
+    def __init__(self, fs: FileSource, *, total_cap: int = TOTAL_CAP, glob_cap: int = GLOB_FILE_CAP,
+                 literal_cap: int = MAX_READ) -> None:
+        self.fs = fs
+        self.entries: dict[str, dict[str, Any]] = {}
+        self.caps: dict[str, int] = {}
+        self.total_cap = total_cap
+        self.glob_cap = glob_cap
+        self.literal_cap = literal_cap
+        self.stored = 0
+
+    # -- resolution --------------------------------------------------------------------------------
+    def walk(self, path: str, *, follow_last: bool = True, cap: int | None = None) -> str | None:
+        """The physical path ``path`` designates (links recorded); None when it does not resolve."""
+
+        def step(parent: str, name: str, more: bool) -> str | None:
+            cand = f"{parent.rstrip('/')}/{name}"
+            rec = self.entries.get(cand)
+            if rec is None:
+                try:
+                    kind = self.fs.kind(cand, follow=False)
+                except FactError as exc:
+                    self.entries[cand] = {"type": "error", "error": exc.problem}
+                    raise _Unresolved from None
+                if kind is None:
+                    self.entries[cand] = {"type": "absent"}
+                    raise _Unresolved
+                if kind == "link":
+                    target = self.fs.readlink(cand)
+                    if target is None:  # vanished meanwhile
+                        self.entries[cand] = {"type": "absent"}
+                        raise _Unresolved
+                    rec = self.entries[cand] = {"type": "link", "target": target}
+                elif kind != "dir":
+                    self.capture(cand, cap if cap is not None else self.glob_cap)
+                    rec = self.entries.get(cand)
+                else:
+                    rec = {"type": "dir"}
+            if rec is None or rec["type"] in ("absent", "error"):
+                raise _Unresolved
+            if rec["type"] == "link":
+                return str(rec["target"])
+            if rec["type"] != "dir" and more:
+                raise _Unresolved  # a file in the middle of a path: recorded, nothing below it
+            return None
+
+        try:
+            return walk_inside(path, step, follow_last=follow_last)
+        except (_Unresolved, FactError):  # a loop is recorded: SnapshotFS meets it too
+            return None
+
+    # -- capture of one resolved path ----------------------------------------------------------------
+    def capture(self, phys: str, cap: int, *, listing: bool = True) -> None:
+        old = self.entries.get(phys)
+        retry = old is not None and old["type"] == "file" and "omitted" in old and cap > self.caps.get(phys, 0)
+        if old is not None and old["type"] not in ("dir", "absent") and not retry:
+            return
+        if old is not None and old["type"] == "dir" and ("names" in old or "error" in old or not listing):
+            return
+        try:
+            kind = self.fs.kind(phys, follow=False)
+        except FactError as exc:
+            self.entries[phys] = {"type": "error", "error": exc.problem}
+            return
+        if kind is None:
+            self.entries[phys] = {"type": "absent"}
+        elif kind == "file":
+            self._file(phys, cap)
+        elif kind == "dir":
+            rec: dict[str, Any] = {"type": "dir"}
+            if listing:
+                try:
+                    rec["names"] = sorted(self.fs.listdir(phys))
+                except FactUnavailable:
+                    rec = {"type": "absent"}
+                except FactError as exc:
+                    rec["error"] = exc.problem
+            self.entries[phys] = rec
+        elif kind == "link":  # only when asked not to follow
+            target = self.fs.readlink(phys)
+            self.entries[phys] = {"type": "link", "target": target} if target else {"type": "absent"}
+        else:
+            self.entries[phys] = {"type": kind}
+
+    def _file(self, phys: str, cap: int) -> None:
+        self.caps[phys] = cap
+        try:
+            data = self.fs.read_bytes(phys, limit=cap)
+        except FactUnavailable:
+            self.entries[phys] = {"type": "absent"}
+            return
+        except FactError as exc:
+            if exc.problem.startswith("larger than the"):
+                self.entries[phys] = {"type": "file", "size": cap + 1,
+                                      "omitted": f"larger than the {cap} byte cap of the collector"}
+            else:
+                self.entries[phys] = {"type": "file", "error": exc.problem}
+            return
+        rec = {"type": "file", **encode_content(data)}
+        old = self.entries.get(phys)
+        if old is not None and "data" in old:
+            self.stored -= len(old["data"])
+        self.stored += len(rec["data"])
+        self.entries[phys] = rec
+        if self.stored > self.total_cap:
+            biggest = sorted(((len(r.get("data", "")), p) for p, r in self.entries.items()), reverse=True)[:3]
+            shown = ", ".join(f"{p} ({n} bytes stored)" for n, p in biggest)
+            raise SnapshotError(
+                f"the snapshot would hold more than {self.total_cap} bytes (the cap); largest: {shown}"
+            )
+
+    # -- patterns ----------------------------------------------------------------------------------
+    def add(self, pattern: str, *, kind_only: bool = False, cap: int | None = None) -> None:
+        """Capture a path or a glob pattern (``*``, ``?``, ``[...]`` in any component).
+
+        A file a glob matched gets the glob cap, a file named literally the reader's cap.
+        """
+        comps = [c for c in pattern.split("/") if c not in ("", ".")]
+        if cap is None:
+            cap = self.glob_cap if comps and has_magic(comps[-1]) else self.literal_cap
+        self._expand("/", comps, cap, kind_only)
+
+    def _expand(self, base: str, comps: list[str], cap: int, kind_only: bool) -> None:
+        first = next((i for i, c in enumerate(comps) if has_magic(c)), None)
+        if first is None:
+            phys = self.walk("/".join([base.rstrip("/"), *comps]) or "/", cap=cap)
+            if phys is not None:
+                self.capture(phys, cap, listing=not kind_only)
+            return
+        prefix = "/".join([base.rstrip("/"), *comps[:first]]) or "/"
+        phys = self.walk(prefix, cap=cap)
+        if phys is None:
+            return
+        self.capture(phys, cap)
+        rec = self.entries.get(phys, {})
+        if rec.get("type") != "dir" or "names" not in rec:
+            return
+        rest = comps[first + 1 :]
+        for name in rec["names"]:
+            if not fnmatch.fnmatchcase(name, comps[first]):
+                continue
+            child = f"{phys.rstrip('/')}/{name}"
+            if rest:
+                target = self.walk(child, cap=cap)
+                if target is not None:
+                    self.capture(target, cap, listing=has_magic(rest[0]) if rest else True)
+                    if self.entries.get(target, {}).get("type") == "dir":
+                        self._expand(target, rest, cap, kind_only)
+            else:
+                target = self.walk(child, cap=cap)
+                if target is not None:
+                    self.capture(target, cap, listing=not kind_only)
+
+    def document(self, *, mode: str, root: str, hostname: str | None, collected_at: str, tool_version: str,
+                 patterns: Iterable[str]) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "schema_version": SCHEMA_VERSION,
+            "tool_version": tool_version,
+            "hostname": hostname,
+            "collected_at": collected_at,
+            "source": {"mode": mode, "root": root, "collector": "hostaudit collect"},
+            "patterns": sorted(set(patterns)),
+            "entries": dict(sorted(self.entries.items())),
+        }
+
+
+def render_document(doc: Mapping[str, Any]) -> str:
+    """The JSON text of a snapshot: sorted keys, ASCII (undecodable file names survive as escapes)."""
+    return json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=True) + "\n"
+
+
+#: Expand ``{release}`` in a declared path: the kernel release (escaped), or any when unknown.
+def expand_release(pattern: str, release: str | None) -> str:
+    return pattern.replace("{release}", glob_escape(release) if release else "*")
 
 
 def _utc_now() -> str:
@@ -96,12 +275,6 @@ def _utc_now() -> str:
 def collect_document(root: str, patterns: Patterns, *, total_cap: int = TOTAL_CAP,
                      clock: Callable[[], str] = _utc_now) -> dict[str, Any]:
     """The JSON snapshot document of the tree at ``root`` ("/" is this host)."""
-    from audit import facts
-    from audit.fs import RootFS
-    from audit.host import Host
-    from audit.model import TargetMode
-    from audit.snapshot import Recorder, expand_release
-
     try:
         fs = RootFS(root)
     except (NotADirectoryError, FileNotFoundError):
@@ -144,7 +317,7 @@ _SH_HEAD = r"""#!/bin/sh
 #   sh collect.sh /path/to/root > image.snap
 #   hostaudit run --snapshot HOST.snap               (hostaudit cpu compare/baseline take it too)
 #
-# Output: the hostaudit line format (documented in hostaudit's audit/snapshot.py):
+# Output: the hostaudit line format (documented in hostaudit's audit/host/snapshot.py):
 #   hostaudit-snapshot 1                   first line
 #   meta KEY VALUE                         tool, collected_at, mode (live|image), root
 #   dir PATH  + "name NAME" lines          a directory and its listing ("dir PATH -": no listing)
@@ -463,66 +636,3 @@ def render_script(patterns: Patterns, *, total_cap: int = TOTAL_CAP) -> str:
     for path in patterns.kind_only:
         body += _sh_for_pattern(path, "$GLOB_CAP", kind_only=True)  # type: ignore[arg-type]
     return head + "\n".join(body) + "\n" + _SH_TAIL
-
-
-# ------------------------------------------------------------------------------------------------
-# The command
-# ------------------------------------------------------------------------------------------------
-def _write(text: str, output: str | None) -> None:
-    if output in (None, "-"):
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return
-    from reports.output import write_atomic
-
-    try:
-        write_atomic(output, text)  # type: ignore[arg-type]
-    except OSError as exc:
-        raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
-
-
-def _size(text: str) -> int:
-    from audit.policy import parse_bytes
-
-    return parse_bytes(text, "--max-size")
-
-
-def cmd_collect(args: argparse.Namespace) -> int:
-    patterns = gather_patterns(entry_points=not args.no_entry_points)
-    for problem in patterns.problems:
-        print(f"hostaudit: warning: {problem}", file=sys.stderr)
-    if args.script:
-        if args.root:
-            raise UsageError("--script takes no --root: give the root to the script (sh collect.sh ROOT)")
-        _write(render_script(patterns, total_cap=args.max_size), args.output)
-        return 0
-    doc = collect_document(args.root or "/", patterns, total_cap=args.max_size)
-    from audit.snapshot import render_document
-
-    _write(render_document(doc), args.output)
-    return 0
-
-
-def register(subparsers: Any) -> None:
-    p = subparsers.add_parser(
-        "collect",
-        help="capture the files hostaudit reads into a snapshot (audit it later with run --snapshot)",
-        description="Capture every file, directory listing and link the facts read into one JSON snapshot; "
-        "--script prints a POSIX sh collector for hosts without Python.",
-    )
-    p.add_argument("--root", metavar="DIR", help="capture the tree at DIR (an unbooted image) instead of this host")
-    p.add_argument("-o", "--output", metavar="FILE",
-                   help="write the snapshot to FILE (atomically); '-' or none: stdout")
-    p.add_argument("--script", action="store_true",
-                   help="print the sh collector instead: ssh HOST sh -s < collect.sh > HOST.snap")
-    p.add_argument("--max-size", type=_size_arg, default=TOTAL_CAP, metavar="SIZE",
-                   help=f"refuse to store more than SIZE of content (default {TOTAL_CAP // (1 << 20)}M)")
-    p.add_argument("--no-entry-points", action="store_true", help="built-in facts and checks only")
-    p.set_defaults(func=cmd_collect)
-
-
-def _size_arg(text: str) -> int:
-    try:
-        return _size(text)
-    except UsageError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None

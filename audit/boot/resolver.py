@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from audit.errors import FactError, FactUnavailable, ParseError
-from audit.fs import FileSource, normalize
+from audit.host.fs import FileSource, normalize
 from audit.model import Evidence
 from audit.parsers.cmdline import Param, tokenize, values
 from audit.parsers.grub import (

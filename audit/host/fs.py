@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Literal, Protocol
 
 from audit.errors import FactError, FactUnavailable
+from audit.parsers.paths import normalize
 
 Kind = Literal["file", "dir", "char", "block", "fifo", "socket", "link", "other"]
 
@@ -46,20 +47,6 @@ class FileSource(Protocol):
     def describe(self) -> str:
         """Where the files come from, for messages."""
         ...
-
-
-def normalize(path: str) -> str:
-    """An absolute, slash-separated path inside the root with ``.``/``..``/``//`` folded lexically."""
-    parts: list[str] = []
-    for part in path.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if parts:
-                parts.pop()
-            continue
-        parts.append(part)
-    return "/" + "/".join(parts)
 
 
 def walk_inside(path: str, step: Callable[[str, str, bool], str | None], *, follow_last: bool = True) -> str:

@@ -1,0 +1,85 @@
+"""Command line: ``hostaudit [run] [options]``, ``hostaudit checks``, ``hostaudit explain ID``.
+
+Exit codes: 0 nothing failed at or above --fail-on; 1 a failure at or above it; 2 usage or input
+error (nothing audited, or a report could not be written); 3 no failure, but a check errored or no
+check could run at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from audit import __version__
+from audit.cli.options import Parser
+from audit.errors import HostauditError, UsageError
+
+#: Sub-command -> the module defining it, imported only when used (start-up time matters): each
+#: module has ``register(subparsers)`` that adds its parsers, in this order, and sets ``func``.
+COMMANDS: dict[str, str] = {
+    "run": "audit.cli.run",
+    "checks": "audit.cli.catalogue",
+    "explain": "audit.cli.catalogue",
+    "policy": "audit.cli.policy",
+    "collect": "audit.cli.collect",
+    "cpu": "audit.cli.cpu",
+    "diff": "audit.cli.diff",
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser, with only ``command``'s module imported (every one for --help, none for --version)."""
+    parser = Parser(prog="hostaudit", description="Audit a KVM host (or an image root) against a policy.")
+    parser.add_argument("--version", action="version", version=f"hostaudit {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=Parser)
+    wanted: list[str] = list(COMMANDS.values())  # --help lists them all
+    if command in COMMANDS:
+        wanted = [COMMANDS[command]]
+    elif command == "--version":
+        wanted = []
+    for modname in dict.fromkeys(wanted):
+        importlib.import_module(modname).register(sub)
+    return parser
+
+
+def _normalize_argv(argv: list[str]) -> list[str]:
+    """``hostaudit --root X`` means ``hostaudit run --root X``."""
+    if not argv:
+        return ["run"]
+    first = argv[0]
+    if first in ("-h", "--help", "--version"):
+        return argv
+    if first in COMMANDS:
+        return argv
+    return ["run", *argv]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        argv_n = _normalize_argv(args_list)
+        parser = build_parser(argv_n[0] if argv_n else None)
+        args = parser.parse_args(argv_n)
+        return int(args.func(args))
+    except UsageError as exc:
+        print(f"hostaudit: {exc}" if not str(exc).startswith("hostaudit") else str(exc), file=sys.stderr)
+        return 2
+    except HostauditError as exc:  # e.g. duplicate check ids: start-up stops, nothing audited
+        print(f"hostaudit: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug must still end in one line and a non-zero code, not a traceback
+        print(f"hostaudit: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if os.environ.get("HOSTAUDIT_DEBUG"):
+            raise
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Options and helpers shared by sub-commands: the target and report options of ``run``, the policy
+options, loading plugins and the policy."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from audit.errors import UsageError
+from audit.model import Severity
+
+
+def _severity(text: str) -> Severity:
+    try:
+        return Severity.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # one clear line, exit 2
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--root", metavar="DIR", help="audit the tree at DIR (an unbooted image) instead of this host")
+    target.add_argument("--snapshot", metavar="FILE", help="audit a snapshot made by 'hostaudit collect'")
+    p.add_argument("--format", default="text", metavar="FMT",
+                   help="what goes to stdout: text (default), json, junit, html")
+    p.add_argument("-o", "--output", action="append", default=[], metavar="PATH",
+                   help="also write a report to PATH; format from the suffix (.json, .txt, .xml JUnit, .html, "
+                        ".sh remediation script; .prom is reserved); repeatable")
+    p.add_argument("--fix-script", metavar="PATH",
+                   help="write a bash script with the remediation of the failed checks (never run by hostaudit)")
+    p.add_argument("--select", action="append", default=[], metavar="GLOB", help="run only these check ids")
+    p.add_argument("--ignore", action="append", default=[], metavar="GLOB", help="skip these check ids")
+    p.add_argument("--fail-on", type=_severity, default=Severity.LOW, metavar="SEVERITY",
+                   help="lowest severity whose failure sets exit code 1 (default: low)")
+    p.add_argument("--strict", action="store_true", help="warnings count as failures for the exit code")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors; use the exit code")
+    p.add_argument("--no-entry-points", action="store_true", help="run built-in checks only")
+    add_policy_options(p)
+
+
+def add_policy_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", metavar="NAME",
+                   help="built-in policy profile: kvm-host (default), kvm-host-multitenant")
+    p.add_argument("--policy", metavar="FILE", help="TOML policy file (extends a profile; overrides, waivers)")
+
+
+def _plugins(args: argparse.Namespace) -> Any:
+    from audit.plugins import make_plugins
+
+    return make_plugins(entry_points=not getattr(args, "no_entry_points", False))
+
+
+def use_color(stream: Any) -> bool:
+    return bool(getattr(stream, "isatty", lambda: False)()) and "NO_COLOR" not in os.environ
+
+
+def load_policy(args: argparse.Namespace) -> Any:
+    from audit.policy import load_policy as load
+
+    return load(profile=getattr(args, "profile", None), path=getattr(args, "policy", None))
+
+

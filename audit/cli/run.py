@@ -1,0 +1,70 @@
+"""``hostaudit [run]``: audit this host, an image root or a snapshot, and write the reports."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from audit.cli.options import _plugins, add_run_options, load_policy, use_color
+from audit.errors import UsageError
+
+
+def register(sub: Any) -> None:
+    run = sub.add_parser("run", help="audit this host or an image root (the default command)")
+    add_run_options(run)
+    run.set_defaults(func=cmd_run)
+
+
+def make_host(args: argparse.Namespace) -> Any:
+    from audit.host.core import Host
+
+    if getattr(args, "snapshot", None):
+        from audit.host.snapshot import load_snapshot_host
+
+        return load_snapshot_host(args.snapshot)  # raises UsageError on a bad snapshot
+    if args.root:
+        if not os.path.isdir(args.root):
+            raise UsageError(f"--root {args.root}: not a directory")
+        return Host.from_root(args.root)
+    return Host.live()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from audit.engine import ExitCode, exit_code, run_audit
+    from reports import output
+
+    plugins = _plugins(args)
+    extra = output.plugin_reporters(plugins.pm)
+    formats = [(path, output.format_for_path(path, extra)) for path in args.output]  # before auditing
+    if args.fix_script:
+        formats.append((args.fix_script, "fix"))
+    stdout_formats = [*output.STDOUT_FORMATS, *(k.lstrip(".") for k in extra)]
+    if args.format not in stdout_formats:
+        raise UsageError(f"--format {args.format}: unknown format (one of: {', '.join(stdout_formats)})")
+    policy = load_policy(args)
+    host = make_host(args)
+    report = run_audit(plugins, host, policy, select=args.select, ignore=args.ignore)
+    code = int(exit_code(report, args.fail_on, strict=args.strict))
+    write_failed = False
+    for path, fmt in formats:
+        try:
+            output.write_atomic(path, output.render(fmt, report, exit_code=code, extra=extra, strict=args.strict))
+        except OSError as exc:
+            print(f"hostaudit: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+            write_failed = True
+    if args.quiet:
+        from reports.sanitize import printable
+
+        for r in report.results:
+            if r.status.value == "error":
+                print(f"hostaudit: {r.id}: {printable(r.outcome.message)}", file=sys.stderr)
+    else:
+        sys.stdout.write(
+            output.render(args.format, report, exit_code=code, color=use_color(sys.stdout), extra=extra,
+                          strict=args.strict)
+        )
+    return int(ExitCode.USAGE) if write_failed else code
+
+

@@ -1,0 +1,97 @@
+"""Where a CPU's flags come from for the cpu commands and pool checks: this machine (``local``), a
+snapshot (JSON or collect.sh text), or a saved ``/proc/cpuinfo``; a directory of them for a pool."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from audit.errors import FactError, FactUnavailable, ParseError, UsageError
+from audit.parsers.cpuinfo import CpuInfo, parse_cpuinfo
+
+CPUINFO = "/proc/cpuinfo"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CpuSource:
+    name: str  # host name, or the file's name
+    source: str  # "local", the path given
+    kind: str  # "local", "snapshot", "cpuinfo"
+    cpu: CpuInfo
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "source": self.source,
+            "input": self.kind,
+            "model_name": self.cpu.model_name,
+            "vendor": self.cpu.vendor_kind,
+            "processors": self.cpu.processors,
+            "flags_differ": self.cpu.flags_differ,
+        }
+
+
+def _checked(cpu: CpuInfo, where: str) -> CpuInfo:
+    if not cpu.flags:
+        raise UsageError(f"{where}: no CPU flags found (not the /proc/cpuinfo of an x86 host?)")
+    return cpu
+
+
+def load_local() -> CpuSource:
+    from audit.host import facts
+    from audit.host.core import Host
+
+    host = Host.live()
+    try:
+        cpu = host.cpuinfo
+    except (FactUnavailable, FactError) as exc:
+        raise UsageError(f"local: cannot read this machine's {CPUINFO}: {exc}") from None
+    try:
+        name = host.fact(facts.hostname)
+    except (FactUnavailable, FactError):
+        name = "local"
+    return CpuSource(name=name, source="local", kind="local", cpu=_checked(cpu, "local"))
+
+
+def load_file(path: str) -> CpuSource:
+    from audit.host.snapshot import host_from_snapshot, looks_like_snapshot, parse_snapshot, read_input
+
+    blob = read_input(path, what="input")
+    stem = os.path.basename(path)
+    if looks_like_snapshot(blob):
+        try:
+            snap = parse_snapshot(blob)
+        except UsageError as exc:
+            raise UsageError(f"snapshot {path}: {exc}") from None
+        host = host_from_snapshot(snap, name=path)
+        try:
+            cpu = host.cpuinfo
+        except FactUnavailable:
+            raise UsageError(f"snapshot {path}: no {CPUINFO} in it (a snapshot of an image has no CPU)") from None
+        except FactError as exc:
+            raise UsageError(f"snapshot {path}: {exc}") from None
+        return CpuSource(name=snap.hostname or stem, source=path, kind="snapshot", cpu=_checked(cpu, path))
+    if b"\0" in blob[:65536]:
+        raise UsageError(f"{path}: neither a snapshot nor a /proc/cpuinfo file (binary data)")
+    try:
+        cpu = parse_cpuinfo(blob.decode("utf-8", errors="replace"))
+    except ParseError as exc:
+        raise UsageError(f"{path}: neither a snapshot nor a /proc/cpuinfo file ({exc.problem})") from None
+    return CpuSource(name=stem, source=path, kind="cpuinfo", cpu=_checked(cpu, path))
+
+
+def load_input(spec: str, *, allow_dir: bool = False) -> list[CpuSource]:
+    if spec == "local":
+        return [load_local()]
+    if os.path.isdir(spec):
+        if not allow_dir:
+            raise UsageError(f"{spec}: is a directory (give a snapshot or a /proc/cpuinfo file)")
+        names = sorted(n for n in os.listdir(spec) if not n.startswith("."))
+        files = [os.path.join(spec, n) for n in names if os.path.isfile(os.path.join(spec, n))]
+        if not files:
+            raise UsageError(f"{spec}: no snapshot or /proc/cpuinfo file in this directory")
+        return [load_file(f) for f in files]
+    if not os.path.exists(spec):
+        raise UsageError(f"{spec}: no such file (give a snapshot, a /proc/cpuinfo file or 'local')")
+    return [load_file(spec)]
