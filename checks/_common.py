@@ -1,4 +1,4 @@
-"""Helpers shared by the built-in checks: optional facts, distro-aware remedies, quoting."""
+"""Helpers shared by the built-in checks: optional facts, quoting (remedies are audit.remedy's)."""
 
 from __future__ import annotations
 
@@ -36,29 +36,3 @@ def hint(get: Callable[[], T]) -> T | None:
         return get()
     except (FactUnavailable, FactError):
         return None
-
-
-def os_family(host: Host) -> str | None:
-    """'debian', 'rhel', 'suse' or None, for remediation wording only."""
-    from audit.host.facts import distro_family
-
-    try:
-        return host.fact(distro_family)
-    except (FactUnavailable, FactError):
-        return None
-
-
-def stock_kernel_fix(host: Host) -> list[str]:
-    """The honest remedy for a missing kernel option: boot a kernel that was built with it."""
-    family = os_family(host)
-    if family == "debian":
-        return ["apt-get install linux-image-amd64   # Debian's stock kernel (Ubuntu: linux-generic)"]
-    if family == "rhel":
-        return ["dnf install kernel   # the distribution's stock kernel (yum on EL7)"]
-    if family == "suse":
-        return ["zypper install kernel-default"]
-    return ["# install your distribution's stock kernel, or rebuild this one with the option enabled"]
-
-
-def persist_module_fix(module: str) -> list[str]:
-    return [f"modprobe {q(module)}", f"echo {q(module)} > /etc/modules-load.d/{q(module)}.conf"]

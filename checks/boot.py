@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from audit import hookimpl
-from audit.boot.facts import boot_cmdline, regen_command
-from audit.boot.resolver import DEFAULT_GRUB, OPTIONAL_VARIABLES, TUNED_BOOTCMDLINE, BootConfig, suspicious_params
+from audit.boot.facts import boot_cmdline
+from audit.boot.model import DEFAULT_GRUB, OPTIONAL_VARIABLES, TUNED_BOOTCMDLINE, BootConfig, suspicious_params
 from audit.host.core import Host
 from audit.model import Check, Evidence, Outcome, Severity, check, errored, passed, skipped, warned
 from audit.parsers.cmdline import canonical_name
 from audit.parsers.hugepages import hugepage_request
 from audit.policy import Policy
-from checks._common import maybe_value, q
+from audit.remedy.cmdline import regenerate
+from audit.remedy.target import FixTarget
+from checks._common import maybe_value
 
 X86_DEFAULT_HUGEPAGE = 2 << 20
 INPUT_FILES = (DEFAULT_GRUB, TUNED_BOOTCMDLINE)  # and /etc/default/grub.d/*.cfg
 
 
-def _stale_tokens(cfg: BootConfig) -> list[str]:
+def stale_tokens(cfg: BootConfig) -> list[str]:
     """The stale parameters as the inputs write them, in their order (huge page pairs stay pairs)."""
     keys = {canonical_name(s.name) for s in cfg.stale}
     tokens: list[str] = []
@@ -28,15 +30,6 @@ def _stale_tokens(cfg: BootConfig) -> list[str]:
             if p.key in keys and "$" not in p.name and tok not in tokens:
                 tokens.append(tok)
     return tokens
-
-
-def regen_fix(cfg: BootConfig) -> list[str]:
-    if cfg.family_hint == "grubby" or cfg.loader == "grub2-bls":
-        # grub2-mkconfig does not rewrite BLS options: put exactly the missing parameters in with grubby
-        return ["grubby --update-kernel=ALL --args=" + q(" ".join(_stale_tokens(cfg)))]
-    if not cfg.family_hint:
-        return ["# regenerate the boot loader configuration from /etc/default/grub"]
-    return [regen_command(cfg.family_hint, cfg.config_path)]
 
 
 @check(
@@ -54,8 +47,11 @@ def boot_drift(host: Host, policy: Policy) -> Outcome:
     boot = host.fact(boot_cmdline)
     cfg = boot.config
     ev = [Evidence(source=boot.source, observed=boot.summary), *cfg.provenance]
-    if cfg.loader is None:
+    if cfg.loader is None or (cfg.predicted and boot.params is None):
         return skipped(f"nothing to compare: {boot.summary}", ev)
+    if cfg.entry is not None and cfg.entry.kind == "predicted":
+        # nothing is generated yet: the generator writes the entry from these very inputs
+        return passed(f"not generated yet, so it cannot lag behind its inputs{boot.predicted}", ev)
     # a regeneration input the resolver could not parse is dropped from cfg.inputs: never "no drift"
     unusable = [p for p in cfg.problems if p.startswith(INPUT_FILES) and p.endswith("; not used")]
     if unusable:
@@ -75,7 +71,7 @@ def boot_drift(host: Host, policy: Policy) -> Outcome:
         ev.append(Evidence(source=s.source, observed=f"{s.name}={s.wanted}",
                            expected=f"in {boot.source}" if s.effective is None else f"{s.name}={s.effective}"))
     return warned("boot configuration is stale: regenerate it (" + "; ".join(lines) + ")", ev,
-                  fix=regen_fix(cfg), reboot=True,
+                  fix=regenerate(FixTarget.of(host), stale_tokens(cfg)), reboot=True,
                   notes="The inputs are not the effective configuration until the loader's config is regenerated.")
 
 
@@ -123,7 +119,8 @@ def boot_params(host: Host, policy: Policy) -> Outcome:
         return warned("; ".join(dict.fromkeys(problems)), ev,
                       fix=["# correct the parameters with the tool that manages this boot configuration"],
                       notes="Misspelt or misordered parameters are ignored without an error.")
-    return passed("no ignored or misspelt parameters on " + " and ".join(label for _, _, label in sources), ev)
+    return passed("no ignored or misspelt parameters on " + " and ".join(label for _, _, label in sources)
+                  + boot.predicted, ev)
 
 
 @hookimpl

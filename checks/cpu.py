@@ -7,6 +7,7 @@ from audit.host.core import Host
 from audit.model import Check, Evidence, Outcome, Severity, check, failed, passed
 from audit.parsers.cpuinfo import CpuInfo
 from audit.policy import Policy
+from audit.remedy.system import module_options
 
 CPUINFO = "/proc/cpuinfo"
 
@@ -53,8 +54,8 @@ def virtualization(host: Host, policy: Policy) -> Outcome:
             "no vmx/svm flag: this host is a virtual machine without nested virtualization",
             ev,
             fix=[
-                *(f"# on the outer KVM host: echo 'options {m} nested=1' > /etc/modprobe.d/kvm-nested.conf"
-                  for m in modules),
+                *(f"# on the outer KVM host: {cmd}"
+                  for m in modules for cmd in module_options(m, "nested=1", "/etc/modprobe.d/kvm-nested.conf")),
                 "# then give this VM the host CPU model (libvirt: <cpu mode='host-passthrough'/>)",
             ],
             reboot=True,

@@ -8,7 +8,10 @@ from audit.host.facts import builtin_modules, crypto_algs, loaded_modules
 from audit.host.kernel import kernel_config
 from audit.model import Check, Evidence, Outcome, Severity, check, failed, passed, skipped
 from audit.policy import Policy
-from checks._common import maybe, persist_module_fix, stock_kernel_fix
+from audit.remedy.packages import stock_kernel
+from audit.remedy.system import persist_module
+from audit.remedy.target import FixTarget
+from checks._common import maybe
 
 
 def _is_aesni_driver(driver: str, module: str) -> bool:
@@ -62,7 +65,7 @@ def aesni_driver(host: Host, policy: Policy) -> Outcome:
             return failed(
                 "no AES-NI driver: this kernel was built without it",
                 evidence,
-                fix=stock_kernel_fix(host),
+                fix=stock_kernel(FixTarget.of(host)),
                 reboot=True,
                 notes="The driver has to be built into or shipped with the kernel.",
             )
@@ -72,7 +75,7 @@ def aesni_driver(host: Host, policy: Policy) -> Outcome:
     return failed(
         "the CPU has AES-NI but no AES-NI driver is registered",
         evidence,
-        fix=persist_module_fix("aesni_intel"),
+        fix=persist_module("aesni_intel"),
         notes="Load the driver now and at every boot.",
     )
 

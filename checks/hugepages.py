@@ -4,8 +4,7 @@ that the CPU supports, with hugetlbfs mounted (now and after a reboot) and the t
 from __future__ import annotations
 
 from audit import hookimpl
-from audit.boot.facts import cmdline_fix, distro_family, rhel_installer
-from audit.boot.resolver import ORDERED_PARAMS
+from audit.boot.model import ORDERED_PARAMS
 from audit.host.core import Host
 from audit.host.memory import (
     DEV_HUGEPAGES_UNIT,
@@ -23,18 +22,17 @@ from audit.parsers.hugepages import format_size
 from audit.parsers.mounts import hugetlbfs_mounts, hugetlbfs_page_size
 from audit.parsers.systemd import UnitState
 from audit.policy import Policy
-from checks._common import maybe, q
+from audit.remedy import hugepages as remedy
+from audit.remedy.cmdline import regenerate
+from audit.remedy.packages import HUGEADM, install
+from audit.remedy.system import unmask_unit
+from audit.remedy.target import FixTarget
+from checks._common import maybe
 from checks._hugepages import GIB, HugepagePlan, describe_pools, hugepage_plan, human_size, suggested_pool
-from checks.boot import regen_fix
-
-SYSFS_POOL = "/sys/kernel/mm/hugepages/hugepages-{kb}kB/nr_hugepages"
+from checks.boot import stale_tokens
 
 
-def _example_count(size: int) -> int:
-    return 4 if size >= GIB else 512  # 4 GiB or 1 GiB: an example to adjust, said so in the notes
-
-
-def _stale_pool(plan: HugepagePlan) -> tuple[str, list[str]]:
+def _stale_pool(target: FixTarget, plan: HugepagePlan) -> tuple[str, list[str]]:
     """(message suffix, fix) when the boot configuration's inputs ask for huge pages the
     generated configuration lacks: regenerating it is the fix, not another pool."""
     stale = [st for st in plan.boot.stale if canonical_name(st.name) in ORDERED_PARAMS]
@@ -45,38 +43,7 @@ def _stale_pool(plan: HugepagePlan) -> tuple[str, list[str]]:
         by_source.setdefault(st.source, []).append(f"{st.name}={st.wanted}")
     wants = ", ".join(f"{src} asks for {' '.join(toks)}" for src, toks in by_source.items())
     return (f"; {wants}, but the boot configuration was not regenerated (see boot.drift)",
-            regen_fix(plan.boot.config))
-
-
-def reserve_fix(host: Host, plan: HugepagePlan, size: int, count: int | None) -> tuple[list[str], str, bool]:
-    """(commands, notes, reboot): runtime first, then what makes it persistent."""
-    n = count if count is not None else _example_count(size)
-    note = "" if count is not None else f" {n} pages is an example: size the pool for your guests' memory."
-    runtime = f"echo {n} > {SYSFS_POOL.format(kb=size // 1024)}"
-    if size >= GIB:
-        # 1 GiB pages: memory fragments quickly after boot, so they are reserved on the command line
-        params = {"hugepagesz": format_size(size), "hugepages": str(n)}
-        cmds = [runtime + "   # may fall short at runtime: gigantic pages need contiguous memory",
-                *cmdline_fix(host, add=params)]
-        return cmds, "Gigantic pages are reliably reserved only at boot." + note, True
-    cmds = [runtime, f"echo {q(f'vm.nr_hugepages = {n}')} > /etc/sysctl.d/80-hugepages.conf"]
-    if size != plan.default_size:
-        cmds = [runtime, *cmdline_fix(host, add={"hugepagesz": format_size(size), "hugepages": str(n)})]
-        return cmds, "vm.nr_hugepages only sets the default size; other sizes are reserved at boot." + note, True
-    return cmds, "Applies now and at every boot (systemd-sysctl)." + note, False
-
-
-def persist_pools_fix(host: Host, plan: HugepagePlan, pools: dict[int, int]) -> list[str]:
-    """Make every pool in ``pools`` persistent at once: the default size through sysctl.d, the
-    other sizes as ordered hugepagesz=/hugepages= pairs in one command-line change."""
-    cmds: list[str] = []
-    pairs: list[tuple[str, str | None]] = []
-    for size, n in sorted(pools.items()):
-        if size == plan.default_size and size < GIB:
-            cmds.append(f"echo {q(f'vm.nr_hugepages = {n}')} > /etc/sysctl.d/80-hugepages.conf")
-        else:
-            pairs += [("hugepagesz", format_size(size)), ("hugepages", str(n))]
-    return cmds + cmdline_fix(host, add=pairs)
+            regenerate(target, stale_tokens(plan.boot.config)))
 
 
 @check(
@@ -93,6 +60,7 @@ def boot_hugepages(host: Host, policy: Policy) -> Outcome:
     they start; a pool set only at runtime is lost at the next boot, and one only configured is not
     there until the host reboots."""
     plan = hugepage_plan(host)
+    target = FixTarget.of(host)
     ev = list(plan.evidence)
     size, count = suggested_pool(policy, plan)
     P = {s: n for s, n in (plan.persistent or {}).items() if n}
@@ -102,24 +70,24 @@ def boot_hugepages(host: Host, policy: Policy) -> Outcome:
             return warned(
                 f"huge pages are reserved now ({describe_pools(R)}) but the next boot's configuration is unknown"
                 f" ({plan.boot.summary}): they may be lost at the next boot",
-                ev, fix=persist_pools_fix(host, plan, R),
+                ev, fix=remedy.persist_pools(target, R, default_size=plan.default_size),
                 notes="Make the pools persistent: the default size in /etc/sysctl.d, others on the command line.",
             )
         if policy.hugepages_required and R is not None:  # live: we know nothing is reserved now
-            cmds, notes, reboot = reserve_fix(host, plan, size, count)
+            cmds, notes, reboot = remedy.reserve_pool(target, size, count, default_size=plan.default_size)
             return failed(f"no huge pages are reserved now and no persistent huge page setting was found"
                           f" ({plan.boot.summary})", ev, fix=cmds, notes=notes, reboot=reboot)
         return skipped(f"cannot tell what the next boot reserves: {plan.boot.summary}, and no vm.nr_hugepages"
                        " in sysctl files", ev)
-    stale_msg, stale_fix = _stale_pool(plan)
+    stale_msg, stale_fix = _stale_pool(target, plan)
     if not P and not R:
         if not policy.hugepages_required:
             return passed("no huge page pool is configured (not required by the policy)" + stale_msg, ev)
-        cmds, notes, reboot = reserve_fix(host, plan, size, count)
+        cmds, notes, reboot = remedy.reserve_pool(target, size, count, default_size=plan.default_size)
         if stale_fix:
             cmds, notes, reboot = stale_fix, "Regenerate the boot configuration from its inputs.", True
         return failed("no huge page pool is reserved (neither on the boot command line nor in sysctl files)"
-                      + stale_msg, ev, fix=cmds, notes=notes, reboot=reboot)
+                      + stale_msg + plan.boot.predicted, ev, fix=cmds, notes=notes, reboot=reboot)
     if policy.hugepages_size or policy.hugepages_count:
         want_size = policy.hugepages_size or plan.default_size
         want = policy.hugepages_count or 1
@@ -127,11 +95,11 @@ def boot_hugepages(host: Host, policy: Policy) -> Outcome:
         ev.append(Evidence(source="policy", observed=f"persistent {format_size(want_size)} pages: {have}",
                            expected=f">= {want} x {format_size(want_size)}"))
         if have < want:
-            cmds, notes, reboot = reserve_fix(host, plan, want_size, want)
+            cmds, notes, reboot = remedy.reserve_pool(target, want_size, want, default_size=plan.default_size)
             return failed(f"persistent pool has {have} x {format_size(want_size)} pages; the policy wants {want}"
-                          + stale_msg, ev, fix=cmds, notes=notes, reboot=reboot)
+                          + stale_msg + plan.boot.predicted, ev, fix=cmds, notes=notes, reboot=reboot)
     if R is None:
-        return passed(f"reserved at boot: {describe_pools(P)}", ev)
+        return passed(f"reserved at boot: {describe_pools(P)}{plan.boot.predicted}", ev)
     asked = dict(plan.running_request.pools) if plan.running_request else {}
     if plan.sysctl_count is not None:
         asked[plan.default_size] = plan.sysctl_count
@@ -141,10 +109,10 @@ def boot_hugepages(host: Host, policy: Policy) -> Outcome:
     if pending and not lost:
         return warned(f"configured, not active: reboot pending (next boot: {describe_pools(P)}; now: "
                       f"{describe_pools(R)})", ev,
-                      fix=[f"echo {P[s]} > {SYSFS_POOL.format(kb=s // 1024)}" for s in pending] + ["# or reboot"],
+                      fix=[*remedy.set_pools_now({s: P[s] for s in pending}), "# or reboot"],
                       notes="The running kernel has not been given the configured pool yet.", reboot=False)
     if lost:
-        fixes = persist_pools_fix(host, plan, {s: R[s] for s in lost})
+        fixes = remedy.persist_pools(target, {s: R[s] for s in lost}, default_size=plan.default_size)
         reboot = False  # the pools are there now; the change only has to survive the next boot
         notes = "Make the pools persistent: the default size in /etc/sysctl.d, others on the command line."
         now = ", ".join(f"{R[s]} x {format_size(s)}" for s in lost)
@@ -159,8 +127,7 @@ def boot_hugepages(host: Host, policy: Policy) -> Outcome:
         got = "; ".join(f"{format_size(s)}: {R.get(s, 0)} of {P[s]}" for s in short)
         return warned(f"configured persistently, but the kernel holds fewer pages than it was asked for ({got}):"
                       " see memory.hugepages_allocated", ev,
-                      fix=["echo 1 > /proc/sys/vm/compact_memory",
-                           *(f"echo {P[s]} > {SYSFS_POOL.format(kb=s // 1024)}" for s in short)],
+                      fix=[*remedy.compact_memory(), *remedy.set_pools_now({s: P[s] for s in short})],
                       notes="Memory was short or fragmented when the pool was reserved.")
     return passed(f"reserved persistently and active: {describe_pools(P)}", ev)
 
@@ -237,8 +204,7 @@ def hugepages_allocated(host: Host, policy: Policy) -> Outcome:
     short = {s: (running.get(s, 0), n) for s, n in asked.items() if running.get(s, 0) < n}
     if short:
         desc = "; ".join(f"{format_size(s)}: {got} of {want}" for s, (got, want) in short.items())
-        fix = ["echo 1 > /proc/sys/vm/compact_memory"]
-        fix += [f"echo {want} > {SYSFS_POOL.format(kb=s // 1024)}" for s, (_, want) in short.items()]
+        fix = [*remedy.compact_memory(), *remedy.set_pools_now({s: want for s, (_, want) in short.items()})]
         return failed(f"the kernel allocated fewer huge pages than asked ({desc})", ev, fix=fix,
                       notes="Memory was short or fragmented; reserve gigantic pages on the command line, "
                             "early at boot, or reduce the pool.")
@@ -270,7 +236,7 @@ def pdpe1gb(host: Host, policy: Policy) -> Outcome:
         return passed("1 GiB pages supported (pdpe1gb)" + (" and in use" if wanted else ""), [*plan.evidence, ev])
     if wanted:
         return failed("1 GiB huge pages are configured but the CPU lacks pdpe1gb", [*plan.evidence, ev],
-                      fix=[*cmdline_fix(host, remove=["hugepagesz", "hugepages", "default_hugepagesz"]),
+                      fix=[*remedy.drop_boot_pools(FixTarget.of(host)),
                            "# then reserve 2 MiB pages instead (vm.nr_hugepages)"],
                       reboot=True, notes="The kernel ignores hugepagesz=1G on this CPU.")
     return skipped("no 1 GiB pages asked for, and the CPU has no pdpe1gb", [ev])
@@ -281,10 +247,6 @@ def _sizes_needed(plan: HugepagePlan, policy: Policy) -> set[int]:
     if policy.hugepages_required and not sizes:
         sizes = {policy.hugepages_size or plan.default_size}
     return sizes
-
-
-def _mount_point(size: int, default: int) -> str:
-    return "/dev/hugepages" if size == default else f"/dev/hugepages{format_size(size)}"
 
 
 @check(
@@ -334,27 +296,20 @@ def hugetlbfs_mounted(host: Host, policy: Policy) -> Outcome:
     miss_now = sorted(sizes - now) if now is not None else []
     miss_boot = sorted(sizes - persistent)
 
-    def mount_cmd(s: int) -> str:
-        mp = _mount_point(s, default)
-        return f"mkdir -p {mp} && mount -t hugetlbfs -o pagesize={format_size(s)} hugetlbfs {mp}"
-
-    def persist_cmd(s: int) -> str:
-        line = f"hugetlbfs {_mount_point(s, default)} hugetlbfs pagesize={format_size(s)} 0 0"
-        return f"echo {q(line)} >> /etc/fstab"
-
     # a mask in /etc also hides the unit fstab-generator would make for /dev/hugepages
     masked = st is UnitState.MASKED and default in miss_boot
-    unmask = [f"systemctl unmask {DEV_HUGEPAGES_UNIT}"] if masked else []
+    unmask = unmask_unit(DEV_HUGEPAGES_UNIT) if masked else []
+    at_boot = remedy.mount_at_boot(miss_boot, default_size=default)
     why = f" ({DEV_HUGEPAGES_UNIT} is masked)" if masked else ""
     if miss_now:
         return failed(f"no hugetlbfs mount for {', '.join(format_size(s) for s in miss_now)} pages{why}", ev,
-                      fix=[mount_cmd(s) for s in miss_now] + unmask + [persist_cmd(s) for s in miss_boot],
+                      fix=[*remedy.mount_now(miss_now, default_size=default), *unmask, *at_boot],
                       notes="QEMU needs a hugetlbfs mount of each page size it backs guests with.")
     if miss_boot:
         what = "mounted now, not after a reboot" if now is not None else "not mounted at boot"
         fn = warned if now is not None else failed
         return fn(f"hugetlbfs for {', '.join(format_size(s) for s in miss_boot)} pages: {what}{why}", ev,
-                  fix=unmask + [persist_cmd(s) for s in miss_boot],
+                  fix=[*unmask, *at_boot],
                   notes="Add an /etc/fstab entry (or a systemd .mount unit) so the mount comes back at boot.")
     where = "mounted now and at boot" if now is not None else "mounted at boot"
     return passed(f"hugetlbfs {where} for {', '.join(format_size(s) for s in sorted(sizes))} pages", ev)
@@ -377,10 +332,8 @@ def libhugetlbfs(host: Host, policy: Policy) -> Outcome:
     ev = Evidence(source="/usr/bin/hugeadm", observed=path or "absent", expected="hugeadm installed")
     if path:
         return passed(f"hugeadm is installed ({path})", ev)
-    family = distro_family(host)
-    fix = {"debian": "apt-get install libhugetlbfs-bin", "rhel": f"{rhel_installer(host)} install libhugetlbfs-utils",
-           "suse": "zypper install libhugetlbfs"}.get(family or "", "# install your distribution's libhugetlbfs tools")
-    return failed("hugeadm is not installed", ev, fix=[fix], notes="Package name differs per distribution.")
+    return failed("hugeadm is not installed", ev, fix=install(FixTarget.of(host), HUGEADM),
+                  notes="Package name differs per distribution.")
 
 
 @hookimpl

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from audit import hookimpl
-from audit.boot.facts import boot_cmdline, cmdline_fix
+from audit.boot.facts import boot_cmdline
 from audit.host.core import Host
 from audit.host.kernel import kernel_config
 from audit.host.memory import iommu_state
 from audit.model import Check, Evidence, Outcome, Severity, check, failed, passed, skipped, warned
 from audit.parsers.cmdline import Param, last, values
 from audit.policy import Policy
-from checks._common import hint, maybe, maybe_value, stock_kernel_fix
+from audit.remedy.cmdline import kernel_params
+from audit.remedy.packages import stock_kernel
+from audit.remedy.target import FixTarget
+from checks._common import hint, maybe, maybe_value
 
 
 def _words(value: str | None) -> set[str]:
@@ -117,13 +120,13 @@ def iommu_enabled(host: Host, policy: Policy) -> Outcome:
             return skipped(f"cannot tell: {boot.summary}", ev)
         why = "; ".join(f"{v}: {w}" for v, (_, w) in verdicts.items())
         if persistent_ok:
-            return passed(f"IOMMU enabled at the next boot ({why}){assumed}", ev)
+            return passed(f"IOMMU enabled at the next boot ({why}){assumed}{boot.predicted}", ev)
         if kernel_lacks:
-            return failed(f"the kernel is built without the IOMMU driver{assumed}", ev, fix=stock_kernel_fix(host),
-                          reboot=True)
+            return failed(f"the kernel is built without the IOMMU driver{assumed}", ev,
+                          fix=stock_kernel(FixTarget.of(host)), reboot=True)
         off = "; ".join(f"{v}: {w}" for v, (ok, w) in verdicts.items() if ok is False)
-        return failed(f"IOMMU not enabled at the next boot ({off}){assumed}", ev,
-                      fix=cmdline_fix(host, add=add, remove=remove), reboot=True,
+        return failed(f"IOMMU not enabled at the next boot ({off}){assumed}{boot.predicted}", ev,
+                      fix=kernel_params(FixTarget.of(host), add=add, remove=remove), reboot=True,
                       notes="Also enable VT-d / AMD-Vi in the firmware setup.")
     state = host.fact(iommu_state)
     ev.append(Evidence(source="/sys/kernel/iommu_groups", observed=f"{state.groups} group(s); units: "
@@ -137,10 +140,10 @@ def iommu_enabled(host: Host, policy: Policy) -> Outcome:
                       ev)
     if active:
         return warned("IOMMU active now, but the next boot's command line does not enable it: lost at next boot",
-                      ev, fix=cmdline_fix(host, add=add, remove=_blockers(params)), reboot=False)
+                      ev, fix=kernel_params(FixTarget.of(host), add=add, remove=_blockers(params)), reboot=False)
     if kernel_lacks:
-        return failed("no IOMMU: the kernel is built without the IOMMU driver", ev, fix=stock_kernel_fix(host),
-                      reboot=True)
+        return failed("no IOMMU: the kernel is built without the IOMMU driver", ev,
+                      fix=stock_kernel(FixTarget.of(host)), reboot=True)
     if running_ok and not state.acpi_tables:
         return failed("the kernel was told to enable the IOMMU but firmware provides no DMAR/IVRS table", ev,
                       fix=["# enable Intel VT-d / AMD-Vi (IOMMU) in the firmware setup, then reboot"], reboot=True,
@@ -148,7 +151,8 @@ def iommu_enabled(host: Host, policy: Policy) -> Outcome:
     if persistent_ok:
         return warned("IOMMU configured for the next boot but not active: reboot pending", ev, fix=["# reboot"],
                       reboot=True)
-    return failed(f"IOMMU not active ({running_why})", ev, fix=cmdline_fix(host, add=add, remove=remove), reboot=True,
+    return failed(f"IOMMU not active ({running_why})", ev,
+                  fix=kernel_params(FixTarget.of(host), add=add, remove=remove), reboot=True,
                   notes="Enable it on the kernel command line, and VT-d / AMD-Vi in the firmware setup.")
 
 

@@ -10,7 +10,9 @@ from audit.host.core import Host
 from audit.host.kernel import kernel_config
 from audit.model import Check, Evidence, Outcome, Severity, failed, passed, warned
 from audit.policy import Policy
-from checks._common import hint, stock_kernel_fix
+from audit.remedy.packages import stock_kernel
+from audit.remedy.target import FixTarget
+from checks._common import hint
 
 KCONFIG_READS = ("/proc/config.gz", "/boot/config-<release>", "/lib/modules/<release>/config")
 BUILTIN = frozenset({"y"})
@@ -39,7 +41,7 @@ def _kernel_fail(host: Host, what: str, evidence: Sequence[Evidence]) -> Outcome
     return failed(
         f"kernel {rel} lacks {what}",
         evidence,
-        fix=stock_kernel_fix(host),
+        fix=stock_kernel(FixTarget.of(host)),
         reboot=True,
         notes="Kernel options are fixed at build time: boot a kernel built with them.",
     )
@@ -134,7 +136,7 @@ def _kvm(host: Host, policy: Policy) -> Outcome:
             f"KVM is built with the PVM backend only ({want} is not set): guests run without"
             " hardware virtualization (VT-x/AMD-V), slower and with fewer features",
             evidence,
-            fix=stock_kernel_fix(host),
+            fix=stock_kernel(FixTarget.of(host)),
             reboot=True,
             notes="A stock distribution kernel builds kvm_intel and kvm_amd as modules.",
         )

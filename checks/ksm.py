@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from audit import hookimpl
-from audit.boot.facts import distro_family, rhel_installer
 from audit.errors import FactUnavailable
 from audit.host.core import Host
 from audit.host.memory import (
@@ -20,13 +19,16 @@ from audit.host.memory import (
 )
 from audit.model import Check, Evidence, Outcome, Severity, check, failed, passed, skipped, warned
 from audit.parsers.memory import KSM_DIR, KsmState
-from audit.parsers.systemd import KSMTUNED_CONF, UNIT_DIRS
+from audit.parsers.systemd import KSMTUNED_CONF
 from audit.policy import Policy
+from audit.remedy.ksm import KSM_RUN, ksm_off, ksm_on, ksm_units_off
+from audit.remedy.system import swap_file
+from audit.remedy.target import FixTarget
 from checks._common import maybe
 from checks._hugepages import human_size
 
 PAGE_SIZE = 4096  # KSM merges base pages; 4 KiB on x86-64
-KSM_RUN = f"{KSM_DIR}/run"
+SWAP_FILE = "/swapfile-ksm"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,42 +81,6 @@ def ksm_picture(host: Host) -> KsmPicture:
                       evidence=tuple(evidence))
 
 
-def _sysv_only(host: Host) -> bool:
-    """No systemd unit directory but SysV rc directories (CentOS/RHEL 6): services are chkconfig's."""
-    return (not any(host.kind(d) == "dir" for d in UNIT_DIRS)
-            and any(host.kind(d) == "dir" for d in ("/etc/rc.d", "/etc/init.d")))
-
-
-def _enable_fix(host: Host) -> list[str]:
-    family = distro_family(host)
-    if _sysv_only(host):
-        return [f"echo 1 > {KSM_RUN}", "yum install qemu-kvm   # ships the ksm and ksmtuned init scripts",
-                "chkconfig ksm on", "chkconfig ksmtuned on", "service ksm start", "service ksmtuned start"]
-    install = {"debian": ["apt-get install ksmtuned"],
-               "rhel": [f"{rhel_installer(host)} install ksmtuned   # ksm.service: qemu-kvm-common"]}
-    return [
-        f"echo 1 > {KSM_RUN}",
-        *install.get(family or "", []),
-        "systemctl enable --now ksmtuned.service" + (" ksm.service" if family == "rhel" else ""),
-    ]
-
-
-DISABLE_FIX = [
-    f"echo 2 > {KSM_RUN}   # stop KSM and unmerge every shared page",
-    "systemctl disable --now ksm.service ksmtuned.service",
-    "systemctl mask ksm.service ksmtuned.service",
-]
-SYSV_DISABLE_FIX = [
-    DISABLE_FIX[0],
-    "service ksmtuned stop; service ksm stop",
-    "chkconfig ksmtuned off; chkconfig ksm off",
-]
-
-
-def _disable_fix(host: Host) -> list[str]:
-    return SYSV_DISABLE_FIX if _sysv_only(host) else DISABLE_FIX
-
-
 @check(
     "ksm.state",
     title="KSM state matches the policy",
@@ -146,8 +112,7 @@ def ksm_mode(host: Host, policy: Policy) -> Outcome:
         return failed(
             f"{', '.join(pic.units_at_boot)} starts at boot but the kernel has no KSM ({pic.state_problem})",
             ev,
-            fix=[SYSV_DISABLE_FIX[2] if _sysv_only(host) else "systemctl disable --now ksmtuned.service ksm.service",
-                 "# or boot a kernel with CONFIG_KSM=y"],
+            fix=[*ksm_units_off(FixTarget.of(host)), "# or boot a kernel with CONFIG_KSM=y"],
             notes="ksmtuned without KSM only logs errors every minute.",
         )
     if policy.ksm_mode == "any":
@@ -157,7 +122,7 @@ def ksm_mode(host: Host, policy: Policy) -> Outcome:
             return warned(
                 "KSM is running now but nothing starts it at the next boot",
                 ev,
-                fix=_enable_fix(host)[1:],
+                fix=ksm_on(FixTarget.of(host), now=False),
                 notes="Enable ksmtuned (or ksm) so KSM survives a reboot.",
             )
         if where:
@@ -167,7 +132,7 @@ def ksm_mode(host: Host, policy: Policy) -> Outcome:
         return failed(
             f"{state}{runtime_note}",
             ev,
-            fix=_enable_fix(host) if host.has_runtime else _enable_fix(host)[1:],
+            fix=ksm_on(FixTarget.of(host)),
             notes="The kvm-host profile wants KSM for memory overcommit.",
         )
     # off
@@ -175,7 +140,7 @@ def ksm_mode(host: Host, policy: Policy) -> Outcome:
         return failed(
             f"KSM is {'; '.join(where)} but the policy wants it off (multi-tenant host)",
             ev,
-            fix=_disable_fix(host) if host.has_runtime else _disable_fix(host)[1:],
+            fix=ksm_off(FixTarget.of(host)),
             notes="Page merging between guests of different tenants is a timing side channel.",
         )
     return passed(f"KSM is off: not running and not started at boot{runtime_note}", ev)
@@ -205,13 +170,14 @@ def swap_for_ksm(host: Host, policy: Policy) -> Outcome:
         total = sum(d.size for d in devs)
         ev = [*pic.evidence, Evidence(source="/proc/swaps", observed=f"{len(devs)} device(s), {human_size(total)}",
                                       expected=f">= {human_size(need)} ({policy.swap_ksm_factor} x KSM savings)")]
-        fix = _swap_fix(max(need, 1 << 30))
+        fix = swap_file(SWAP_FILE, max(need, 1 << 30))
         if total == 0 and pic.running:
             return failed(f"KSM runs (saving {human_size(savings)}) and the host has no swap at all", ev, fix=fix,
                           notes="Without swap, unmerging under memory pressure ends in the OOM killer.")
         if total < need:
             return failed(f"swap {human_size(total)} < {human_size(need)} needed for what KSM saves "
-                          f"({human_size(savings)} x {policy.swap_ksm_factor})", ev, fix=_swap_fix(need - total))
+                          f"({human_size(savings)} x {policy.swap_ksm_factor})", ev,
+                          fix=swap_file(SWAP_FILE, need - total))
         if total == 0:
             return warned("KSM starts at boot but the host has no swap", ev, fix=fix,
                           notes="KSM saves nothing yet; once it merges pages, swap must back them.")
@@ -221,17 +187,8 @@ def swap_for_ksm(host: Host, policy: Policy) -> Outcome:
     ev = [*pic.evidence, Evidence(source="/etc/fstab", observed=f"{len(entries)} swap {noun}")]
     if not entries:
         return warned("KSM starts at boot but the image configures no swap in /etc/fstab", ev,
-                      fix=_swap_fix(1 << 30), notes="Size the swap on the host from what KSM will save.")
+                      fix=swap_file(SWAP_FILE, 1 << 30), notes="Size the swap on the host from what KSM will save.")
     return passed(f"KSM starts at boot and /etc/fstab configures {len(entries)} swap area(s)", ev)
-
-
-def _swap_fix(size: int) -> list[str]:
-    gib = max(1, -(-size // (1 << 30)))
-    return [
-        f"fallocate -l {gib}G /swapfile-ksm && chmod 600 /swapfile-ksm && mkswap /swapfile-ksm",
-        "swapon /swapfile-ksm",
-        "echo '/swapfile-ksm none swap defaults 0 0' >> /etc/fstab",
-    ]
 
 
 @hookimpl

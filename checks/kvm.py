@@ -6,7 +6,8 @@ from audit import hookimpl
 from audit.host.core import Host
 from audit.model import Check, Evidence, Outcome, Severity, check, failed, passed
 from audit.policy import Policy
-from checks._common import hint, persist_module_fix
+from audit.remedy.system import load_module, persist_module, remove_file
+from checks._common import hint
 
 DEV_KVM = "/dev/kvm"
 
@@ -33,13 +34,13 @@ def dev_kvm(host: Host, policy: Policy) -> Outcome:
         return failed(
             "/dev/kvm does not exist: the KVM modules are not loaded",
             ev,
-            fix=persist_module_fix(module),
+            fix=persist_module(module),
             notes="Loading the vendor module creates /dev/kvm; if it fails, check firmware VT-x/AMD-V.",
         )
     return failed(
         f"/dev/kvm is a {kind}, not a character device",
         ev,
-        fix=[f"rm {DEV_KVM}", f"modprobe {module}   # udev recreates the node (10:232)"],
+        fix=[*remove_file(DEV_KVM), *load_module(module, why="udev recreates the node (10:232)")],
         notes="Something replaced the device node.",
     )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from audit import hookimpl
-from audit.boot.facts import boot_cmdline, cmdline_fix
+from audit.boot.facts import boot_cmdline
 from audit.errors import FactUnavailable
 from audit.host.core import Host
 from audit.host.kernel import kernel_config
@@ -11,7 +11,10 @@ from audit.host.memory import thp_state
 from audit.model import Check, Evidence, Outcome, Severity, check, errored, failed, passed, warned
 from audit.parsers.cmdline import last
 from audit.policy import Policy
-from checks._common import maybe, q
+from audit.remedy.cmdline import kernel_params
+from audit.remedy.system import write_now
+from audit.remedy.target import FixTarget
+from checks._common import maybe
 
 THP_PARAM = "transparent_hugepage"
 
@@ -45,17 +48,12 @@ def boot_mode(host: Host) -> tuple[str | None, list[Evidence]]:
     return mode, ev
 
 
-def _fix(host: Host, want: str, *, runtime: bool, path: str) -> list[str]:
-    cmds = [f"echo {q(want)} > {path}"] if runtime else []
-    return cmds + _persist(host, want)
-
-
 def _persist(host: Host, mode: str) -> list[str]:
     """transparent_hugepage=<mode> on every future boot; an existing value is taken off first, since
     GRUB_CMDLINE_LINUX_DEFAULT (or a later token) would otherwise still win."""
     boot = host.fact(boot_cmdline)
     present = boot.params is not None and last(list(boot.params), THP_PARAM) is not None
-    return cmdline_fix(host, add={THP_PARAM: mode}, remove=[THP_PARAM] if present else [])
+    return kernel_params(FixTarget.of(host), add={THP_PARAM: mode}, remove=[THP_PARAM] if present else [])
 
 
 @check(
@@ -89,7 +87,8 @@ def thp_mode(host: Host, policy: Policy) -> Outcome:
                           fix=["# boot a kernel with CONFIG_TRANSPARENT_HUGEPAGE=y (see kernel.thp)"], reboot=True)
         ev = [*boot_ev, Evidence(source="next boot", observed=next_mode, expected=expected)]
         boot = host.fact(boot_cmdline)
-        guess = "" if boot.params is not None else " (the kernel's build default: the boot command line is unknown)"
+        guess = boot.predicted if boot.params is not None else (" (the kernel's build default: the boot command line"
+                                                                " is unknown)")
         if next_mode in allowed:
             return passed(f"THP will be '{next_mode}' at boot{guess}", ev)
         return failed(f"THP will be '{next_mode}' at boot{guess}", ev, fix=_persist(host, want),
@@ -107,7 +106,7 @@ def thp_mode(host: Host, policy: Policy) -> Outcome:
     if active is None:
         return errored(f"{path}: no active mode is marked (expected one word in [brackets])", ev)
     if active not in allowed:
-        return failed(f"THP is '{active}'", ev, fix=_fix(host, want, runtime=True, path=path), reboot=False,
+        return failed(f"THP is '{active}'", ev, fix=[write_now(path, want), *_persist(host, want)], reboot=False,
                       notes="The echo applies now; the kernel parameter keeps it after a reboot.")
     boot = host.fact(boot_cmdline)
     explicit = last(list(boot.params), THP_PARAM) if boot.params is not None else None

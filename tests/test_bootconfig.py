@@ -6,13 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from audit.boot.resolver import (
-    BootConfig,
-    StaleParam,
-    effective_params,
-    resolve_boot_config,
-    suspicious_params,
-)
+from audit.boot.model import BootConfig, StaleParam, effective_params, suspicious_params
+from audit.boot.resolver import resolve_boot_config
 from audit.host.fs import RootFS
 from audit.parsers.cmdline import last, tokenize
 from audit.parsers.hugepages import hugepage_request

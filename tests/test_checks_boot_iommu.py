@@ -97,8 +97,21 @@ def test_legacy_grub_has_no_regeneration_inputs(audit):
 
 
 def test_no_boot_configuration_is_a_skip_never_a_pass(audit):
-    out = audit("boot.drift", {"etc/default/grub": trees.debian_default_grub()})
+    out = audit("boot.drift", {"proc/cpuinfo": "processor : 0\n"})  # a live tree: nothing is predicted
     assert out.status is Status.SKIP and "nothing to compare: no boot configuration found" in out.message
+
+
+def test_an_image_whose_prediction_is_unknown_is_a_skip(audit):
+    out = audit("boot.drift", {"etc/default/grub": trees.debian_default_grub()})  # no kernel in /boot
+    assert out.status is Status.SKIP and "nothing to compare" in out.message
+    assert "no kernel image in /boot: grub-mkconfig would write no Linux entry" in out.message
+
+
+def test_an_image_not_generated_yet_cannot_drift(audit):
+    out = audit("boot.drift", {"etc/default/grub": trees.debian_default_grub(), "boot/vmlinuz-6.1.0-28-amd64": ""})
+    assert out.status is Status.PASS
+    assert out.message == ("not generated yet, so it cannot lag behind its inputs (predicted: /boot/grub/grub.cfg "
+                           "not generated yet)")
 
 
 # -- boot.params --------------------------------------------------------------------------------------

@@ -10,251 +10,48 @@ its place: a difference is a "stale configuration" finding.
 
 from __future__ import annotations
 
-import difflib
+import dataclasses
 import posixpath
 import re
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
-from audit.errors import FactError, FactUnavailable, ParseError
-from audit.host.fs import FileSource, normalize
+from audit.boot.inputs import applicability, read_inputs, stale_params
+from audit.boot.model import (
+    BLS_DIRS,
+    DEFAULT_GRUB,
+    ESP_ROOTS,
+    GRUB2_CONFIGS,
+    LEGACY_CONFIGS,
+    OPTIONAL_VARIABLES,
+    BootConfig,
+    BootEntry,
+    CmdlineInput,
+    suspicious_params,
+)
+from audit.boot.predict import Prediction, kernelopts_prediction, predict_next_boot
+from audit.boot.reader import GrubFilesInRoot, Reader, grub_candidates
+from audit.errors import ParseError
+from audit.host.fs import FileSource
 from audit.model import Evidence
-from audit.parsers.cmdline import Param, tokenize, values
+from audit.parsers.cmdline import tokenize
 from audit.parsers.grub import (
     BlscfgCall,
     BlsEntry,
     GrubRun,
     MenuEntry,
     MenuItem,
-    ShellVar,
     Submenu,
     entry_kernel,
     expand_bls_options,
     parse_bls_entry,
     parse_grub_number,
     parse_grub_script,
-    parse_kernel_cmdline_file,
     parse_legacy_default_file,
     parse_legacy_grub,
-    parse_shell_vars,
     run_grub_script,
     sort_bls_names,
     split_default,
 )
-
-LOADERS = ("grub2", "grub2-bls", "grub-legacy", "systemd-boot")
-
-#: Where an EFI System Partition is mounted.
-ESP_ROOTS = ("/boot/efi", "/efi", "/boot")
-GRUB2_CONFIGS = ("/boot/grub2/grub.cfg", "/boot/grub/grub.cfg")
-LEGACY_CONFIGS = ("/boot/grub/grub.conf", "/boot/grub/menu.lst", "/etc/grub.conf")
-BLS_DIRS = ("/boot/loader/entries", "/loader/entries")
-DEFAULT_GRUB = "/etc/default/grub"
-DEFAULT_GRUB_D = "/etc/default/grub.d"
-KERNEL_CMDLINE = "/etc/kernel/cmdline"
-TUNED_BOOTCMDLINE = "/etc/tuned/bootcmdline"
-
-#: Variables tuned's grub.d snippet may leave undefined on purpose (tuned #704): expanding them
-#: to nothing is what happens and is harmless.
-OPTIONAL_VARIABLES = frozenset({"tuned_params", "tuned_initrd"})
-#: Parameters whose repetition and order matter (hugetlbpage.rst): compared as sequences.
-ORDERED_PARAMS = frozenset({"hugepagesz", "hugepages", "default_hugepagesz"})
-#: Parameters the checks built on this module read; near-misses of these are flagged.
-WATCHED_PARAMS = frozenset(
-    {
-        "transparent_hugepage",
-        "hugepagesz",
-        "hugepages",
-        "default_hugepagesz",
-        "hugetlb_cma",
-        "hugetlb_free_vmemmap",
-        "intel_iommu",
-        "amd_iommu",
-        "iommu",
-        "iommu.passthrough",
-        "iommu.strict",
-        "isolcpus",
-        "nohz_full",
-        "rcu_nocbs",
-        "mitigations",
-        "spectre_v2",
-    }
-)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BootEntry:
-    title: str
-    kernel: str | None  # image path as written in the entry
-    version: str | None  # BLS "version", else guessed from the image name
-    options: str  # the arguments as written (BLS options, linux line, kernel line)
-    cmdline: str | None  # variables expanded; None when the loader does not say (UKI, chainload)
-    source: str  # "<file>:<line>" of the entry
-    entry_id: str | None = None  # menuentry --id, or the BLS file name without .conf
-    index: str = ""  # position in GRUB's menu: "1", "1>2"
-    kind: str = "menuentry"  # "menuentry", "bls", "legacy"
-    recovery: bool = False  # a recovery/rescue entry (GRUB_CMDLINE_LINUX_DEFAULT does not apply)
-    hypervisor: str | None = None  # Xen: the hypervisor line; cmdline is then the dom0 kernel's
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CmdlineInput:
-    """One value regeneration would use, e.g. GRUB_CMDLINE_LINUX from /etc/default/grub."""
-
-    name: (
-        str  # "GRUB_CMDLINE_LINUX", "GRUB_CMDLINE_LINUX_DEFAULT", "/etc/kernel/cmdline", "TUNED_BOOT_CMDLINE"
-    )
-    value: str
-    params: tuple[Param, ...]
-    source: str  # "<file>:<line>[, <file>:<line>...]" of every assignment that built it
-    applies: bool = False  # whether this loader's regeneration puts it into the default entry
-    note: str = ""  # how it reaches (or does not reach) the entry
-
-
-class StaleParam(NamedTuple):
-    """A parameter an input asks for that the effective entry lacks or sets differently.
-
-    Values are what follows ``=``; a bare flag is ``""``; ``effective`` None means absent.
-    """
-
-    name: str
-    wanted: str
-    effective: str | None
-    source: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BootConfig:
-    loader: str | None  # one of LOADERS, None when no boot configuration was found
-    entry: BootEntry | None
-    params: tuple[Param, ...] = ()  # of entry.cmdline
-    provenance: tuple[Evidence, ...] = ()
-    summary: str = ""
-    unresolved: tuple[str, ...] = ()  # variables the entry uses that nothing defines
-    problems: tuple[str, ...] = ()
-    inputs: tuple[CmdlineInput, ...] = ()
-    stale: tuple[StaleParam, ...] = ()
-    family_hint: str | None = None  # how to regenerate: "update-grub", "grub2-mkconfig -o ...", "grubby"...
-    firmware: str | None = None  # chain used: "efi" or "bios"
-    config_path: str | None = None  # the file the default entry was read from
-
-
-def effective_params(cfg: BootConfig) -> list[Param] | None:
-    """The parameters the next boot passes to the kernel; None when they cannot be known here
-    (no configuration, unsupported loader, UKI/chainload entry, or a variable such as
-    ``$kernelopts`` that nothing defines). Callers must treat None as unknown, never as empty."""
-    if cfg.entry is None or cfg.entry.cmdline is None:
-        return None
-    if any(v not in OPTIONAL_VARIABLES for v in cfg.unresolved):
-        return None
-    return list(cfg.params)
-
-
-def suspicious_params(params: list[Param] | tuple[Param, ...]) -> list[str]:
-    """Near-miss spellings of watched parameters (the kernel silently ignores
-    ``transparent_hugepages=never``) and tokens glued onto a previous value (tuned #268)."""
-    out: list[str] = []
-    watched = sorted(WATCHED_PARAMS)
-    for p in params:
-        key = p.key
-        if key not in WATCHED_PARAMS and "$" not in key:
-            close = difflib.get_close_matches(key, watched, n=1, cutoff=0.85)
-            if close:
-                out.append(
-                    f"'{p.name}' is not a kernel parameter (did you mean '{close[0]}'?); "
-                    "the kernel ignores it"
-                )
-        if p.value:
-            for name in watched:
-                if re.search(rf"[0-9A-Za-z]{re.escape(name)}=", p.value):
-                    out.append(
-                        f"'{p.name}={p.value}' looks like two parameters glued together ('{name}=' inside)"
-                    )
-                    break
-    return out
-
-
-# -- reading files inside the root ---------------------------------------------------------------------
-
-
-def _decode(data: bytes) -> str:
-    return data.decode("utf-8", "surrogateescape")
-
-
-class _Reader:
-    """Reads through the FileSource, turning errors into problems."""
-
-    def __init__(self, fs: FileSource) -> None:
-        self.fs = fs
-        self.problems: list[str] = []
-
-    def text(self, path: str) -> str | None:
-        try:
-            return _decode(self.fs.read_bytes(path))
-        except FactUnavailable:
-            return None
-        except FactError as exc:
-            self.problems.append(str(exc))
-            return None
-
-    def is_file(self, path: str) -> bool:
-        return self.fs.kind(path) == "file"
-
-    def listdir(self, path: str) -> list[str]:
-        try:
-            return self.fs.listdir(path)
-        except FactUnavailable:
-            return []
-        except FactError as exc:
-            self.problems.append(str(exc))
-            return []
-
-    def real_path(self, path: str) -> str:
-        """``path`` with symlinks followed (for messages and sibling files), inside the root."""
-        current = normalize(path)
-        for _ in range(16):
-            target = self.fs.readlink(current)
-            if target is None:
-                break
-            base = "/" if target.startswith("/") else posixpath.dirname(current)
-            current = normalize(posixpath.join(base, target))
-        return current
-
-
-def _grub_candidates(path: str) -> list[str]:
-    """Root paths a GRUB path may designate: the device part is dropped and /boot may be its own
-    file system (``($dev)/grub2/grub.cfg`` is ``/boot/grub2/grub.cfg``), as may the ESP."""
-    p = re.sub(r"^\([^)]*\)", "", path.strip())
-    p = normalize(p)
-    out = [p]
-    if not p.startswith("/boot/"):
-        out.append(normalize("/boot" + p))
-        out.append(normalize("/boot/efi" + p))
-    return out
-
-
-class _GrubFiles:
-    """GrubFiles over the audited root."""
-
-    def __init__(self, reader: _Reader) -> None:
-        self.reader = reader
-
-    def exists(self, path: str, *, nonempty: bool = False) -> bool | None:
-        for cand in _grub_candidates(path):
-            if self.reader.is_file(cand):
-                if not nonempty:
-                    return True
-                text = self.reader.text(cand)
-                return None if text is None else bool(text)
-        return False
-
-    def read(self, path: str) -> tuple[str, str] | None:
-        for cand in _grub_candidates(path):
-            if self.reader.is_file(cand):
-                text = self.reader.text(cand)
-                return None if text is None else (cand, text)
-        return None
-
 
 # -- one chain (EFI or BIOS) --------------------------------------------------------------------------
 
@@ -309,7 +106,7 @@ def _is_recovery(title: str, entry_id: str | None, kernel: str | None, args: str
     return any(p.key in ("single", "recovery", "emergency") for p in tokenize(args))
 
 
-def _family_for_grub2(reader: _Reader, config: str, loader: str) -> str:
+def _family_for_grub2(reader: Reader, config: str, loader: str) -> str:
     if loader == "grub2-bls":
         return "grubby"
     if config == "/boot/grub/grub.cfg" and any(
@@ -325,7 +122,7 @@ def _family_for_grub2(reader: _Reader, config: str, loader: str) -> str:
     return "update-grub" if config == "/boot/grub/grub.cfg" else f"grub2-mkconfig -o {config}"
 
 
-def _find_esp_files(reader: _Reader, name: str) -> list[str]:
+def _find_esp_files(reader: Reader, name: str) -> list[str]:
     """``<esp>/EFI/<vendor>/<name>`` for every vendor directory, in a stable order."""
     found: list[str] = []
     seen: set[str] = set()
@@ -352,14 +149,14 @@ def _find_esp_files(reader: _Reader, name: str) -> list[str]:
     return found
 
 
-def _has_efi_binary(reader: _Reader, path: str) -> bool:
+def _has_efi_binary(reader: Reader, path: str) -> bool:
     vdir = posixpath.dirname(path)
     return any(
         n.lower().endswith(".efi") and n.lower().startswith(("grub", "shim")) for n in reader.listdir(vdir)
     )
 
 
-def _pick_esp_config(reader: _Reader, paths: list[str], chain: _Chain) -> str:
+def _pick_esp_config(reader: Reader, paths: list[str], chain: _Chain) -> str:
     def vendor(p: str) -> str:
         return posixpath.basename(posixpath.dirname(p)).lower()
 
@@ -374,7 +171,7 @@ def _pick_esp_config(reader: _Reader, paths: list[str], chain: _Chain) -> str:
     return pool[0]
 
 
-def _systemd_boot_evidence(reader: _Reader) -> tuple[list[str], list[str]]:
+def _systemd_boot_evidence(reader: Reader) -> tuple[list[str], list[str]]:
     """(strong, weak) evidence of systemd-boot: its loader.conf, binary or unified kernel images;
     and BLS entries on the ESP, which GRUB does not read by default."""
     strong: list[str] = []
@@ -402,8 +199,8 @@ def _systemd_boot(chain: _Chain, evidence: list[str]) -> _Chain:
     return chain
 
 
-def _bls_files(reader: _Reader, blsdir: str | None) -> tuple[str | None, list[str]]:
-    dirs = _grub_candidates(blsdir) if blsdir else list(BLS_DIRS)
+def _bls_files(reader: Reader, blsdir: str | None) -> tuple[str | None, list[str]]:
+    dirs = grub_candidates(blsdir) if blsdir else list(BLS_DIRS)
     for d in dirs:
         if reader.fs.kind(d) == "dir":
             names = [
@@ -413,7 +210,7 @@ def _bls_files(reader: _Reader, blsdir: str | None) -> tuple[str | None, list[st
     return None, []
 
 
-def _expand_menu(reader: _Reader, run: GrubRun, chain: _Chain) -> list[_Item]:
+def _expand_menu(reader: Reader, run: GrubRun, chain: _Chain) -> list[_Item]:
     def build(items: tuple[MenuItem, ...]) -> list[_Item]:
         out: list[_Item] = []
         for item in items:
@@ -446,7 +243,7 @@ def _expand_menu(reader: _Reader, run: GrubRun, chain: _Chain) -> list[_Item]:
     return build(run.menu)
 
 
-def _bls_items(reader: _Reader, call: BlscfgCall, chain: _Chain) -> list[_Item]:
+def _bls_items(reader: Reader, call: BlscfgCall, chain: _Chain) -> list[_Item]:
     d, names = _bls_files(reader, call.blsdir)
     where = f"{call.source}:{call.line}"
     if d is None or not names:
@@ -553,7 +350,7 @@ def _default_provenance(run: GrubRun) -> str:
 
 
 def _resolve_grub2(
-    reader: _Reader, files: _GrubFiles, path: str, chain: _Chain, platform: str | None
+    reader: Reader, files: GrubFilesInRoot, path: str, chain: _Chain, platform: str | None
 ) -> None:
     chain.found = True
     chain.loader = "grub2"
@@ -619,7 +416,7 @@ _ENV_SHOWN = ("saved_entry", "next_entry", "kernelopts", "tuned_params", "tuned_
 
 
 def _menu_entry(
-    item: _Item, index: str, run: GrubRun, files: _GrubFiles, platform: str | None, chain: _Chain
+    item: _Item, index: str, run: GrubRun, files: GrubFilesInRoot, platform: str | None, chain: _Chain
 ) -> None:
     assert item.menu is not None
     k = entry_kernel(item.menu, env=run.env, files=files, platform=platform)
@@ -763,7 +560,7 @@ def _bls_entry(item: _Item, index: str, run: GrubRun, chain: _Chain) -> None:
     chain.summary = f"default entry {title!r} from {path}{env_note}"
 
 
-def _resolve_legacy(reader: _Reader, path: str, chain: _Chain) -> None:
+def _resolve_legacy(reader: Reader, path: str, chain: _Chain) -> None:
     chain.found = True
     chain.loader = "grub-legacy"
     real = reader.real_path(path)
@@ -842,7 +639,7 @@ blscfg
 """
 
 
-def _resolve_bls_only(reader: _Reader, files: _GrubFiles, chain: _Chain, platform: str | None) -> None:
+def _resolve_bls_only(reader: Reader, files: GrubFilesInRoot, chain: _Chain, platform: str | None) -> None:
     chain.found = True
     chain.problems.append(
         "BLS entries without any grub.cfg: read as GRUB with blscfg would (grubenv for the default "
@@ -862,9 +659,9 @@ def _resolve_bls_only(reader: _Reader, files: _GrubFiles, chain: _Chain, platfor
     chain.config_path = item.bls_path if item else None
 
 
-def _resolve_chain(reader: _Reader, firmware: str) -> _Chain:
+def _resolve_chain(reader: Reader, firmware: str) -> _Chain:
     chain = _Chain(firmware=firmware)
-    files = _GrubFiles(reader)
+    files = GrubFilesInRoot(reader)
     platform = "efi" if firmware == "efi" else "pc"
     if firmware == "efi":
         esp_cfgs = _find_esp_files(reader, "grub.cfg")
@@ -915,150 +712,6 @@ def _resolve_chain(reader: _Reader, firmware: str) -> _Chain:
     return chain
 
 
-# -- regeneration inputs --------------------------------------------------------------------------------
-
-
-def _read_inputs(reader: _Reader) -> tuple[list[CmdlineInput], list[str]]:
-    problems: list[str] = []
-    inputs: list[CmdlineInput] = []
-    env: dict[str, ShellVar] = {}
-    files = [DEFAULT_GRUB] + [
-        f"{DEFAULT_GRUB_D}/{n}" for n in sorted(reader.listdir(DEFAULT_GRUB_D)) if n.endswith(".cfg")
-    ]
-    seen_any = False
-    for path in files:
-        text = reader.text(path)
-        if text is None:
-            continue
-        seen_any = True
-        try:
-            parsed = parse_shell_vars(text, env=env, tag=path)
-        except ParseError as exc:
-            problems.append(f"{path}:{exc.line or '?'}: {exc.problem}; not used")
-            continue
-        problems.extend(f"{path}: {p}" for p in parsed.problems)
-        env = parsed.variables
-    if seen_any:
-        for name in ("GRUB_CMDLINE_LINUX", "GRUB_CMDLINE_LINUX_DEFAULT"):
-            var = env.get(name)
-            if var is None:
-                continue
-            if var.dynamic:
-                problems.append(
-                    f"{name} ({', '.join(var.origins)}) uses a command substitution hostaudit does not run"
-                )
-            inputs.append(
-                CmdlineInput(
-                    name=name,
-                    value=var.value,
-                    params=tuple(tokenize(var.value)),
-                    source=", ".join(var.origins),
-                )
-            )
-    text = reader.text(KERNEL_CMDLINE)
-    if text is not None:
-        value = parse_kernel_cmdline_file(text)
-        inputs.append(
-            CmdlineInput(
-                name=KERNEL_CMDLINE, value=value, params=tuple(tokenize(value)), source=f"{KERNEL_CMDLINE}:1"
-            )
-        )
-    text = reader.text(TUNED_BOOTCMDLINE)
-    if text is not None:
-        try:
-            tuned = parse_shell_vars(text, tag=TUNED_BOOTCMDLINE)
-        except ParseError as exc:
-            problems.append(f"{TUNED_BOOTCMDLINE}:{exc.line or '?'}: {exc.problem}; not used")
-        else:
-            var = tuned.variables.get("TUNED_BOOT_CMDLINE")
-            if var is not None:
-                inputs.append(
-                    CmdlineInput(
-                        name="TUNED_BOOT_CMDLINE",
-                        value=var.value,
-                        params=tuple(tokenize(var.value)),
-                        source=", ".join(var.origins),
-                    )
-                )
-    return inputs, problems
-
-
-def _applicability(
-    inp: CmdlineInput, loader: str | None, entry: BootEntry | None, variables: tuple[str, ...]
-) -> CmdlineInput:
-    applies, note = False, ""
-    if inp.name == "GRUB_CMDLINE_LINUX":
-        if loader == "grub2":
-            applies, note = True, "written into every generated entry by grub-mkconfig"
-        elif loader == "grub2-bls":
-            applies = True
-            note = (
-                "BLS: seeds kernelopts/entry options once; grub2-mkconfig does not rewrite BLS options "
-                "(use grubby --update-kernel=ALL --args)"
-            )
-        else:
-            note = f"not read by {loader or 'any boot loader found'}"
-    elif inp.name == "GRUB_CMDLINE_LINUX_DEFAULT":
-        if loader in ("grub2", "grub2-bls") and entry is not None and entry.recovery:
-            note = "not applied to recovery/rescue entries"
-        elif loader == "grub2":
-            applies, note = True, "written into normal (non-recovery) entries by grub-mkconfig"
-        elif loader == "grub2-bls":
-            applies, note = True, "BLS: seeds kernelopts/entry options once, like GRUB_CMDLINE_LINUX"
-        else:
-            note = f"not read by {loader or 'any boot loader found'}"
-    elif inp.name == KERNEL_CMDLINE:
-        if loader in ("grub2-bls", "systemd-boot"):
-            applies, note = True, "baked into the BLS entry when a kernel is installed (kernel-install)"
-        else:
-            note = "only kernel-install reads it; grub-mkconfig does not"
-    elif inp.name == "TUNED_BOOT_CMDLINE":
-        if "tuned_params" in variables:
-            applies, note = True, "reaches the entry through $tuned_params"
-        else:
-            note = "the default entry does not reference $tuned_params"
-    return CmdlineInput(
-        name=inp.name, value=inp.value, params=inp.params, source=inp.source, applies=applies, note=note
-    )
-
-
-def _value(p: Param) -> str:
-    return "" if p.value is None else p.value
-
-
-def _stale(inputs: list[CmdlineInput], params: list[Param]) -> list[StaleParam]:
-    out: list[StaleParam] = []
-    for inp in inputs:
-        if not inp.applies:
-            continue
-        wanted: dict[str, list[Param]] = {}
-        for p in inp.params:
-            if "$" in p.name:  # a GRUB variable reference, expanded at boot
-                continue
-            wanted.setdefault(p.key, []).append(p)
-        for key, ps in wanted.items():
-            want_vals = [_value(p) for p in ps]
-            have_vals = values(params, key)
-            name = ps[0].name
-            if key in ORDERED_PARAMS or len(ps) > 1:
-                if key in ORDERED_PARAMS:
-                    ok = want_vals == have_vals
-                else:
-                    it = iter(have_vals)
-                    ok = all(v in it for v in want_vals)  # in order, others may be interleaved
-                if not ok:
-                    out.append(
-                        StaleParam(
-                            name, " ".join(want_vals), " ".join(have_vals) if have_vals else None, inp.source
-                        )
-                    )
-            else:
-                have = have_vals[-1] if have_vals else None
-                if have != want_vals[-1]:
-                    out.append(StaleParam(name, want_vals[-1], have, inp.source))
-    return out
-
-
 # -- the resolver ------------------------------------------------------------------------------------
 
 
@@ -1071,14 +724,18 @@ def _same(a: _Chain, b: _Chain) -> bool:
     )
 
 
-def resolve_boot_config(fs: FileSource, *, efi: bool | None = None) -> BootConfig:
+def resolve_boot_config(fs: FileSource, *, efi: bool | None = None, predict: bool = False) -> BootConfig:
     """Which kernel command line the next boot of the host under ``fs`` uses.
 
     ``efi`` is True/False on a live host (``/sys/firmware/efi`` exists or not) and None on an image
     or snapshot: both the EFI and the BIOS chains are then evaluated and the result says which one
     was used. A malformed file is reported in ``problems`` and the other sources are still used.
+
+    ``predict`` (an image, which has no running kernel): where no configuration is generated yet,
+    the result is what the generator will write from its inputs (``audit.boot.predict``), marked
+    ``predicted``; and ``$kernelopts`` that nothing defines yet is filled as grub2-mkconfig will.
     """
-    reader = _Reader(fs)
+    reader = Reader(fs)
     problems: list[str] = []
     chains = {"efi": _resolve_chain(reader, "efi"), "bios": _resolve_chain(reader, "bios")}
     chosen: _Chain | None = None
@@ -1118,9 +775,13 @@ def resolve_boot_config(fs: FileSource, *, efi: bool | None = None) -> BootConfi
             chosen = e if e.found else b
             note = f"firmware mode unknown: {chosen.firmware.upper()} chain"
 
-    inputs_raw, input_problems = _read_inputs(reader)
+    inputs_raw, input_problems = read_inputs(reader)
     if chosen is None:
-        inputs = [_applicability(i, None, None, ()) for i in inputs_raw]
+        if predict:
+            pred = predict_next_boot(reader)
+            if pred is not None:
+                return _predicted(pred, inputs_raw, problems + input_problems + reader.problems)
+        inputs = [applicability(i, None, None, ()) for i in inputs_raw]
         return BootConfig(
             loader=None,
             entry=None,
@@ -1129,9 +790,21 @@ def resolve_boot_config(fs: FileSource, *, efi: bool | None = None) -> BootConfi
             inputs=tuple(inputs),
         )
     entry = chosen.entry
+    prediction = ""
+    if predict and chosen.loader == "grub2-bls" and entry is not None and "kernelopts" in chosen.unresolved:
+        filled = kernelopts_prediction(reader)
+        if filled is not None:
+            cmdline, _, _ = expand_bls_options(entry.options, {"kernelopts": filled[0]})
+            entry = dataclasses.replace(entry, cmdline=cmdline)
+            chosen.unresolved = [v for v in chosen.unresolved if v != "kernelopts"]
+            chosen.provenance.extend(filled[1])
+            chosen.problems = [p for p in chosen.problems if "$kernelopts" not in p]
+            chosen.summary += (f"; $kernelopts predicted: no grubenv defines it yet, grub2-mkconfig will store "
+                               f"GRUB_CMDLINE_LINUX from {DEFAULT_GRUB} (root=<device> ro excluded)")
+            prediction = "predicted: $kernelopts not stored yet (grub2-mkconfig will store GRUB_CMDLINE_LINUX)"
     params = tokenize(entry.cmdline) if entry is not None and entry.cmdline is not None else []
-    inputs = [_applicability(i, chosen.loader, entry, chosen.variables) for i in inputs_raw]
-    stale = _stale(inputs, params) if entry is not None and entry.cmdline is not None else []
+    inputs = [applicability(i, chosen.loader, entry, chosen.variables) for i in inputs_raw]
+    stale = stale_params(inputs, params) if entry is not None and entry.cmdline is not None else []
     problems = chosen.problems + problems + input_problems + suspicious_params(params)
     for p in reader.problems:
         if p not in problems:
@@ -1158,4 +831,32 @@ def resolve_boot_config(fs: FileSource, *, efi: bool | None = None) -> BootConfi
         family_hint=chosen.family_hint,
         firmware=chosen.firmware,
         config_path=chosen.config_path,
+        prediction=prediction,
+    )
+
+
+def _predicted(pred: Prediction, inputs_raw: list[CmdlineInput], problems: list[str]) -> BootConfig:
+    """The BootConfig of a configuration that is not generated yet: what ``pred`` says it will be."""
+    source = pred.evidence[0].source if pred.evidence else pred.config_path
+    entry = BootEntry(
+        title=f"the default entry {pred.generator} will write",
+        kernel=pred.kernel,
+        version=_version_of(pred.kernel),
+        options=pred.args or "",
+        cmdline=pred.args,
+        source=source,
+        kind="predicted",
+    )
+    params = tokenize(pred.args) if pred.args is not None else []
+    inputs = [applicability(i, pred.loader, entry, ()) for i in inputs_raw]
+    return BootConfig(
+        loader=pred.loader,
+        entry=entry,
+        params=tuple(params),
+        provenance=pred.evidence,
+        summary=pred.summary,
+        problems=tuple(dict.fromkeys([*pred.problems, *problems, *suspicious_params(params)])),
+        inputs=tuple(inputs),
+        family_hint=None,  # nothing to regenerate: the image's assembly generates it
+        prediction=pred.note,
     )

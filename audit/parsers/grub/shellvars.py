@@ -34,6 +34,9 @@ class ShellFile:
     variables: dict[str, ShellVar]  # the values after this file (inherited ones included)
     assignments: tuple[ShellAssignment, ...]  # this file's assignments in order
     problems: tuple[str, ...] = ()
+    #: (line, first word) of every command that is not an assignment (``if``, ``.``, ``source``, a
+    #: function, any program): not run here, so a value it could set is unknown
+    commands: tuple[tuple[int, str], ...] = ()
 
 
 _SHELL_DECLARE = {"export", "readonly", "local", "declare", "typeset"}
@@ -55,6 +58,7 @@ def parse_shell_vars(text: str, *, env: Mapping[str, ShellVar] | None = None, ta
     variables: dict[str, ShellVar] = dict(env or {})
     values = {k: v.value for k, v in variables.items()}
     assignments: list[ShellAssignment] = []
+    commands: list[tuple[int, str]] = []
     where = f"{tag}:" if tag else ""
     for cmd in _lex(text, shell=True):
         words = list(cmd.words)
@@ -65,6 +69,7 @@ def parse_shell_vars(text: str, *, env: Mapping[str, ShellVar] | None = None, ta
                 continue
         if not words or not all(_is_assignment(w) for w in words):
             problems.append(f"line {cmd.line}: shell command not evaluated: {cmd.words[0].raw}")
+            commands.append((cmd.line, cmd.words[0].raw))
             continue
         for w in words:
             first = w.parts[0]
@@ -84,4 +89,5 @@ def parse_shell_vars(text: str, *, env: Mapping[str, ShellVar] | None = None, ta
             variables[name] = ShellVar(name=name, value=value, origins=tuple(origins), dynamic=dynamic)
             values[name] = value
             assignments.append(ShellAssignment(name=name, value=value, line=cmd.line, dynamic=dynamic))
-    return ShellFile(variables=variables, assignments=tuple(assignments), problems=tuple(problems))
+    return ShellFile(variables=variables, assignments=tuple(assignments), problems=tuple(problems),
+                     commands=tuple(commands))

@@ -1,0 +1,151 @@
+"""What the boot-configuration resolver finds: the default entry, its parameters and their provenance,
+the regeneration inputs beside it, and the parameter names the resolver watches."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from audit.model import Evidence
+from audit.parsers.cmdline import Param
+
+LOADERS = ("grub2", "grub2-bls", "grub-legacy", "systemd-boot")
+
+#: Where an EFI System Partition is mounted.
+ESP_ROOTS = ("/boot/efi", "/efi", "/boot")
+GRUB2_CONFIGS = ("/boot/grub2/grub.cfg", "/boot/grub/grub.cfg")
+LEGACY_CONFIGS = ("/boot/grub/grub.conf", "/boot/grub/menu.lst", "/etc/grub.conf")
+BLS_DIRS = ("/boot/loader/entries", "/loader/entries")
+DEFAULT_GRUB = "/etc/default/grub"
+DEFAULT_GRUB_D = "/etc/default/grub.d"
+KERNEL_CMDLINE = "/etc/kernel/cmdline"
+TUNED_BOOTCMDLINE = "/etc/tuned/bootcmdline"
+
+#: Variables tuned's grub.d snippet may leave undefined on purpose (tuned #704): expanding them
+#: to nothing is what happens and is harmless.
+OPTIONAL_VARIABLES = frozenset({"tuned_params", "tuned_initrd"})
+#: Parameters whose repetition and order matter (hugetlbpage.rst): compared as sequences.
+ORDERED_PARAMS = frozenset({"hugepagesz", "hugepages", "default_hugepagesz"})
+#: Parameters the checks built on this module read; near-misses of these are flagged.
+WATCHED_PARAMS = frozenset(
+    {
+        "transparent_hugepage",
+        "hugepagesz",
+        "hugepages",
+        "default_hugepagesz",
+        "hugetlb_cma",
+        "hugetlb_free_vmemmap",
+        "intel_iommu",
+        "amd_iommu",
+        "iommu",
+        "iommu.passthrough",
+        "iommu.strict",
+        "isolcpus",
+        "nohz_full",
+        "rcu_nocbs",
+        "mitigations",
+        "spectre_v2",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BootEntry:
+    title: str
+    kernel: str | None  # image path as written in the entry
+    version: str | None  # BLS "version", else guessed from the image name
+    options: str  # the arguments as written (BLS options, linux line, kernel line)
+    cmdline: str | None  # variables expanded; None when the loader does not say (UKI, chainload)
+    source: str  # "<file>:<line>" of the entry
+    entry_id: str | None = None  # menuentry --id, or the BLS file name without .conf
+    index: str = ""  # position in GRUB's menu: "1", "1>2"
+    kind: str = "menuentry"  # "menuentry", "bls", "legacy"
+    recovery: bool = False  # a recovery/rescue entry (GRUB_CMDLINE_LINUX_DEFAULT does not apply)
+    hypervisor: str | None = None  # Xen: the hypervisor line; cmdline is then the dom0 kernel's
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CmdlineInput:
+    """One value regeneration would use, e.g. GRUB_CMDLINE_LINUX from /etc/default/grub."""
+
+    name: (
+        str  # "GRUB_CMDLINE_LINUX", "GRUB_CMDLINE_LINUX_DEFAULT", "/etc/kernel/cmdline", "TUNED_BOOT_CMDLINE"
+    )
+    value: str
+    params: tuple[Param, ...]
+    source: str  # "<file>:<line>[, <file>:<line>...]" of every assignment that built it
+    applies: bool = False  # whether this loader's regeneration puts it into the default entry
+    note: str = ""  # how it reaches (or does not reach) the entry
+
+
+class StaleParam(NamedTuple):
+    """A parameter an input asks for that the effective entry lacks or sets differently.
+
+    Values are what follows ``=``; a bare flag is ``""``; ``effective`` None means absent.
+    """
+
+    name: str
+    wanted: str
+    effective: str | None
+    source: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BootConfig:
+    loader: str | None  # one of LOADERS, None when no boot configuration was found
+    entry: BootEntry | None
+    params: tuple[Param, ...] = ()  # of entry.cmdline
+    provenance: tuple[Evidence, ...] = ()
+    summary: str = ""
+    unresolved: tuple[str, ...] = ()  # variables the entry uses that nothing defines
+    problems: tuple[str, ...] = ()
+    inputs: tuple[CmdlineInput, ...] = ()
+    stale: tuple[StaleParam, ...] = ()
+    family_hint: str | None = None  # how to regenerate: "update-grub", "grub2-mkconfig -o ...", "grubby"...
+    firmware: str | None = None  # chain used: "efi" or "bios"
+    config_path: str | None = None  # the file the default entry was read from
+    #: non-empty when the entry is what a generator will write (an image whose configuration is not
+    #: generated yet), not what a configuration says: "predicted: /boot/grub/grub.cfg not generated
+    #: yet"; the summary and provenance say from which inputs
+    prediction: str = ""
+
+    @property
+    def predicted(self) -> bool:
+        return bool(self.prediction)
+
+
+def effective_params(cfg: BootConfig) -> list[Param] | None:
+    """The parameters the next boot passes to the kernel; None when they cannot be known here
+    (no configuration, unsupported loader, UKI/chainload entry, or a variable such as
+    ``$kernelopts`` that nothing defines). Callers must treat None as unknown, never as empty."""
+    if cfg.entry is None or cfg.entry.cmdline is None:
+        return None
+    if any(v not in OPTIONAL_VARIABLES for v in cfg.unresolved):
+        return None
+    return list(cfg.params)
+
+
+def suspicious_params(params: list[Param] | tuple[Param, ...]) -> list[str]:
+    """Near-miss spellings of watched parameters (the kernel silently ignores
+    ``transparent_hugepages=never``) and tokens glued onto a previous value (tuned #268)."""
+    out: list[str] = []
+    watched = sorted(WATCHED_PARAMS)
+    for p in params:
+        key = p.key
+        if key not in WATCHED_PARAMS and "$" not in key:
+            close = difflib.get_close_matches(key, watched, n=1, cutoff=0.85)
+            if close:
+                out.append(
+                    f"'{p.name}' is not a kernel parameter (did you mean '{close[0]}'?); "
+                    "the kernel ignores it"
+                )
+        if p.value:
+            for name in watched:
+                if re.search(rf"[0-9A-Za-z]{re.escape(name)}=", p.value):
+                    out.append(
+                        f"'{p.name}={p.value}' looks like two parameters glued together ('{name}=' inside)"
+                    )
+                    break
+    return out
