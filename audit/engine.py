@@ -10,18 +10,20 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from audit import __version__
-from audit.errors import FactError, FactUnavailable, HostauditError
+from audit.errors import FactError, FactUnavailable, HostauditError, UsageError
 from audit.host.core import Host
 from audit.model import (
     CHECK_ID_RE,
     Check,
     Evidence,
+    Gate,
     Outcome,
     Report,
     Result,
     Severity,
     Status,
     Target,
+    Verdict,
     errored,
     id_matches,
     skipped,
@@ -167,13 +169,26 @@ def run_audit(
     *,
     select: Sequence[str] = (),
     ignore: Sequence[str] = (),
+    fail_on: Severity = Severity.LOW,
+    strict: bool = False,
+    require: Sequence[str] = (),
     clock: Callable[[], dt.datetime] = _now,
     timer: Callable[[], float] = time.perf_counter,
 ) -> Report:
+    """Run the selected checks on ``host`` and return the Report, with the gate it is judged by.
+
+    The gate's required globs are the policy's ``[gate] required`` plus ``require`` (``--require``).
+    A required check that ``select``/``ignore`` leave out still gets a result (skip, so it counts);
+    a required glob that matches no declared check is a UsageError: a gate cannot be passed by a typo.
+    """
     started = clock()
     t0 = timer()
     declared, broken = collect_checks(plugins)
+    gate = Gate(fail_on=fail_on, strict=strict, required=tuple(dict.fromkeys((*policy.gate_required, *require))))
+    _check_required(gate, [d.check.id for d in (*declared, *broken)], plugins)
     chosen = select_checks(declared, select, ignore)
+    chosen_ids = {d.check.id for d in chosen}
+    left_out = [d for d in declared if d.check.id not in chosen_ids and gate.requires(d.check.id)]
     today = started.date()
     results: list[Result] = []
     for d in chosen:
@@ -207,6 +222,8 @@ def run_audit(
             Result(check=d.check, outcome=outcome, plugin=d.plugin, duration_ms=elapsed, severity=severity,
                    waiver=waiver_note)
         )
+    for d in left_out:  # a required check is never dropped silently: it shows, and counts, as unknown
+        results.append(Result(check=d.check, outcome=skipped("left out by --select/--ignore"), plugin=d.plugin))
     for d in broken:  # broken plugins always show, whatever --select says
         results.append(Result(check=d.check, outcome=run_check(d.check, host, policy), plugin=d.plugin))
     results.sort(key=lambda r: r.id)
@@ -218,16 +235,31 @@ def run_audit(
         tool_version=__version__,
         profile=policy.profile,
         problems=tuple(f"{p.plugin}: {p.message}" for p in plugins.problems),
+        gate=gate,
     )
 
 
-def exit_code(report: Report, fail_on: Severity = Severity.LOW, *, strict: bool = False) -> ExitCode:
-    """1 when a failure (or, with strict, a warning) is at or above ``fail_on``; 3 when nothing
-    failed but a check errored or no check ran at all; else 0."""
-    bad = {Status.FAIL, Status.WARN} if strict else {Status.FAIL}
-    if any(r.status in bad and r.effective_severity >= fail_on for r in report.results):
+def _check_required(gate: Gate, ids: Sequence[str], plugins: Plugins) -> None:
+    unmatched = [g for g in gate.required if not any(id_matches(i, (g,)) for i in ids)]
+    if not unmatched:
+        return
+    hint = "a typo, or the plugin that declares it is not installed"
+    if plugins.problems:
+        hint += f" or failed to load ({'; '.join(f'{p.plugin}: {p.message}' for p in plugins.problems)})"
+    names = ", ".join(repr(g) for g in unmatched)
+    raise UsageError(f"required check {names} matches no check id ({hint}); see 'hostaudit checks'")
+
+
+def exit_code(report: Report) -> ExitCode:
+    """Exit code of a finished audit, judged by the report's own gate (``Report.gate``), exactly as
+    every reporter judges it: 1 when a result counts (``Verdict.counts``: a failure at or above
+    ``--fail-on``, a warning too with ``--strict``, a required check's failure at any severity, its
+    skip or its error);
+    3 when nothing counts but a check errored or no check ran at all; else 0."""
+    verdicts = [j.verdict for _, j in report.judged()]
+    if any(v.counts for v in verdicts):
         return ExitCode.FAILED
-    if any(r.status is Status.ERROR for r in report.results):
+    if Verdict.ERROR in verdicts:
         return ExitCode.INCOMPLETE
     ran = {Status.PASS, Status.WARN, Status.FAIL, Status.WAIVED}
     if not any(r.status in ran for r in report.results):

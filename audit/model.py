@@ -6,7 +6,7 @@ import enum
 import fnmatch
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class Status(str, enum.Enum):
@@ -116,6 +116,97 @@ class Result:
         return self.severity if self.severity is not None else self.check.severity
 
 
+class Verdict(str, enum.Enum):
+    """What the gate makes of one result. The exit code and every report take it from ``Gate.judge``
+    and nowhere else, so they cannot disagree about which results count."""
+
+    FAILED = "failed"  # counts: a failure (with --strict, a warning) at or above --fail-on, or of a required check
+    REQUIRED_UNKNOWN = "required_unknown"  # counts: a required check that ended skip or error
+    BELOW_THRESHOLD = "below_threshold"  # a failure (with --strict, a warning) below --fail-on: shown, not counted
+    WAIVED = "waived"  # a failure or warning an active waiver covers
+    ERROR = "error"  # could not be evaluated, not required: exit 3 when nothing counts
+    SKIPPED = "skipped"  # cannot know here, not required
+    WARNED = "warned"  # a warning without --strict
+    PASSED = "passed"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def counts(self) -> bool:
+        """True when this result sets exit code 1 (a JUnit ``<failure>``)."""
+        return self is Verdict.FAILED or self is Verdict.REQUIRED_UNKNOWN
+
+
+class Judgement(NamedTuple):
+    verdict: Verdict
+    required: bool  # the check id matches a required glob
+    note: str = ""  # the gate's word on the result, shown before its message in every format
+
+    @property
+    def counts(self) -> bool:
+        return self.verdict.counts
+
+    def headline(self, message: str) -> str:
+        """The result's message as every report shows it: the gate's note first, when there is one."""
+        return f"{self.note}: {message}" if self.note else message
+
+
+#: the note on a required check that ended skip or error, in every report
+REQUIRED_UNKNOWN_NOTE = "required, but could not be checked"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Gate:
+    """What makes a run fail: the ``--fail-on`` threshold, ``--strict``, and the required check ids.
+
+    Recorded on the Report, so every reporter (plugins' too) judges results as the exit code does.
+    """
+
+    fail_on: Severity = Severity.LOW
+    strict: bool = False  # warnings count like failures
+    required: tuple[str, ...] = ()  # check id globs: their skip or error counts as a failure
+
+    def requires(self, check_id: str) -> bool:
+        return id_matches(check_id, self.required)
+
+    def judge(self, result: Result) -> Judgement:
+        """The one place that decides whether a result counts towards exit 1.
+
+        A required check counts whenever it neither passes nor only warns (without ``--strict``): a
+        skip or an error is "required, but could not be checked", and a failure counts even below
+        ``--fail-on`` (required is asked for check by check, the threshold for all). A waiver still
+        waives a required check's failure.
+        """
+        status, required = result.status, self.requires(result.id)
+        if status is Status.WAIVED:
+            return Judgement(Verdict.WAIVED, required)
+        if status is Status.SKIP or status is Status.ERROR:
+            if required:
+                return Judgement(Verdict.REQUIRED_UNKNOWN, True, REQUIRED_UNKNOWN_NOTE)
+            return Judgement(Verdict.ERROR if status is Status.ERROR else Verdict.SKIPPED, False)
+        if status is Status.PASS:
+            return Judgement(Verdict.PASSED, required)
+        if status is Status.WARN and not self.strict:
+            return Judgement(Verdict.WARNED, required)
+        severity = result.effective_severity
+        if severity >= self.fail_on:
+            return Judgement(Verdict.FAILED, required, "warning (strict)" if status is Status.WARN else "")
+        if required:
+            note = f"{status} ({severity}), required: counts below --fail-on {self.fail_on}"
+            return Judgement(Verdict.FAILED, True, note)
+        return Judgement(Verdict.BELOW_THRESHOLD, False, f"{status} ({severity}), below --fail-on {self.fail_on}")
+
+    def describe(self) -> str:
+        """``--fail-on low, --strict, required: boot.*, kernel.*`` as the reports show the gate."""
+        parts = [f"--fail-on {self.fail_on}"]
+        if self.strict:
+            parts.append("--strict")
+        if self.required:
+            parts.append("required: " + ", ".join(self.required))
+        return ", ".join(parts)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Target:
     mode: TargetMode
@@ -137,6 +228,7 @@ class Report:
     tool_version: str
     profile: str = "kvm-host"
     problems: tuple[str, ...] = ()  # start-up problems that are not results (shown, never lost)
+    gate: Gate = field(default_factory=Gate)  # how results count towards the exit code
 
     def summary(self) -> dict[str, int]:
         counts = {s.value: 0 for s in Status}
@@ -146,6 +238,24 @@ class Report:
 
     def by_status(self, *statuses: Status) -> list[Result]:
         return [r for r in self.results if r.status in statuses]
+
+    def judge(self, result: Result) -> Judgement:
+        return self.gate.judge(result)
+
+    def judged(self) -> list[tuple[Result, Judgement]]:
+        """Every result with the gate's judgement, in report order."""
+        return [(r, self.gate.judge(r)) for r in self.results]
+
+    def gate_summary(self) -> dict[str, int]:
+        """Count per verdict (every verdict present, zero or not)."""
+        counts = {v.value: 0 for v in Verdict}
+        for _, j in self.judged():
+            counts[j.verdict.value] += 1
+        return counts
+
+    def counting(self) -> list[Result]:
+        """The results that set exit code 1, and only those."""
+        return [r for r, j in self.judged() if j.counts]
 
 
 # -- helpers that keep check bodies short -------------------------------------------------------

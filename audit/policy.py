@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import json
 import math
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -47,6 +48,8 @@ class Policy:
     # CPU fleet gate
     cpu_required_model: str | None = None
     cpu_required_flags: tuple[str, ...] = ()
+    # gate: check id globs whose skip or error counts as a failure (a gate not passed by not knowing)
+    gate_required: tuple[str, ...] = ()
     # engine
     severity_overrides: dict[str, Severity] = field(default_factory=dict)
     disabled: tuple[str, ...] = ()  # check id globs
@@ -120,6 +123,31 @@ def _str_list(v: Any, key: str) -> tuple[str, ...]:
     return tuple(v)
 
 
+#: what a check id glob may contain: ids are lowercase letters, digits, ``.``, ``_`` and ``-``;
+#: ``*``, ``?`` and ``[...]`` (``[!...]``) are the fnmatch wildcards
+_ID_GLOB_RE = re.compile(r"^[a-z0-9._*?\[\]!-]+$")
+
+
+def check_id_glob(text: str) -> str:
+    """A check id glob (``boot.*``, ``iommu.enabled``); ValueError says what is wrong with it."""
+    if not _ID_GLOB_RE.match(text):
+        raise ValueError(
+            f"{text!r} is not a check id glob (check ids are lowercase letters, digits, '.', '_' and '-';"
+            " wildcards *, ? and [...])"
+        )
+    return text
+
+
+def _id_globs(v: Any, key: str) -> tuple[str, ...]:
+    globs = _str_list(v, key)
+    for g in globs:
+        try:
+            check_id_glob(g)
+        except ValueError as exc:
+            raise UsageError(f"{key}: {exc}") from None
+    return tuple(dict.fromkeys(globs))
+
+
 def _thp(v: Any, key: str) -> tuple[str, ...]:
     modes = _str_list(v, key)
     bad = [m for m in modes if m not in ("always", "madvise", "never")]
@@ -148,6 +176,7 @@ _FIELDS: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
     "iommu.required": ("iommu_required", _bool),
     "cpu.required_model": ("cpu_required_model", _str),
     "cpu.required_flags": ("cpu_required_flags", _str_list),
+    "gate.required": ("gate_required", _id_globs),
 }
 _TOP = {"extends", "disabled", "severity", "waivers", "description"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from audit.model import Evidence, Report, Result
+from audit.model import Evidence, Judgement, Report, Result, Verdict
 
 SCHEMA_VERSION = 1
 
@@ -14,7 +14,22 @@ def evidence_text(ev: Evidence) -> str:
     return f"read {ev.source}: {ev.observed}" + (f" (expected {ev.expected})" if ev.expected else "")
 
 
-def result_dict(r: Result) -> dict[str, Any]:
+def gate_text(report: Report) -> str:
+    """How many results count towards exit 1 and by which gate, as the text summary line and the
+    HTML header both say it: ``8 counting (--fail-on low)``, ``3 counting (--fail-on medium, required:
+    boot.*; 2 of them required but not checked, 1 below the threshold, not counting)``."""
+    g = report.gate_summary()
+    counting = g[Verdict.FAILED.value] + g[Verdict.REQUIRED_UNKNOWN.value]
+    extras = []
+    if g[Verdict.REQUIRED_UNKNOWN.value]:
+        extras.append(f"{g[Verdict.REQUIRED_UNKNOWN.value]} of them required but not checked")
+    if g[Verdict.BELOW_THRESHOLD.value]:
+        extras.append(f"{g[Verdict.BELOW_THRESHOLD.value]} below the threshold, not counting")
+    detail = report.gate.describe() + ("; " + ", ".join(extras) if extras else "")
+    return f"{counting} counting ({detail})"
+
+
+def result_dict(r: Result, j: Judgement) -> dict[str, Any]:
     rem = r.outcome.remediation
     return {
         "id": r.id,
@@ -32,6 +47,8 @@ def result_dict(r: Result) -> dict[str, Any]:
         "plugin": r.plugin,
         "waiver": r.waiver,
         "duration_ms": round(r.duration_ms, 3),
+        "required": j.required,
+        "gate": {"status": j.verdict.value, "counts": j.counts, "note": j.note},
     }
 
 
@@ -55,5 +72,12 @@ def report_dict(report: Report, *, exit_code: int) -> dict[str, Any]:
         "summary": report.summary(),
         "exit_code": int(exit_code),
         "problems": list(report.problems),
-        "results": [result_dict(r) for r in report.results],
+        "gate": {
+            "fail_on": str(report.gate.fail_on),
+            "strict": report.gate.strict,
+            "required": list(report.gate.required),
+            "counting": len(report.counting()),
+            "summary": report.gate_summary(),
+        },
+        "results": [result_dict(r, j) for r, j in report.judged()],
     }

@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from audit.model import Report, Status
-from reports.document import report_dict
+from reports.document import gate_text, report_dict
 from reports.sanitize import printable
 
 #: problems first, passes last: the reader looks at the top
@@ -79,4 +79,5 @@ def render(report: Report, *, exit_code: int) -> str:
         statuses=STATUS_ORDER,
         summary=doc["summary"],
         total=len(doc["results"]),
+        gate_text=gate_text(report),
     )

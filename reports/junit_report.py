@@ -1,17 +1,21 @@
 """JUnit XML reporter for CI: one ``testsuite`` per check category, one ``testcase`` per check.
 
-The only module that imports junit-xml (old, and it pulls in six): JSON and text runs never load it.
+Which element a result becomes is the gate's verdict (``Report.judge``), the one the exit code is
+computed from: a ``<failure>`` exactly for the results that set exit code 1. Testcase names are the
+check id alone (a changed title must not reset a CI system's test history). The only module that
+imports junit-xml (old, and it pulls in six): JSON and text runs never load it.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
-from audit.model import Report, Result, Status
+from audit.model import Judgement, Report, Result, Verdict
 from reports.document import evidence_text
 from reports.sanitize import printable
 
@@ -29,9 +33,10 @@ def _xml_text(text: str | None, *, multiline: bool = False) -> str:
     return _NOT_XML.sub(lambda m: f"\\u{ord(m.group(0)):04x}", out)
 
 
-def _details(r: Result) -> str:
-    """Body of a failure/error/skip/system-out: evidence, then what to run."""
-    lines = [r.outcome.message]
+def _details(r: Result, j: Judgement) -> str:
+    """Body of a failure/error/skip/system-out: the message as the gate judged it, the check's title
+    (testcase names are the id alone), evidence, then what to run."""
+    lines = [j.headline(r.outcome.message), f"check: {r.check.title}"]
     lines += [evidence_text(ev) for ev in r.outcome.evidence]
     rem = r.outcome.remediation
     if rem is not None:
@@ -48,38 +53,42 @@ def _details(r: Result) -> str:
     return "\n".join(_xml_text(line) for line in lines)
 
 
-def _case(r: Result, *, strict: bool) -> TestCase:
+def _case(r: Result, j: Judgement) -> TestCase:
     case = TestCase(
-        name=_xml_text(f"{r.id}: {r.check.title}"),
+        name=_xml_text(r.id),
         classname=f"hostaudit.{_xml_text(r.check.category)}",
         elapsed_sec=round(r.duration_ms / 1000.0, 6),
     )
     severity = str(r.effective_severity)
-    message = _xml_text(r.outcome.message)
-    body = _details(r)
-    status = r.status
-    if status is Status.FAIL:
+    message = _xml_text(j.headline(r.outcome.message))
+    body = _details(r, j)
+    verdict = j.verdict
+    if verdict.counts:  # exactly the results that set exit code 1
         case.add_failure_info(message=message, output=body, failure_type=severity)
-    elif status is Status.ERROR:
+    elif verdict is Verdict.ERROR:
         case.add_error_info(message=message, output=body, error_type=severity)
-    elif status is Status.SKIP:
-        case.add_skipped_info(message=message, output=body)
-    elif status is Status.WAIVED:
+    elif verdict is Verdict.WAIVED:
         reason = _xml_text(r.waiver or "waived by policy")
         case.add_skipped_info(message=f"waived: {reason}", output=body)
-    elif status is Status.WARN and strict:
-        # --strict makes warnings fail the exit code; CI dashboards should agree with it
-        case.add_failure_info(message=f"warning (strict): {message}", output=body, failure_type=severity)
-    elif status is Status.WARN:
+    elif verdict is Verdict.SKIPPED or verdict is Verdict.BELOW_THRESHOLD:
+        case.add_skipped_info(message=message, output=body)
+    elif verdict is Verdict.WARNED:
         case.stdout = f"WARNING: {body}"  # passes, but the warning stays visible in CI
     else:
         case.stdout = body
     return case
 
 
+def target_name(report: Report) -> str:
+    """What was audited, in a word: the hostname, else the root's directory name."""
+    t = report.target
+    return t.hostname or os.path.basename(t.root.rstrip("/")) or t.root
+
+
 def _properties(report: Report) -> dict[str, str]:
     t = report.target
     props = {
+        "target": target_name(report),
         "hostname": t.hostname,
         "kernel_release": t.kernel_release,
         "os": t.os,
@@ -89,20 +98,23 @@ def _properties(report: Report) -> dict[str, str]:
         "tool": "hostaudit",
         "tool_version": report.tool_version,
         "started_at": report.started_at,
+        "fail_on": str(report.gate.fail_on),
+        "strict": "true" if report.gate.strict else "false",
+        "required": " ".join(report.gate.required),
     }
     return {k: _xml_text(v if v is not None else "unknown") for k, v in props.items()}
 
 
-def _suites(report: Report, *, strict: bool) -> list[TestSuite]:
-    by_category: dict[str, list[Result]] = {}
-    for r in report.results:  # already sorted by id
-        by_category.setdefault(r.check.category, []).append(r)
+def _suites(report: Report) -> list[TestSuite]:
+    by_category: dict[str, list[tuple[Result, Judgement]]] = {}
+    for r, j in report.judged():  # already sorted by id
+        by_category.setdefault(r.check.category, []).append((r, j))
     props = _properties(report)
     hostname = _xml_text(report.target.hostname) if report.target.hostname else None
     return [
         TestSuite(
             name=f"hostaudit.{_xml_text(category)}",
-            test_cases=[_case(r, strict=strict) for r in results],
+            test_cases=[_case(r, j) for r, j in results],
             hostname=hostname,
             timestamp=report.started_at,
             properties=dict(props),
@@ -132,11 +144,13 @@ def _fix_tree(root: ET.Element, suites: Iterable[TestSuite]) -> None:
     root.set("name", "hostaudit")
 
 
-def render(report: Report, *, exit_code: int, strict: bool = False) -> str:
-    """JUnit XML (Jenkins junit-10.xsd). ``fail`` is a failure (type = severity), ``error`` an error,
-    ``skip`` and ``waived`` are skipped, ``warn`` passes with the warning in ``system-out`` unless
-    ``strict``, where it fails like the exit code does."""
-    suites = _suites(report, strict=strict)
+def render(report: Report, *, exit_code: int) -> str:
+    """JUnit XML (Jenkins junit-10.xsd), by the report's gate: a result that counts towards exit 1 is
+    a ``<failure>`` (type = severity; a required check that could not be checked says so), an
+    ``error`` that does not count an ``<error>``, a waived result, a skip and a failure below
+    ``--fail-on`` are ``<skipped>`` with a message that says which, a warning without ``--strict``
+    passes with the warning in ``system-out``."""
+    suites = _suites(report)
     root = ET.fromstring(to_xml_report_string(suites, prettyprint=False))
     _fix_tree(root, suites)
     ET.indent(root, space="  ")

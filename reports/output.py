@@ -104,9 +104,9 @@ def write_atomic(path: str, text: str, *, fail_before_rename: Callable[[], None]
 
 
 def render(fmt: str, report: Report, *, exit_code: int, color: bool = False,
-           extra: dict[str, Any] | None = None, strict: bool = False) -> str:
-    """Text of ``report`` in ``fmt``. ``strict`` (warnings count as failures) reaches the JUnit
-    reporter, which then marks warnings failed as the exit code does."""
+           extra: dict[str, Any] | None = None) -> str:
+    """Text of ``report`` in ``fmt``. What counts as a failure (``--fail-on``, ``--strict``, required
+    checks) travels on the report (``report.gate``): every reporter judges results as the exit code does."""
     if fmt not in BUILTIN_FORMATS and extra:
         for key in (fmt, f".{fmt}"):
             if key in extra:
@@ -114,8 +114,6 @@ def render(fmt: str, report: Report, *, exit_code: int, color: bool = False,
     fn = builtin_renderer(fmt)
     if fmt == "text":
         return fn(report, exit_code=exit_code, color=color)
-    if fmt == "junit":
-        return fn(report, exit_code=exit_code, strict=strict)
     return fn(report, exit_code=exit_code)
 
 

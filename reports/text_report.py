@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from audit.model import Report, Result, Status
-from reports.document import evidence_text
+from audit.model import Judgement, Report, Result, Status, Verdict
+from reports.document import evidence_text, gate_text
 from reports.sanitize import printable
 
 ORDER = {Status.FAIL: 0, Status.ERROR: 1, Status.WARN: 2, Status.WAIVED: 3, Status.SKIP: 4, Status.PASS: 5}
@@ -39,15 +39,16 @@ def header(report: Report) -> str:
 def summary_line(report: Report, exit_code: int) -> str:
     counts = report.summary()
     shown = ", ".join(f"{n} {s}" for s, n in counts.items() if n or s in ("pass", "fail"))
-    return f"{len(report.results)} checks: {shown}; exit code {exit_code}"
+    return f"{len(report.results)} checks: {shown}; gate: {gate_text(report)}; exit code {exit_code}"
 
 
 def _sorted(results: tuple[Result, ...]) -> list[Result]:
     return sorted(results, key=lambda r: (ORDER[r.status], -int(r.effective_severity), r.id))
 
 
-def remediation_block(r: Result) -> list[str]:
-    out = [f"[{r.status.value.upper()}] {r.id} ({r.effective_severity}): {printable(r.outcome.message)}"]
+def remediation_block(r: Result, j: Judgement | None = None) -> list[str]:
+    message = j.headline(r.outcome.message) if j is not None else r.outcome.message
+    out = [f"[{r.status.value.upper()}] {r.id} ({r.effective_severity}): {printable(message)}"]
     out.extend(f"    {printable(evidence_text(ev))}" for ev in r.outcome.evidence)
     rem = r.outcome.remediation
     if rem is not None:
@@ -64,22 +65,24 @@ def remediation_block(r: Result) -> list[str]:
 def render(report: Report, *, exit_code: int, color: bool = False) -> str:
     from tabulate import tabulate
 
+    ordered = [(r, report.judge(r)) for r in _sorted(report.results)]
     rows = [
         (
             _paint(r.status.value.upper(), r.status, color),
             str(r.effective_severity),
             r.id,
-            printable(r.outcome.message),
+            printable(j.headline(r.outcome.message)),
         )
-        for r in _sorted(report.results)
+        for r, j in ordered
     ]
     lines = [header(report), ""]
     lines.append(tabulate(rows, headers=HEADERS, disable_numparse=True, maxcolwidths=[None, None, None, 80]))
-    todo = [r for r in _sorted(report.results) if r.status in (Status.FAIL, Status.ERROR, Status.WARN)]
+    todo = [(r, j) for r, j in ordered
+            if r.status in (Status.FAIL, Status.ERROR, Status.WARN) or j.verdict is Verdict.REQUIRED_UNKNOWN]
     if todo:
         lines += ["", "What to fix:"]
-        for r in todo:
-            lines += remediation_block(r)
+        for r, j in todo:
+            lines += remediation_block(r, j)
     for problem in report.problems:
         lines.append(f"plugin problem: {printable(problem)}")
     lines += ["", summary_line(report, exit_code)]

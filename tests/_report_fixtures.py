@@ -209,8 +209,16 @@ def hostile_report(tmp: Path) -> Report:
     return build_report(tmp, HOSTILE_TREE, HostilePlugin(), "hostile", HOSTILE_POLICY)
 
 
-def code(report: Report, *, strict: bool = False) -> int:
-    return int(exit_code(report, strict=strict))
+def code(report: Report) -> int:
+    """The exit code, judged by the report's own gate (``report.gate``) as every reporter judges it."""
+    return int(exit_code(report))
+
+
+def with_gate(report: Report, **gate: object) -> Report:
+    """The same results judged by another gate (``fail_on``, ``strict``, ``required``)."""
+    from audit.model import Gate
+
+    return dataclasses.replace(report, gate=Gate(**gate))  # type: ignore[arg-type]
 
 
 # -- golden files ------------------------------------------------------------------------------------

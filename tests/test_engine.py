@@ -216,10 +216,9 @@ def test_exit_codes(plugins, host):
             return [one("a.low", failed, Severity.LOW), one("a.warn", warned, Severity.HIGH)]
 
     plugins.pm.register(P(), name="p")
-    report = run_audit(plugins, host)
-    assert exit_code(report, Severity.LOW) is ExitCode.FAILED
-    assert exit_code(report, Severity.MEDIUM) is ExitCode.OK
-    assert exit_code(report, Severity.MEDIUM, strict=True) is ExitCode.FAILED
+    assert exit_code(run_audit(plugins, host, fail_on=Severity.LOW)) is ExitCode.FAILED
+    assert exit_code(run_audit(plugins, host, fail_on=Severity.MEDIUM)) is ExitCode.OK
+    assert exit_code(run_audit(plugins, host, fail_on=Severity.MEDIUM, strict=True)) is ExitCode.FAILED
 
 
 def test_nothing_ran_is_not_success(plugins, host):
@@ -256,6 +255,6 @@ def test_waivers_disabled_and_severity_overrides(plugins, host):
     assert by_id["a.expired"].status is Status.FAIL and "expired" in by_id["a.expired"].waiver
     assert by_id["a.off"].status is Status.SKIP
     assert by_id["a.sev"].effective_severity is Severity.INFO
-    assert exit_code(report, Severity.LOW) is ExitCode.FAILED  # a.expired still fails
-    assert exit_code(run_audit(plugins, host, policy, select=["a.live", "a.sev"], clock=lambda: FIXED),
-                     Severity.LOW) is ExitCode.OK
+    assert exit_code(report) is ExitCode.FAILED  # a.expired still fails
+    assert exit_code(run_audit(plugins, host, policy, select=["a.live", "a.sev"], clock=lambda: FIXED,
+                               fail_on=Severity.LOW)) is ExitCode.OK

@@ -130,6 +130,10 @@ def test_sizes(text, size):
     ("[waivers.\"ksm.state\"]\nexpires = 2027-01-01\n", "waivers.ksm.state: a waiver needs a reason"),
     ("[waivers.\"ksm.state\"]\nreason = \"x\"\nexpires = \"next year\"\n",
      "waivers.ksm.state.expires: expected a date like 2027-01-31"),
+    ("[gate]\nrequired = \"boot.*\"\n", "gate.required: expected a list of strings"),
+    ("[gate]\nrequired = [\"Boot.*\"]\n", "gate.required: 'Boot.*' is not a check id glob"),
+    ("[gate]\nrequired = [\"\"]\n", "gate.required: '' is not a check id glob"),
+    ("[gate]\nrequire = [\"boot.*\"]\n", "unknown key 'gate.require'"),
     ("[hugepages\nrequired = true\n", "not valid TOML"),
     ("[hugepages]\nrequired = true\nrequired = false\n", "not valid TOML"),
 ])
@@ -168,6 +172,7 @@ def test_policy_show_round_trips_every_key_and_awkward_strings(write, tmp_path):
         '[host]\nmemory = "1.5T"\n[thp]\nallowed = ["never"]\n[ksm]\nmode = "any"\n[swap]\nksm_factor = 0\n'
         '[iommu]\nrequired = false\n'
         '[cpu]\nrequired_model = "Skylake-Server-IBRS"\nrequired_flags = ["vmx", "pdpe1gb"]\n'
+        '[gate]\nrequired = ["boot.*", "kernel.kvm"]\n'
         '[severity]\n"swap.ksm" = "info"\n"weird \\"id\\"" = "high"\n'
         '[waivers."ksm.state"]\nreason = "ticket \\"OPS-42\\"\\nsecond line\\ttab \\\\ backslash ü"\n'
         'expires = 2027-01-31\n'
@@ -183,6 +188,8 @@ def test_policy_show_round_trips_every_key_and_awkward_strings(write, tmp_path):
     assert same_policy(again, original)
     assert again.waivers["ksm.state"].reason == 'ticket "OPS-42"\nsecond line\ttab \\ backslash ü'
     assert again.severity_overrides == {"swap.ksm": Severity.INFO, 'weird "id"': Severity.HIGH}
+    assert again.gate_required == ("boot.*", "kernel.kvm")
+    assert '[gate]\nrequired = ["boot.*", "kernel.kvm"]' in out.stdout
     assert to_toml(again).splitlines()[1:] == out.stdout.splitlines()[1:]  # stable from then on
 
 
@@ -311,9 +318,10 @@ def test_exit_code_follows_waived_results(tmp_path):
     waived = dataclasses.replace(DEFAULT_POLICY, waivers={"ksm.state": Waiver(reason="r")})
     report = run_audit(plugins, host, waived, select=["ksm.state", "boot.drift"])
     assert exit_code(report) is ExitCode.OK  # boot.drift only warns
-    assert exit_code(report, strict=True) is ExitCode.FAILED
+    assert exit_code(run_audit(plugins, host, waived, select=["ksm.state", "boot.drift"], strict=True)) \
+        is ExitCode.FAILED
     waived = dataclasses.replace(waived, waivers={**waived.waivers, "boot.drift": Waiver(reason="r")})
-    assert exit_code(run_audit(plugins, host, waived, select=["ksm.state", "boot.drift"]), strict=True) is ExitCode.OK
+    assert exit_code(run_audit(plugins, host, waived, select=["ksm.state", "boot.drift"], strict=True)) is ExitCode.OK
 
 
 def test_policy_values_reach_the_checks(make_root, write):

@@ -1,8 +1,9 @@
 """Command line: ``hostaudit [run] [options]``, ``hostaudit checks``, ``hostaudit explain ID``.
 
-Exit codes: 0 nothing failed at or above --fail-on; 1 a failure at or above it; 2 usage or input
-error (nothing audited, or a report could not be written); 3 no failure, but a check errored or no
-check could run at all.
+Exit codes: 0 nothing failed at or above --fail-on; 1 a failure at or above it, or a required check
+(``--require``, ``[gate] required``) that failed or could not be checked; 2 usage or input error
+(nothing audited, or a report could not be written); 3 no failure, but a check errored or no check
+could run at all.
 """
 
 from __future__ import annotations

@@ -18,6 +18,15 @@ def _severity(text: str) -> Severity:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _id_glob(text: str) -> str:
+    from audit.policy import check_id_glob
+
+    try:
+        return check_id_glob(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # one clear line, exit 2
         raise UsageError(f"{self.prog}: {message}")
@@ -39,7 +48,11 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fail-on", type=_severity, default=Severity.LOW, metavar="SEVERITY",
                    help="lowest severity whose failure sets exit code 1 (default: low)")
     p.add_argument("--strict", action="store_true", help="warnings count as failures for the exit code")
-    p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors; use the exit code")
+    p.add_argument("--require", action="append", default=[], type=_id_glob, metavar="GLOB",
+                   help="these check ids must be checked: a skip or error counts as a failure (adds to the "
+                        "policy's [gate] required); repeatable")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="print nothing but errors and required checks that could not be checked; use the exit code")
     p.add_argument("--no-entry-points", action="store_true", help="run built-in checks only")
     add_policy_options(p)
 

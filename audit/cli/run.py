@@ -45,26 +45,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--format {args.format}: unknown format (one of: {', '.join(stdout_formats)})")
     policy = load_policy(args)
     host = make_host(args)
-    report = run_audit(plugins, host, policy, select=args.select, ignore=args.ignore)
-    code = int(exit_code(report, args.fail_on, strict=args.strict))
+    report = run_audit(plugins, host, policy, select=args.select, ignore=args.ignore, fail_on=args.fail_on,
+                       strict=args.strict, require=args.require)
+    code = int(exit_code(report))  # judged by report.gate, as every report is
     write_failed = False
     for path, fmt in formats:
         try:
-            output.write_atomic(path, output.render(fmt, report, exit_code=code, extra=extra, strict=args.strict))
+            output.write_atomic(path, output.render(fmt, report, exit_code=code, extra=extra))
         except OSError as exc:
             print(f"hostaudit: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
             write_failed = True
     if args.quiet:
         from reports.sanitize import printable
 
-        for r in report.results:
-            if r.status.value == "error":
-                print(f"hostaudit: {r.id}: {printable(r.outcome.message)}", file=sys.stderr)
+        for r, j in report.judged():
+            # what -q leaves unsaid would otherwise be a mystery: errors, and required checks not checked
+            if r.status.value == "error" or j.verdict.value == "required_unknown":
+                print(f"hostaudit: {r.id}: {printable(j.headline(r.outcome.message))}", file=sys.stderr)
     else:
-        sys.stdout.write(
-            output.render(args.format, report, exit_code=code, color=use_color(sys.stdout), extra=extra,
-                          strict=args.strict)
-        )
+        sys.stdout.write(output.render(args.format, report, exit_code=code, color=use_color(sys.stdout), extra=extra))
     return int(ExitCode.USAGE) if write_failed else code
 
 
