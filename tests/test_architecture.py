@@ -215,3 +215,20 @@ def test_public_names_for_plugin_authors_resolve():
         "assert callable(hookimpl) and isinstance(FACTS, dict)")
     assert {"audit.model", "audit.host.core", "audit.host.registry"} <= loaded
     assert not any(m.startswith(("checks", "reports", "audit.cli", "audit.engine")) for m in loaded)
+
+
+def test_every_builtin_fact_module_is_listed_for_snapshots():
+    """collect captures what FACTS declares once every fact module is imported: a module that
+    declares facts and is missing from audit.capture.FACT_MODULES would travel in no snapshot."""
+    from audit.capture import FACT_MODULES
+
+    declaring = set()
+    for name, path in project_modules().items():
+        if not name.startswith("audit."):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef) and any(
+                    isinstance(d, ast.Call) and getattr(d.func, "id", None) == "fact" for d in node.decorator_list):
+                declaring.add(name)
+    assert declaring and declaring == set(FACT_MODULES)
