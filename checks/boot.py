@@ -7,7 +7,7 @@ from audit.boot.facts import boot_cmdline
 from audit.boot.model import DEFAULT_GRUB, OPTIONAL_VARIABLES, TUNED_BOOTCMDLINE, BootConfig, suspicious_params
 from audit.host.core import Host
 from audit.model import Check, Evidence, Outcome, Severity, check, errored, passed, skipped, warned
-from audit.parsers.cmdline import canonical_name
+from audit.parsers.cmdline import canonical_name, repeated_params
 from audit.parsers.hugepages import hugepage_request
 from audit.policy import Policy
 from audit.remedy.cmdline import regenerate
@@ -113,6 +113,9 @@ def boot_params(host: Host, policy: Policy) -> Outcome:
                                                             for p in params)[:500]))
         problems += [f"{label}: {m}" for m in suspicious_params(params)]
         problems += [f"{label}: {m}" for m in hugepage_request(params, X86_DEFAULT_HUGEPAGE).problems]
+        for name, vals in repeated_params(params):
+            problems.append(f"{label}: {name} is given {len(vals)} times ({', '.join(repr(v) for v in vals)}): the "
+                            "kernel acts on one of them and overrides or ignores the others")
         literal = [p.name for p in params if "$" in p.name or (p.value and p.value.startswith("$"))]
         problems += [f"{label}: literal variable {n!r} reached the kernel" for n in literal]
     if problems:

@@ -536,3 +536,12 @@ def test_legacy_grub_fix_round_trip(audit, tmp_path):
     assert "iommu=off" not in tree["boot/grub/grub.conf"]
     out = audit("iommu.enabled", tree)
     assert out.status is Status.PASS and "intel: intel_iommu=on" in out.message
+
+
+def test_a_repeated_parameter_the_kernel_overrides_is_flagged(audit):
+    out = audit("boot.params", trees.debian12_tree(booted="transparent_hugepage=never console=tty0 console=ttyS0 "
+                                                          "transparent_hugepage=madvise"))
+    assert out.status is Status.WARN
+    assert ("next boot: transparent_hugepage is given 2 times ('never', 'madvise'): the kernel acts on one of them "
+            "and overrides or ignores the others") in out.message
+    assert "console" not in out.message

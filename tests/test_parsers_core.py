@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from audit.errors import ParseError
-from audit.parsers.cmdline import parse_cmdline, tokenize, values
+from audit.parsers.cmdline import parse_cmdline, repeated_params, tokenize, values
 from audit.parsers.cpuinfo import parse_cpuinfo
 from audit.parsers.kconfig import NOT_SET, parse_kconfig
 from audit.parsers.modules import module_name, parse_modules_builtin, parse_proc_crypto, parse_proc_modules
@@ -189,3 +189,17 @@ def test_version_order():
     assert newest(["5.10.0-9-amd64", "5.9.1", "4.19.0-10-amd64"]) == "5.10.0-9-amd64"
     assert sorted(["6.1.0-1", "6.1.0", "6.1.0-rc1"], key=version_key) == ["6.1.0-rc1", "6.1.0", "6.1.0-1"]
     assert newest(["3.10.0-1160.el7.x86_64", "3.10.0-957.el7.x86_64"]) == "3.10.0-1160.el7.x86_64"
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    pytest.param("transparent_hugepage=never quiet transparent-hugepage=madvise",
+                 [("transparent_hugepage", ["never", "madvise"])], id="dash-and-underscore-are-one-name"),
+    pytest.param("isolcpus=2-3 isolcpus=4-7 mitigations=off", [("isolcpus", ["2-3", "4-7"])], id="last-wins"),
+    pytest.param("quiet quiet iommu=pt iommu=pt", [], id="same-value-twice-is-harmless"),
+    pytest.param("console=tty0 console=ttyS0,115200 memmap=64M$0x1000000 memmap=1G!4G", [], id="repeatable"),
+    pytest.param("rd.lvm.lv=rhel/root rd.lvm.lv=rhel/swap ip=eth0:dhcp ip=eth1:dhcp", [], id="dracut"),
+    pytest.param("intel_iommu=on intel_iommu=igfx_off hugepagesz=1G hugepages=4 hugepagesz=2M hugepages=512", [],
+                 id="option-lists-and-huge-page-pairs"),
+])
+def test_repeated_parameters_the_kernel_overrides(line, expected):
+    assert repeated_params(tokenize(line)) == expected

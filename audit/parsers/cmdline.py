@@ -76,3 +76,36 @@ def values(params: list[Param], name: str) -> list[str]:
 def last(params: list[Param], name: str) -> str | None:
     found = values(params, name)
     return found[-1] if found else None
+
+
+#: Parameters the kernel (or the early userspace that reads /proc/cmdline) takes more than once, each
+#: occurrence adding rather than replacing: Documentation/admin-guide/kernel-parameters.txt (console=
+#: "multiple console= options", memmap=, acpi_osi=, crashkernel= ",high"/",low" pairs, video= per
+#: output), dracut.cmdline(7) (rd.*, ip=, nameserver=), systemd's kernel-command-line(7)
+#: (systemd.wants=, systemd.mask=, systemd.setenv=), kmod (modprobe.blacklist=); and the option-list
+#: parameters whose handler sets flags on each occurrence (intel_iommu=on intel_iommu=igfx_off,
+#: iommu=, amd_iommu=, pci=, efi=), which iommu.enabled judges as a whole. The huge page parameters
+#: are judged by audit.parsers.hugepages (pairs, one per size; default_hugepagesz first wins).
+REPEATABLE = frozenset({
+    "console", "memmap", "acpi_osi", "crashkernel", "video", "ip", "nameserver", "bootdev", "ifname",
+    "systemd.wants", "systemd.mask", "systemd.setenv", "modprobe.blacklist", "module_blacklist",
+    "hugepagesz", "hugepages", "default_hugepagesz", "initrd", "earlycon",
+    "intel_iommu", "amd_iommu", "iommu", "pci", "efi",
+})
+REPEATABLE_PREFIXES = ("rd.",)
+
+
+def repeated_params(params: list[Param]) -> list[tuple[str, list[str]]]:
+    """(name as first written, its values in order) of every parameter given more than once with
+    different values, where a later occurrence overrides or is ignored (the kernel keeps one)."""
+    seen: dict[str, list[Param]] = {}
+    for p in params:
+        if p.key in REPEATABLE or p.key.startswith(REPEATABLE_PREFIXES) or "$" in p.name:
+            continue
+        seen.setdefault(p.key, []).append(p)
+    out = []
+    for ps in seen.values():
+        vals = ["" if p.value is None else p.value for p in ps]
+        if len(ps) > 1 and len(set(vals)) > 1:
+            out.append((ps[0].name, vals))
+    return out
