@@ -8,6 +8,7 @@ from audit.boot.model import ORDERED_PARAMS
 from audit.host.core import Host
 from audit.host.memory import (
     DEV_HUGEPAGES_UNIT,
+    FSTAB,
     fstab,
     fstab_hugetlbfs,
     hugeadm_path,
@@ -19,13 +20,13 @@ from audit.host.memory import (
 from audit.model import Check, Evidence, Outcome, Severity, check, failed, passed, skipped, warned
 from audit.parsers.cmdline import canonical_name
 from audit.parsers.hugepages import format_size
-from audit.parsers.mounts import hugetlbfs_mounts, hugetlbfs_page_size
+from audit.parsers.mounts import FstabEntry, hugetlbfs_mounts, hugetlbfs_page_size, normalize_mount_path
 from audit.parsers.systemd import UnitState
 from audit.policy import Policy
 from audit.remedy import hugepages as remedy
 from audit.remedy.cmdline import regenerate
 from audit.remedy.packages import HUGEADM, install
-from audit.remedy.system import unmask_unit
+from audit.remedy.system import dedupe_lines, unmask_unit
 from audit.remedy.target import FixTarget
 from checks._common import maybe
 from checks._hugepages import GIB, HugepagePlan, describe_pools, hugepage_plan, human_size, suggested_pool
@@ -267,10 +268,13 @@ def hugetlbfs_mounted(host: Host, policy: Policy) -> Outcome:
     default = plan.default_size
     ev: list[Evidence] = []
     persistent: set[int] = set()
+    by_point: dict[str, list[FstabEntry]] = {}
     for e in fstab_hugetlbfs(maybe(host, fstab) or []):
         s = hugetlbfs_page_size(e.option_map, default)
         persistent.add(s)
+        by_point.setdefault(normalize_mount_path(e.file), []).append(e)
         ev.append(Evidence(source=f"/etc/fstab:{e.line}", observed=f"hugetlbfs on {e.file} pagesize {format_size(s)}"))
+    duplicates = {mp: es for mp, es in by_point.items() if len(es) > 1}
     tree = host.fact(service_tree)
     st = tree.state(DEV_HUGEPAGES_UNIT)
     ev.append(Evidence(source=f"systemd: {DEV_HUGEPAGES_UNIT}", observed=str(st)))
@@ -312,7 +316,20 @@ def hugetlbfs_mounted(host: Host, policy: Policy) -> Outcome:
                   fix=[*unmask, *at_boot],
                   notes="Add an /etc/fstab entry (or a systemd .mount unit) so the mount comes back at boot.")
     where = "mounted now and at boot" if now is not None else "mounted at boot"
-    return passed(f"hugetlbfs {where} for {', '.join(format_size(s) for s in sorted(sizes))} pages", ev)
+    done = f"hugetlbfs {where} for {', '.join(format_size(s) for s in sorted(sizes))} pages"
+    if duplicates:
+        return warned(done + ", but /etc/fstab mounts " + "; ".join(
+            f"{mp} {len(es)} times (lines {', '.join(str(e.line) for e in es)})" for mp, es in duplicates.items())
+            + ": systemd-fstab-generator refuses the duplicate and mount -a stacks a second mount", ev,
+            fix=_dedupe_fstab(duplicates), notes="Keep one /etc/fstab entry per mount point.")
+    return passed(done, ev)
+
+
+def _dedupe_fstab(duplicates: dict[str, list[FstabEntry]]) -> list[str]:
+    """Identical repeated entries are dropped by a command; differing ones need a person to choose."""
+    differing = [mp for mp, es in duplicates.items() if len({(e.spec, e.vfstype, e.options) for e in es}) > 1]
+    cmds = dedupe_lines(FSTAB) if len(differing) < len(duplicates) else []
+    return cmds + [f"# keep one of the /etc/fstab entries for {mp} (their options differ)" for mp in differing]
 
 
 @check(

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 
 import pytest
 
@@ -704,3 +705,26 @@ def test_sysctl_file_masked_by_a_dev_null_link_hides_the_vendor_file(make_root, 
     cfg = Host.from_root(str(root)).fact(sysctl_config)
     assert "vm.nr_hugepages" not in cfg.effective
     assert cfg.effective["vm.swappiness"].value == "10"
+
+
+def test_duplicate_hugetlbfs_fstab_entries_are_reported_and_deduplicated(audit, tmp_path):
+    line = "hugetlbfs /dev/hugepages1G hugetlbfs pagesize=1G 0 0\n"
+    fstab = "# /etc/fstab\n\n" + FSTAB_BOTH + line + "\n# again\n" + line
+    out = audit("mounts.hugetlbfs", _hugepages_host(**{"etc/fstab": fstab}))
+    assert out.status is Status.WARN
+    assert out.message == ("hugetlbfs mounted now and at boot for 2M, 1G pages, but /etc/fstab mounts "
+                           "/dev/hugepages1G 3 times (lines 4, 5, 8): systemd-fstab-generator refuses the duplicate "
+                           "and mount -a stacks a second mount")
+    (cmd,) = fix(out)
+    target = tmp_path / "fstab"
+    target.write_text(fstab)
+    for _ in range(2):  # the fix on a copy, twice: the same file after one run and after two
+        subprocess.run(["bash", "-c", cmd.replace("/etc/fstab", str(target))], check=True)
+        assert target.read_text() == "# /etc/fstab\n\n" + FSTAB_BOTH + "\n# again\n"
+
+
+def test_differing_duplicate_fstab_entries_are_left_to_a_person(audit):
+    fstab = FSTAB_BOTH + "nodev /dev/hugepages1G hugetlbfs pagesize=1G,mode=1770 0 0\n"
+    out = audit("mounts.hugetlbfs", _hugepages_host(**{"etc/fstab": fstab}))
+    assert out.status is Status.WARN
+    assert fix(out) == ["# keep one of the /etc/fstab entries for /dev/hugepages1G (their options differ)"]

@@ -88,3 +88,11 @@ def swap_file(path: str, size: int) -> list[str]:
         f"swapon {p}",
         fstab_append(f"{path} none swap defaults 0 0"),
     ]
+
+
+def dedupe_lines(path: str) -> list[str]:
+    """Drop the repeated copies of identical entry lines of ``path`` (comments and blank lines kept),
+    keeping the first; the file keeps its inode and mode. A second run changes nothing."""
+    p = shlex.quote(path)
+    new = shlex.quote(path + ".hostaudit-new")
+    return [f"awk '/^[[:space:]]*(#|$)/ || !seen[$0]++' {p} > {new} && cat {new} > {p} && rm -f {new}"]
