@@ -9,7 +9,7 @@ from audit.parsers.cmdline import parse_cmdline, repeated_params, tokenize, valu
 from audit.parsers.cpuinfo import parse_cpuinfo
 from audit.parsers.kconfig import NOT_SET, parse_kconfig
 from audit.parsers.modules import module_name, parse_modules_builtin, parse_proc_crypto, parse_proc_modules
-from audit.parsers.osrelease import parse_os_release
+from audit.parsers.osrelease import identify_os, parse_os_release
 from audit.parsers.version import newest, version_key
 from tests.conftest import cpuinfo_sample, kconfig_sample
 
@@ -203,3 +203,35 @@ def test_version_order():
 ])
 def test_repeated_parameters_the_kernel_overrides(line, expected):
     assert repeated_params(tokenize(line)) == expected
+
+
+# Identification files of hosts without os-release, as the distributions ship them: Ubuntu 22.04's
+# /etc/lsb-release (base-files 12ubuntu4), Rocky 8.9's rocky-release and system-release-cpe
+# (rocky-release 8.9-1.6), Amazon Linux 2's system-release and its CPE 2.3 name (system-release 2-15).
+UBUNTU_LSB = ('DISTRIB_ID=Ubuntu\nDISTRIB_RELEASE=22.04\nDISTRIB_CODENAME=jammy\n'
+              'DISTRIB_DESCRIPTION="Ubuntu 22.04.4 LTS"\n')
+
+
+@pytest.mark.parametrize(("files", "name", "family", "source"), [
+    pytest.param({"/etc/lsb-release": UBUNTU_LSB, "/etc/debian_version": "bookworm/sid\n"},
+                 "Ubuntu 22.04.4 LTS", "debian", "/etc/lsb-release", id="ubuntu-not-debian-sid"),
+    pytest.param({"/etc/rocky-release": "Rocky Linux release 8.9 (Green Obsidian)\n",
+                  "/etc/redhat-release": "Rocky Linux release 8.9 (Green Obsidian)\n",
+                  "/etc/system-release-cpe": "cpe:/o:rocky:rocky:8:GA\n"},
+                 "Rocky Linux release 8.9 (Green Obsidian)", "rhel", "/etc/rocky-release", id="rocky"),
+    pytest.param({"/etc/system-release": "Amazon Linux release 2 (Karoo)\n",
+                  "/etc/system-release-cpe": "cpe:2.3:o:amazon:amazon_linux:2\n"},
+                 "Amazon Linux release 2 (Karoo)", "rhel", "/etc/system-release", id="amazon-linux-2"),
+    pytest.param({"/etc/system-release-cpe": "cpe:/o:redhat:enterprise_linux:7.9:ga:server\n"},
+                 None, "rhel", "/etc/system-release-cpe", id="cpe-only"),
+    pytest.param({"/etc/redhat-release": "CentOS release 6.10 (Final)\n"},
+                 "CentOS release 6.10 (Final)", "rhel", "/etc/redhat-release", id="el6"),
+    pytest.param({"/etc/debian_version": "12.5\n"}, "Debian 12.5", "debian", "/etc/debian_version", id="debian"),
+])
+def test_identify_os_without_os_release(files, name, family, source):
+    ident = identify_os(files.get)
+    assert ident is not None and (ident.name, ident.family, ident.source) == (name, family, source)
+
+
+def test_identify_os_knows_nothing_without_any_file():
+    assert identify_os({}.get) is None

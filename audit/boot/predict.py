@@ -37,12 +37,11 @@ from audit.parsers.grub import (
     parse_shell_vars,
     run_grub_script,
 )
-from audit.parsers.osrelease import parse_os_release
+from audit.parsers.osrelease import identify_os, parse_os_release
 from audit.parsers.version import newest
 
 USR_KERNEL_CMDLINE = "/usr/lib/kernel/cmdline"
 OS_RELEASE_PATHS = ("/etc/os-release", "/usr/lib/os-release")
-DISTRO_MARKERS = (("/etc/debian_version", "debian"), ("/etc/redhat-release", "rhel"), ("/etc/SuSE-release", "suse"))
 CMDLINE_VARIABLES = ("GRUB_CMDLINE_LINUX", "GRUB_CMDLINE_LINUX_DEFAULT")
 #: The placeholder device the prediction runs GRUB's reader with; never shown as a parameter.
 _ROOT = "root=HOSTAUDIT-PREDICTED-ROOT"
@@ -62,7 +61,7 @@ class Prediction:
 
 
 def distro_family(reader: Reader) -> str | None:
-    """'debian', 'rhel', 'suse' or None, by what the root holds (os-release, else release files)."""
+    """'debian', 'rhel', 'suse' or None, by what the root holds (os-release, else the older files)."""
     for path in OS_RELEASE_PATHS:
         text = reader.text(path)
         if text is not None:
@@ -70,10 +69,8 @@ def distro_family(reader: Reader) -> str | None:
             if family:
                 return family
             break
-    for path, family in DISTRO_MARKERS:
-        if reader.is_file(path):
-            return family
-    return None
+    ident = identify_os(lambda path: reader.text(path) if reader.is_file(path) else None)
+    return ident.family if ident else None
 
 
 def _grub_files(reader: Reader, family: str | None) -> list[str]:

@@ -17,6 +17,7 @@ from audit.parsers.modules import (
     parse_proc_crypto,
     parse_proc_modules,
 )
+from audit.parsers.osrelease import IDENTITY_FILES, OsIdentity, identify_os
 
 MODULES = "/proc/modules"
 CRYPTO = "/proc/crypto"
@@ -62,42 +63,39 @@ def hostname(host: Host) -> str:
     raise FactUnavailable("no hostname recorded")
 
 
-DISTRO_MARKERS = (("/etc/redhat-release", "rhel"), ("/etc/centos-release", "rhel"), ("/etc/debian_version", "debian"),
-                  ("/etc/SuSE-release", "suse"))
+def _identity(host: Host) -> OsIdentity | None:
+    def read(path: str) -> str | None:
+        return host.read_text(path, limit=4096) if host.kind(path) == "file" else None
+
+    return identify_os(read)
 
 
-@fact(paths=[*OS_RELEASE_PATHS, *(p for p, _ in DISTRO_MARKERS)])
+@fact(paths=[*OS_RELEASE_PATHS, *IDENTITY_FILES])
 def distro_family(host: Host) -> str | None:
     """'debian', 'rhel', 'suse' or None, for remediation wording only (never to gate a check).
 
-    os-release first; hosts older than it (RHEL 6, whose grub.conf hostaudit still audits) are
-    recognised by their release files."""
+    os-release first; hosts without it (RHEL 6, whose grub.conf hostaudit still audits, images
+    stripped of it) are recognised by lsb-release, the CPE name and the release files."""
     try:
         family = host.fact(os_release_fact).info.family()
         if family:
             return family
     except (FactUnavailable, FactError):
         pass
-    for path, family in DISTRO_MARKERS:
-        if host.kind(path) == "file":
-            return family
-    return None
+    ident = _identity(host)
+    return ident.family if ident else None
 
 
-@fact(paths=[*OS_RELEASE_PATHS, *(p for p, _ in DISTRO_MARKERS)])
+@fact(paths=[*OS_RELEASE_PATHS, *IDENTITY_FILES])
 def os_name(host: Host) -> str:
-    """A human name for the OS: os-release's PRETTY_NAME, else the first line of a release file."""
+    """A human name for the OS: os-release's PRETTY_NAME, else lsb-release or a release file."""
     try:
         name = host.fact(os_release_fact).info.pretty_name
         if name:
             return name
     except (FactUnavailable, FactError):
         pass
-    for path, _ in DISTRO_MARKERS:
-        if path != "/etc/debian_version" and host.kind(path) == "file":
-            first = host.read_text(path, limit=4096).strip().splitlines()
-            if first:
-                return first[0].strip()
-    if host.kind("/etc/debian_version") == "file":
-        return "Debian " + host.read_text("/etc/debian_version", limit=4096).strip()
-    raise FactUnavailable("no /etc/os-release or release file")
+    ident = _identity(host)
+    if ident is None or not ident.name:
+        raise FactUnavailable("no /etc/os-release, lsb-release or release file")
+    return ident.name
