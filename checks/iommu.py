@@ -49,11 +49,16 @@ def iommu_on(params: list[Param] | None, kconfig: dict[str, str | None], vendor:
         for opt in INTEL_DEFAULT_ON:
             if kconfig.get(opt) == "y":
                 return True, f"{opt}=y"
+        if not kconfig:
+            return None, ("no intel_iommu=on, and no kernel config was read: whether the kernel enables it by default "
+                          "is unknown")
         return False, "no intel_iommu=on (and the kernel does not enable it by default)"
     if kconfig.get("CONFIG_AMD_IOMMU") not in ("y", None):
         return False, f"CONFIG_AMD_IOMMU={kconfig.get('CONFIG_AMD_IOMMU')}"
     if _any_off(params, "amd_iommu"):
         return False, "amd_iommu=off"
+    if not kconfig:
+        return True, "AMD IOMMU is on by default (no amd_iommu=off; CONFIG_AMD_IOMMU=y assumed: no kernel config read)"
     return True, "AMD IOMMU is on by default (no amd_iommu=off)"
 
 

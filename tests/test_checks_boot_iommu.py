@@ -545,3 +545,14 @@ def test_a_repeated_parameter_the_kernel_overrides_is_flagged(audit):
     assert ("next boot: transparent_hugepage is given 2 times ('never', 'madvise'): the kernel acts on one of them "
             "and overrides or ignores the others") in out.message
     assert "console" not in out.message
+
+
+def test_image_without_a_kernel_config_is_unknown_not_off(audit):
+    """No kernel config read: whether the kernel turns the Intel IOMMU on by default is unknown, so an
+    image without intel_iommu=on cannot be judged for an Intel CPU (and its vendor is unknown)."""
+    tree = trees.debian12_tree(booted="quiet")
+    tree = {k: v for k, v in tree.items() if not k.startswith(("boot/config-", "lib/modules/"))}
+    out = audit("iommu.enabled", tree)
+    assert out.status is Status.SKIP, out.message
+    assert any("no kernel config was read: whether the kernel enables it by default is unknown" in e.observed
+               for e in out.evidence)
