@@ -47,7 +47,7 @@ def boot_drift(host: Host, policy: Policy) -> Outcome:
     boot = host.fact(boot_cmdline)
     cfg = boot.config
     ev = [Evidence(source=boot.source, observed=boot.summary), *cfg.provenance]
-    if cfg.loader is None or (cfg.predicted and boot.params is None):
+    if cfg.loader is None or boot.params is None:  # unknown parameters never compare as "no drift"
         return skipped(f"nothing to compare: {boot.summary}", ev)
     if cfg.entry is not None and cfg.entry.kind == "predicted":
         # nothing is generated yet: the generator writes the entry from these very inputs

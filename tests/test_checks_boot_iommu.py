@@ -392,6 +392,7 @@ def test_scenarios_cover_every_check_failing_somewhere(make_root):
 # -- host values in commands are quoted ---------------------------------------------------------------
 
 HOSTILE = "x';touch pwned;'"
+OL7 = "3.10.0-1160.119.1.0.5.el7.x86_64"
 
 
 def _assert_quoted(cmd: str, value: str) -> None:
@@ -409,6 +410,8 @@ def test_hostile_grub_cfg_path_is_quoted_in_regeneration_commands(audit):
         "boot/efi/EFI/centos/grubx64.efi": b"MZ",
         path.lstrip("/"): trees.grub_sample("rhel72-grub.cfg"),
         "etc/default/grub": 'GRUB_CMDLINE_LINUX="crashkernel=auto rhgb quiet hugepagesz=1G hugepages=4"\n',
+        # a kernel config, so that iommu.enabled can judge (without one the Intel default is unknown)
+        f"boot/config-{OL7}": trees.kconfig_sample(f"oraclelinux7-rhck-config-{OL7}").read_text(),
     }
     seen = 0
     for check_id in ("boot.drift", "boot.hugepages", "iommu.enabled"):
@@ -556,3 +559,16 @@ def test_image_without_a_kernel_config_is_unknown_not_off(audit):
     assert out.status is Status.SKIP, out.message
     assert any("no kernel config was read: whether the kernel enables it by default is unknown" in e.observed
                for e in out.evidence)
+
+
+@pytest.mark.parametrize("grub_cfg", [
+    pytest.param("set timeout=5\n", id="no-menu-entries"),
+    pytest.param("configfile /boot/grub/grub.cfg\n", id="configfile-loop"),
+    pytest.param(Link("/etc/os-release"), id="links-to-a-non-grub-file"),
+])
+def test_drift_is_unknown_when_the_boot_parameters_are(audit, grub_cfg):
+    tree = {**trees.debian12_tree(booted="quiet"), "boot/grub/grub.cfg": grub_cfg,
+            "etc/os-release": 'ID=debian\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n'}
+    out = audit("boot.drift", tree)
+    assert out.status is Status.SKIP and out.message.startswith("nothing to compare: "), out.message
+    assert "boot parameters unknown" in out.message
