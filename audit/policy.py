@@ -19,6 +19,7 @@ from importlib import resources
 from typing import Any
 
 from audit.errors import UsageError
+from audit.inputfile import read_user_text
 from audit.model import Severity
 
 
@@ -64,6 +65,11 @@ PROFILES = ("kvm-host", "kvm-host-multitenant")
 _SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
+#: The largest policy file read, and the largest size a policy may name (1 PiB: no machine has more).
+MAX_POLICY = 1 << 20
+MAX_SIZE = 1 << 50
+
+
 def parse_bytes(value: Any, key: str) -> int:
     """``1G``, ``2MB``, ``512M``, ``2048K``, ``1GiB`` or a plain integer of bytes."""
     if isinstance(value, bool):
@@ -82,9 +88,16 @@ def parse_bytes(value: Any, key: str) -> int:
         n = float(num)
     except ValueError:
         raise UsageError(f"{key}: not a size: {value!r} (use e.g. 2M, 1G, 256G)") from None
+    if not math.isfinite(n):
+        raise UsageError(f"{key}: not a size: {value!r} (use e.g. 2M, 1G, 256G)")
     if n <= 0:
         raise UsageError(f"{key}: must be positive, got {value!r}")
-    return int(n * _SIZE_UNITS[unit])
+    size = n * _SIZE_UNITS[unit]
+    if size > MAX_SIZE:
+        raise UsageError(f"{key}: {value!r} is larger than any machine (at most 1024T)")
+    if size < 1:
+        raise UsageError(f"{key}: {value!r} is less than one byte")
+    return int(size)
 
 
 def _str(v: Any, key: str) -> str:
@@ -248,6 +261,8 @@ def _load_toml(text: str, source: str) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses into nested arrays and inline tables
+        raise UsageError(f"{source}: not a policy: arrays or tables nested too deeply") from None
 
 
 def load_profile(name: str, _seen: tuple[str, ...] = ()) -> Policy:
@@ -269,11 +284,7 @@ def load_policy(*, profile: str | None = None, path: str | None = None) -> Polic
     """The effective policy: a profile, then a policy file on top (its ``extends`` names the profile)."""
     if path is None:
         return load_profile(profile or "kvm-host")
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except OSError as exc:
-        raise UsageError(f"--policy {path}: cannot read: {exc.strerror or exc}") from None
+    text = read_user_text(path, what="--policy", cap=MAX_POLICY)
     data = _load_toml(text, path)
     extends = _str(data.get("extends", profile or "kvm-host"), f"{path}: extends")
     try:

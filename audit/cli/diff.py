@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from audit.errors import UsageError
+from audit.inputfile import read_user_text
 
 #: How bad a status is, for "got worse": a skip or waiver is not a problem, an error is (the host
 #: can no longer be judged), a failure is the worst.
@@ -36,13 +37,15 @@ class Change:
         return "worse" if diff > 0 else "better" if diff < 0 else "changed"
 
 
+#: A JSON report of thousands of checks is a few MB.
+MAX_REPORT = 256 << 20
+
+
 def load_report(path: str) -> dict[str, Any]:
+    text = read_user_text(path, what="report", cap=MAX_REPORT)
     try:
-        with open(path, encoding="utf-8") as fh:
-            doc = json.load(fh)
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        doc = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise UsageError(f"{path}: not a JSON report: {exc}") from None
     if not isinstance(doc, dict) or doc.get("schema_version") != 1 or not isinstance(doc.get("results"), list):
         raise UsageError(f"{path}: not a hostaudit JSON report (schema_version 1)")

@@ -53,6 +53,7 @@ from typing import Any
 from audit.errors import FactError, FactUnavailable, UsageError
 from audit.host.core import Host
 from audit.host.fs import MAX_READ, Kind, normalize, walk_inside
+from audit.inputfile import read_user_file
 from audit.model import TargetMode
 
 FORMAT = "hostaudit-snapshot"
@@ -689,15 +690,8 @@ def looks_like_snapshot(blob: bytes) -> bool:
 
 
 def read_input(path: str, *, what: str = "snapshot") -> bytes:
-    """The bytes of a user-given file (capped), or UsageError in one line."""
-    try:
-        with open(path, "rb") as fh:
-            blob = fh.read(MAX_INPUT + 1)
-    except OSError as exc:
-        raise UsageError(f"{what} {path}: cannot read: {exc.strerror or exc}") from None
-    if len(blob) > MAX_INPUT:
-        raise UsageError(f"{what} {path}: larger than {MAX_INPUT} bytes")
-    return blob
+    """The bytes of a user-given file (a regular file, capped), or UsageError in one line."""
+    return read_user_file(path, what=what, cap=MAX_INPUT)
 
 
 def load_snapshot(path: str) -> Snapshot:
