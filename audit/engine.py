@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -84,7 +85,11 @@ def collect_checks(plugins: Plugins) -> tuple[list[Declared], list[Declared]]:
             for c in checks:
                 if not _ID_RE.match(c.id):
                     raise ValueError(f"check id {c.id!r} does not match {CHECK_ID_RE}")
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit too: a plugin cannot end the run
+            if isinstance(exc, SystemExit):
+                exc = RuntimeError(f"hostaudit_checks called sys.exit({exc.code!r})")
             broken.append(Declared(_plugin_check(name, f"{type(exc).__name__}: {exc}"), name))
             continue
         for c in checks:
@@ -125,7 +130,11 @@ def run_check(check: Check, host: Host, policy: Policy) -> Outcome:
         return skipped(f"cannot know here: {exc}", ev)
     except FactError as exc:
         return errored(str(exc), [Evidence(source=exc.source, observed=exc.problem)])
-    except Exception as exc:
+    except SystemExit as exc:  # a plugin's sys.exit() must not end the run without its reports
+        return errored(f"check called sys.exit({exc.code!r})")
+    except KeyboardInterrupt:
+        raise  # the run stops, after writing the reports of what finished (run_audit, the CLI)
+    except BaseException as exc:
         return errored(f"check crashed: {type(exc).__name__}: {exc}")
     if not isinstance(outcome, Outcome):
         return errored(f"check returned {type(outcome).__name__}, not Outcome")
@@ -174,12 +183,20 @@ def run_audit(
     require: Sequence[str] = (),
     clock: Callable[[], dt.datetime] = _now,
     timer: Callable[[], float] = time.perf_counter,
+    check_timeout: float | None = None,
+    on_timeout: Callable[[Report], None] | None = None,
 ) -> Report:
     """Run the selected checks on ``host`` and return the Report, with the gate it is judged by.
 
     The gate's required globs are the policy's ``[gate] required`` plus ``require`` (``--require``).
     A required check that ``select``/``ignore`` leave out still gets a result (skip, so it counts);
     a required glob that matches no declared check is a UsageError: a gate cannot be passed by a typo.
+
+    ``check_timeout`` (seconds) with ``on_timeout``: a check still running past it cannot be stopped
+    (Python threads cannot be killed, and a plugin may swallow any signal), so a watchdog hands
+    ``on_timeout`` the report of what finished, with that check and the ones not run as errors;
+    ``on_timeout`` writes it and ends the process. A KeyboardInterrupt raises ``AuditInterrupted``
+    carrying the same kind of report.
     """
     started = clock()
     t0 = timer()
@@ -191,52 +208,128 @@ def run_audit(
     left_out = [d for d in declared if d.check.id not in chosen_ids and gate.requires(d.check.id)]
     today = started.date()
     results: list[Result] = []
-    for d in chosen:
-        c0 = timer()
-        if id_matches(d.check.id, policy.disabled):
-            outcome = skipped(f"disabled by policy ({policy.source})")
-        else:
-            outcome = run_check(d.check, host, policy)
-        elapsed = (timer() - c0) * 1000.0
-        severity = policy.severity_overrides.get(d.check.id)
-        waiver_note = None
-        waiver = policy.waivers.get(d.check.id)
-        if waiver is not None and outcome.status in (Status.FAIL, Status.WARN):
-            if waiver.active(today):
-                waiver_note = waiver.reason + (f" (expires {waiver.expires})" if waiver.expires else "")
-                outcome = Outcome(
-                    status=Status.WAIVED,
-                    message=f"{outcome.message} [waived: {waiver.reason}]",
-                    evidence=outcome.evidence,
-                    remediation=outcome.remediation,
-                )
-            else:
-                waiver_note = f"waiver expired on {waiver.expires}: {waiver.reason}"
-                outcome = Outcome(
-                    status=outcome.status,
-                    message=f"{outcome.message} [waiver expired on {waiver.expires}]",
-                    evidence=outcome.evidence,
-                    remediation=outcome.remediation,
-                )
-        results.append(
-            Result(check=d.check, outcome=outcome, plugin=d.plugin, duration_ms=elapsed, severity=severity,
-                   waiver=waiver_note)
+
+    def finish(done: list[Result], unfinished: Sequence[tuple[Declared, Outcome]] = ()) -> Report:
+        out = [*done, *(Result(check=d.check, outcome=o, plugin=d.plugin) for d, o in unfinished)]
+        for d in left_out:  # a required check is never dropped silently: it shows, and counts, as unknown
+            out.append(Result(check=d.check, outcome=skipped("left out by --select/--ignore"), plugin=d.plugin))
+        for d in broken:  # broken plugins always show, whatever --select says
+            out.append(Result(check=d.check, outcome=run_check(d.check, host, policy), plugin=d.plugin))
+        out.sort(key=lambda r: r.id)
+        return Report(
+            target=describe_target(host),
+            results=tuple(out),
+            started_at=started.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            duration_ms=(timer() - t0) * 1000.0,
+            tool_version=__version__,
+            profile=policy.profile,
+            problems=tuple(f"{p.plugin}: {p.message}" for p in plugins.problems),
+            gate=gate,
         )
-    for d in left_out:  # a required check is never dropped silently: it shows, and counts, as unknown
-        results.append(Result(check=d.check, outcome=skipped("left out by --select/--ignore"), plugin=d.plugin))
-    for d in broken:  # broken plugins always show, whatever --select says
-        results.append(Result(check=d.check, outcome=run_check(d.check, host, policy), plugin=d.plugin))
-    results.sort(key=lambda r: r.id)
-    return Report(
-        target=describe_target(host),
-        results=tuple(results),
-        started_at=started.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        duration_ms=(timer() - t0) * 1000.0,
-        tool_version=__version__,
-        profile=policy.profile,
-        problems=tuple(f"{p.plugin}: {p.message}" for p in plugins.problems),
-        gate=gate,
-    )
+
+    def unfinished(stuck: Declared | None, why: str) -> list[tuple[Declared, Outcome]]:
+        done = {r.id for r in results}
+        rest = [d for d in chosen if d.check.id not in done]
+        return [(d, errored(why if d is stuck else f"not run: {why}")) for d in rest]
+
+    watchdog = None
+    if check_timeout is not None and on_timeout is not None:
+        limit = check_timeout
+
+        def expire(stuck: Declared) -> None:
+            why = f"{stuck.check.id} did not finish within {limit:g} s (--check-timeout); the run was ended"
+            on_timeout(finish(list(results), unfinished(stuck, why)))
+
+        watchdog = _Watchdog(limit, expire)
+    current: Declared | None = None
+    try:
+        for current in chosen:
+            if watchdog is not None:
+                watchdog.running(current)
+            results.append(_result(current, host, policy, today, timer))
+    except KeyboardInterrupt:
+        raise AuditInterrupted(finish(list(results), unfinished(current, "the run was interrupted"))) from None
+    finally:
+        if watchdog is not None:
+            watchdog.stop()
+    return finish(results)
+
+
+def _result(d: Declared, host: Host, policy: Policy, today: dt.date, timer: Callable[[], float]) -> Result:
+    """One check's Result: run (or disabled by the policy), its severity override and waiver applied."""
+    c0 = timer()
+    if id_matches(d.check.id, policy.disabled):
+        outcome = skipped(f"disabled by policy ({policy.source})")
+    else:
+        outcome = run_check(d.check, host, policy)
+    elapsed = (timer() - c0) * 1000.0
+    severity = policy.severity_overrides.get(d.check.id)
+    waiver_note = None
+    waiver = policy.waivers.get(d.check.id)
+    if waiver is not None and outcome.status in (Status.FAIL, Status.WARN):
+        if waiver.active(today):
+            waiver_note = waiver.reason + (f" (expires {waiver.expires})" if waiver.expires else "")
+            outcome = Outcome(
+                status=Status.WAIVED,
+                message=f"{outcome.message} [waived: {waiver.reason}]",
+                evidence=outcome.evidence,
+                remediation=outcome.remediation,
+            )
+        else:
+            waiver_note = f"waiver expired on {waiver.expires}: {waiver.reason}"
+            outcome = Outcome(
+                status=outcome.status,
+                message=f"{outcome.message} [waiver expired on {waiver.expires}]",
+                evidence=outcome.evidence,
+                remediation=outcome.remediation,
+            )
+    return Result(check=d.check, outcome=outcome, plugin=d.plugin, duration_ms=elapsed, severity=severity,
+                  waiver=waiver_note)
+
+
+class AuditInterrupted(HostauditError):
+    """Ctrl-C during the checks: ``report`` holds what finished, the rest as errors."""
+
+    def __init__(self, report: Report) -> None:
+        super().__init__("interrupted")
+        self.report = report
+
+
+class _Watchdog:
+    """One thread for the whole run: when the check that is running passes its deadline, ``expire``
+    gets it (and is expected to end the process; the check itself cannot be stopped)."""
+
+    def __init__(self, limit: float, expire: Callable[[Declared], None]) -> None:
+        self.limit = limit
+        self._expire = expire
+        self._cond = threading.Condition()
+        self._current: Declared | None = None
+        self._deadline = 0.0
+        self._stopped = False
+        threading.Thread(target=self._watch, name="hostaudit-watchdog", daemon=True).start()
+
+    def running(self, d: Declared) -> None:
+        with self._cond:
+            self._current, self._deadline = d, time.monotonic() + self.limit
+            self._cond.notify()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+
+    def _watch(self) -> None:
+        with self._cond:
+            while not self._stopped:
+                left = self._deadline - time.monotonic()
+                if self._current is None or left > 0:
+                    self._cond.wait(None if self._current is None else left)
+                    continue
+                stuck = self._current
+                break
+            else:
+                return
+        self._expire(stuck)
 
 
 def _check_required(gate: Gate, ids: Sequence[str], plugins: Plugins) -> None:

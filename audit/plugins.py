@@ -65,8 +65,10 @@ def _register_module(plugins: Plugins, name: str, modname: str, origin: str) -> 
         module = importlib.import_module(modname)
         plugins.pm.register(module, name=name)
         plugins.origins[name] = origin
-    except Exception as exc:  # a broken plugin is a result, never a crash of the run
-        plugins.problems.append(PluginProblem(name, f"failed to load: {type(exc).__name__}: {exc}"))
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a broken plugin is a result, never a crash of the run (sys.exit too)
+        plugins.problems.append(PluginProblem(name, f"failed to load: {_describe(exc)}"))
 
 
 def _load_entry_points(plugins: Plugins) -> None:
@@ -83,7 +85,13 @@ def _load_entry_points(plugins: Plugins) -> None:
             obj = ep.load()
             plugins.pm.register(obj, name=ep.name)
             plugins.origins[ep.name] = dist
-        except Exception as exc:
-            plugins.problems.append(
-                PluginProblem(ep.name, f"failed to load from {dist}: {type(exc).__name__}: {exc}")
-            )
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            plugins.problems.append(PluginProblem(ep.name, f"failed to load from {dist}: {_describe(exc)}"))
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"called sys.exit({exc.code!r}) while loading"
+    return f"{type(exc).__name__}: {exc}"

@@ -10,6 +10,19 @@ from typing import Any
 from audit.errors import UsageError
 from audit.model import Severity
 
+#: Checks take milliseconds; a check past this is stuck (a plugin, or a pathological input file).
+DEFAULT_CHECK_TIMEOUT = 10.0
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (value >= 0 and value < 1e6):
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}")
+    return value
+
 
 def _severity(text: str) -> Severity:
     try:
@@ -53,6 +66,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                         "policy's [gate] required); repeatable")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="print nothing but errors and required checks that could not be checked; use the exit code")
+    p.add_argument("--check-timeout", type=_seconds, default=DEFAULT_CHECK_TIMEOUT, metavar="SECONDS",
+                   help="end the run when one check takes longer, with the reports of what finished and that check "
+                        f"as an error (default {DEFAULT_CHECK_TIMEOUT:g}; 0: no limit)")
     p.add_argument("--no-entry-points", action="store_true", help="run built-in checks only")
     add_policy_options(p)
 

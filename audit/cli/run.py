@@ -32,7 +32,7 @@ def make_host(args: argparse.Namespace) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from audit.engine import ExitCode, exit_code, run_audit
+    from audit.engine import AuditInterrupted, ExitCode, exit_code, run_audit
     from reports import output
 
     plugins = _plugins(args)
@@ -45,25 +45,52 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--format {args.format}: unknown format (one of: {', '.join(stdout_formats)})")
     policy = load_policy(args)
     host = make_host(args)
-    report = run_audit(plugins, host, policy, select=args.select, ignore=args.ignore, fail_on=args.fail_on,
-                       strict=args.strict, require=args.require)
-    code = int(exit_code(report))  # judged by report.gate, as every report is
-    write_failed = False
-    for path, fmt in formats:
-        try:
-            output.write_atomic(path, output.render(fmt, report, exit_code=code, extra=extra))
-        except OSError as exc:
-            print(f"hostaudit: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
-            write_failed = True
-    if args.quiet:
-        from reports.sanitize import printable
 
-        for r, j in report.judged():
-            # what -q leaves unsaid would otherwise be a mystery: errors, and required checks not checked
-            if r.status.value == "error" or j.verdict.value == "required_unknown":
-                print(f"hostaudit: {r.id}: {printable(j.headline(r.outcome.message))}", file=sys.stderr)
-    else:
-        sys.stdout.write(output.render(args.format, report, exit_code=code, color=use_color(sys.stdout), extra=extra))
-    return int(ExitCode.USAGE) if write_failed else code
+    def emit(report: Any) -> int:
+        """Every report of ``report`` written (each on its own: one that fails costs only itself); the exit code."""
+        code = int(exit_code(report))  # judged by report.gate, as every report is
+        failed = False
+        for path, fmt in formats:
+            try:
+                output.write_atomic(path, output.render(fmt, report, exit_code=code, extra=extra))
+            except OSError as exc:
+                print(f"hostaudit: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+                failed = True
+            except Exception as exc:  # a plugin reporter (or a bug) must not cost the other reports
+                print(f"hostaudit: the {fmt} report {path} could not be made: {type(exc).__name__}: {exc}",
+                      file=sys.stderr)
+                failed = True
+        if args.quiet:
+            from reports.sanitize import printable
 
+            for r, j in report.judged():
+                # what -q leaves unsaid would otherwise be a mystery: errors, and required checks not checked
+                if r.status.value == "error" or j.verdict.value == "required_unknown":
+                    print(f"hostaudit: {r.id}: {printable(j.headline(r.outcome.message))}", file=sys.stderr)
+        else:
+            try:
+                text = output.render(args.format, report, exit_code=code, color=use_color(sys.stdout), extra=extra)
+            except Exception as exc:
+                print(f"hostaudit: the {args.format} report could not be made: {type(exc).__name__}: {exc}",
+                      file=sys.stderr)
+                failed = True
+            else:
+                sys.stdout.write(text)
+        return int(ExitCode.USAGE) if failed else code
 
+    def timed_out(report: Any) -> None:
+        """The watchdog's end: the reports of what finished, then the process ends (the stuck check
+        cannot be stopped otherwise)."""
+        code = emit(report)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+    try:
+        report = run_audit(plugins, host, policy, select=args.select, ignore=args.ignore, fail_on=args.fail_on,
+                           strict=args.strict, require=args.require, check_timeout=args.check_timeout or None,
+                           on_timeout=timed_out)
+    except AuditInterrupted as stop:
+        emit(stop.report)
+        return 130
+    return emit(report)
