@@ -144,3 +144,26 @@ def test_sys_exit_in_a_plugin_is_a_plugin_error(tmp_path, where):
     assert results["plugin.ha_exit"]["status"] == "error"
     assert "sys.exit(" in results["plugin.ha_exit"]["message"]
     assert "kernel.hugetlbfs" in results  # the built-in checks still ran
+
+
+@pytest.mark.parametrize("link", ["/proc", "../../../../proc", "proc"])
+def test_a_proc_that_loops_is_no_running_kernel_never_a_stopped_audit(tmp_path, link):
+    root = tmp_path / "img"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/os-release").write_text("ID=debian\n")
+    (root / "proc").symlink_to(link)
+    out = subprocess.run([sys.executable, "-m", "audit", "--root", str(root), "--format", "json"],
+                         capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert out.returncode in (1, 3), out.stderr
+    results = {r["id"]: r for r in json.loads(out.stdout)["results"]}
+    assert results["cpu.virtualization"]["status"] == "skip"
+    assert not [r["id"] for r in results.values() if r["status"] == "error"]
+
+
+@pytest.mark.parametrize("root", ["empty", "/proc"])
+def test_a_directory_that_is_no_system_is_a_usage_error(tmp_path, root):
+    path = tmp_path / "empty" if root == "empty" else Path(root)
+    path.mkdir(exist_ok=True)
+    out = subprocess.run([sys.executable, "-m", "audit", "--root", str(path)], capture_output=True, text=True,
+                         timeout=120, cwd=REPO)
+    assert out.returncode == 2 and "nothing to audit here" in out.stderr

@@ -57,7 +57,8 @@ def test_installed_wheel_reads_its_data_through_importlib_resources(wheel, tmp_p
     lines = out.stdout.split()
     assert int(lines[0]) > 1000 and int(lines[1]) > 1000 and lines[2] == "off"
     html = tmp_path / "r.html"
-    run = subprocess.run([sys.executable, "-m", "audit", "--root", str(tmp_path), "-q", "-o", str(html)],
+    (tmp_path / "img" / "etc").mkdir(parents=True)
+    run = subprocess.run([sys.executable, "-m", "audit", "--root", str(tmp_path / "img"), "-q", "-o", str(html)],
                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert run.returncode in (0, 1, 3), run.stderr
     assert "<html" in html.read_text()

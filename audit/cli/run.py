@@ -17,6 +17,17 @@ def register(sub: Any) -> None:
     run.set_defaults(func=cmd_run)
 
 
+#: What any Linux root holds; a directory with none of them is not an image (an empty folder, /proc).
+SYSTEM_DIRS = ("/etc", "/usr", "/boot", "/lib", "/proc")
+
+
+def _is_dir(host: Any, path: str) -> bool:
+    try:
+        return bool(host.kind(path) == "dir")
+    except Exception:  # a loop or an unreadable entry: not a usable directory
+        return False
+
+
 def make_host(args: argparse.Namespace) -> Any:
     from audit.host.core import Host
 
@@ -27,7 +38,11 @@ def make_host(args: argparse.Namespace) -> Any:
     if args.root:
         if not os.path.isdir(args.root):
             raise UsageError(f"--root {args.root}: not a directory")
-        return Host.from_root(args.root)
+        host = Host.from_root(args.root)
+        if host.mode.value == "image" and not any(_is_dir(host, d) for d in SYSTEM_DIRS):
+            raise UsageError(f"--root {args.root}: nothing to audit here (none of {', '.join(SYSTEM_DIRS)}): "
+                             "give the root directory of an image")
+        return host
     return Host.live()
 
 

@@ -34,6 +34,7 @@ class Host:
         self.mode = mode
         self.root = root
         self._cache: dict[Callable[..., Any], tuple[bool, Any]] = {}
+        self._runtime: bool | None = None
 
     @classmethod
     def live(cls) -> Host:
@@ -65,10 +66,17 @@ class Host:
 
     @property
     def has_runtime(self) -> bool:
-        """Is there a running kernel to ask (/proc present under the root)?"""
+        """Is there a running kernel to ask (/proc present under the root)? A /proc that loops or
+        cannot be looked at is no running kernel: never an exception, since this is asked outside
+        any check's error handling."""
         if self.mode is TargetMode.LIVE:
             return True
-        return self.fs.kind("/proc/cpuinfo") == "file" or self.fs.kind("/proc/self") is not None
+        if self._runtime is None:
+            try:
+                self._runtime = self.fs.kind("/proc/cpuinfo") == "file" or self.fs.kind("/proc/self") is not None
+            except (FactUnavailable, FactError):
+                self._runtime = False
+        return self._runtime
 
     def runtime_unavailable(self, path: str) -> FactUnavailable:
         what = "an unbooted image has no running kernel" if self.mode is TargetMode.IMAGE else "not captured"
@@ -85,7 +93,7 @@ class Host:
         """Like read_text, but a missing /proc, /sys or /dev file on an image says why."""
         try:
             return self.read_text(path)
-        except FactUnavailable:
+        except (FactUnavailable, FactError):  # FactError: a /proc that loops or cannot be looked at
             if not self.has_runtime:
                 raise self.runtime_unavailable(path) from None
             raise

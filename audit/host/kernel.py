@@ -53,7 +53,7 @@ def _strip_kernel_prefix(name: str) -> str | None:
              "/usr/lib/modules/*"])
 def kernel_release(host: HostReader) -> KernelRelease:
     """Live: the running kernel. Image: what it boots by default, else its newest kernel."""
-    if host.mode is not TargetMode.IMAGE or host.kind(OSRELEASE_PROC) == "file":
+    if host.mode is not TargetMode.IMAGE or host.has_runtime:
         try:
             rel = host.read_text(OSRELEASE_PROC).strip()
             if rel:
