@@ -6,7 +6,9 @@ import json
 
 from audit.model import Report
 from reports.document import report_dict
+from reports.sanitize import sanitize_tree
 
 
 def render(report: Report, *, exit_code: int) -> str:
-    return json.dumps(report_dict(report, exit_code=exit_code), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    doc = sanitize_tree(report_dict(report, exit_code=exit_code))  # host bytes that are not UTF-8: shown as \xNN
+    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
