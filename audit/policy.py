@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import difflib
 import json
 import math
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -192,6 +193,7 @@ _FIELDS: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
     "gate.required": ("gate_required", _id_globs),
 }
 _TOP = {"extends", "disabled", "severity", "waivers", "description"}
+_SECTIONS = {k.split(".", 1)[0] for k in _FIELDS}
 
 
 def _date(v: Any, key: str) -> dt.date:
@@ -207,6 +209,12 @@ def _date(v: Any, key: str) -> dt.date:
     raise UsageError(f"{key}: expected a date like 2027-01-31, got {v!r}")
 
 
+def _did_you_mean(key: str, known: Iterable[str]) -> str:
+    """' (did you mean 'hugepages.count'?)' for a near miss, else ''."""
+    close = difflib.get_close_matches(key, sorted(set(known)), n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def apply(base: Policy, data: Mapping[str, Any], *, source: str) -> Policy:
     """Apply a parsed TOML document to ``base``; every key is checked."""
     changes: dict[str, Any] = {}
@@ -216,11 +224,11 @@ def apply(base: Policy, data: Mapping[str, Any], *, source: str) -> Policy:
         if key in _TOP:
             continue
         if not isinstance(value, dict):
-            raise UsageError(f"{source}: unknown key {key!r}")
+            raise UsageError(f"{source}: unknown key {key!r}{_did_you_mean(key, [*_TOP, *_SECTIONS])}")
         for sub, subvalue in value.items():
             full = f"{key}.{sub}"
             if full not in _FIELDS:
-                raise UsageError(f"{source}: unknown key {full!r}")
+                raise UsageError(f"{source}: unknown key {full!r}{_did_you_mean(full, _FIELDS)}")
             name, conv = _FIELDS[full]
             changes[name] = conv(subvalue, f"{source}: {full}")
     if "disabled" in data:

@@ -341,3 +341,17 @@ def test_toml_dump_of_the_default_policy_is_valid_toml():
     data = tomllib.loads(to_toml(DEFAULT_POLICY))
     assert data["extends"] == "kvm-host" and data["ksm"] == {"mode": "on"}
     assert "size" not in data["hugepages"]  # unset values are comments
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+    ("[hugepage]\ncount = 4\n", "unknown key 'hugepage.count' (did you mean 'hugepages.count'?)"),
+    ("[hugepages]\ncuont = 4\n", "unknown key 'hugepages.cuont' (did you mean 'hugepages.count'?)"),
+    ("disabeld = []\n", "unknown key 'disabeld' (did you mean 'disabled'?)"),
+    ("[zzz]\nq = 1\n", "unknown key 'zzz.q'"),
+])
+def test_a_policy_typo_suggests_the_nearest_key(tmp_path, toml, message):
+    path = tmp_path / "p.toml"
+    path.write_text(toml)
+    with pytest.raises(UsageError) as exc:
+        load_policy(path=str(path))
+    assert str(exc.value).endswith(message)
