@@ -223,7 +223,8 @@ def run_audit(
             duration_ms=(timer() - t0) * 1000.0,
             tool_version=__version__,
             profile=policy.profile,
-            problems=tuple(f"{p.plugin}: {p.message}" for p in plugins.problems),
+            problems=(*(f"{p.plugin}: {p.message}" for p in plugins.problems),
+                      *policy_problems(policy, [d.check.id for d in (*declared, *broken)])),
             gate=gate,
         )
 
@@ -330,6 +331,23 @@ class _Watchdog:
             else:
                 return
         self._expire(stuck)
+
+
+def policy_problems(policy: Policy, ids: Sequence[str]) -> list[str]:
+    """Policy entries that name no declared check (a typo, or a plugin not installed): said, with the
+    nearest id, never ignored silently."""
+    import difflib
+
+    out = []
+    entries = [("waiver for", k) for k in policy.waivers] + [("severity override for", k)
+                                                              for k in policy.severity_overrides]
+    entries += [("disabled pattern", k) for k in policy.disabled]
+    for what, key in entries:
+        if not any(id_matches(i, (key,)) for i in ids):
+            close = difflib.get_close_matches(key, sorted(ids), n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            out.append(f"policy {policy.source}: {what} {key!r} matches no check{hint}")
+    return out
 
 
 def _check_required(gate: Gate, ids: Sequence[str], plugins: Plugins) -> None:

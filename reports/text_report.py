@@ -84,6 +84,6 @@ def render(report: Report, *, exit_code: int, color: bool = False) -> str:
         for r, j in todo:
             lines += remediation_block(r, j)
     for problem in report.problems:
-        lines.append(f"plugin problem: {printable(problem)}")
+        lines.append(f"problem: {printable(problem)}")
     lines += ["", summary_line(report, exit_code)]
     return "\n".join(lines) + "\n"

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -355,3 +356,20 @@ def test_a_policy_typo_suggests_the_nearest_key(tmp_path, toml, message):
     with pytest.raises(UsageError) as exc:
         load_policy(path=str(path))
     assert str(exc.value).endswith(message)
+
+
+def test_policy_entries_for_unknown_check_ids_are_said_with_the_nearest_id(tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text('disabled = ["ksm.*", "nosuch.*"]\n[waivers."memory.thpp"]\nreason = "ticket 1"\n'
+                    '[severity]\n"kernel.kvmm" = "low"\n')
+    root = tmp_path / "img"
+    (root / "etc").mkdir(parents=True)
+    out = subprocess.run([sys.executable, "-m", "audit", "--root", str(root), "--policy", str(path), "--format",
+                          "json", "--no-entry-points"], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[1])
+    problems = json.loads(out.stdout)["problems"]
+    assert problems == [
+        f"policy {path}: waiver for 'memory.thpp' matches no check (did you mean 'memory.thp'?)",
+        f"policy {path}: severity override for 'kernel.kvmm' matches no check (did you mean 'kernel.kvm'?)",
+        f"policy {path}: disabled pattern 'nosuch.*' matches no check",
+    ]
