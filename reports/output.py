@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import stat
 import tempfile
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -75,10 +78,35 @@ def format_for_path(path: str, extra: dict[str, Any] | None = None) -> str:
     raise UsageError(f"{path}: unknown report suffix {suffix or '(none)'!r} (known: {known})")
 
 
+#: A temporary file of ours older than this was left by a run killed between write and rename.
+STALE_TEMPORARY = 600.0
+
+
+def _remove_stale_temporaries(folder: str, name: str) -> None:
+    """Remove ``.NAME.XXXXXXXX.tmp`` files (mkstemp's names for ``name``) older than
+    STALE_TEMPORARY: a kill at the instant of the rename leaves one. Younger ones may be another
+    run's, still being written, and stay."""
+    pattern = re.compile(r"\." + re.escape(name) + r"\.[A-Za-z0-9_]{8}\.tmp")
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return
+    now = time.time()
+    for entry in entries:
+        if not pattern.fullmatch(entry):
+            continue
+        full = os.path.join(folder, entry)
+        with contextlib.suppress(OSError):
+            st = os.lstat(full)
+            if stat.S_ISREG(st.st_mode) and now - st.st_mtime > STALE_TEMPORARY:
+                os.unlink(full)
+
+
 def write_atomic(path: str, text: str, *, fail_before_rename: Callable[[], None] | None = None) -> None:
     """Write ``text`` to ``path`` via a temporary file in the same folder, fsync, then rename:
     a crash or kill mid-write leaves the previous file in place, never half a report."""
     folder = os.path.dirname(os.path.abspath(path))
+    _remove_stale_temporaries(folder, os.path.basename(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:

@@ -14,6 +14,7 @@ import resource
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -322,3 +323,20 @@ def test_a_json_run_imports_neither_jinja2_nor_junit_xml(tmp_path, host_root):
     proc = subprocess.run([sys.executable, "-c", code], cwd=fx.REPO, capture_output=True, text=True,
                           timeout=120, check=False)
     assert proc.stdout.strip() == "1 []", proc.stderr
+
+
+def test_a_stale_temporary_of_ours_is_removed_on_the_next_write(tmp_path):
+    from reports.output import STALE_TEMPORARY, write_atomic
+
+    target = tmp_path / "report.json"
+    stale = tmp_path / ".report.json.ab3_x9kq.tmp"  # what a kill at the rename leaves behind
+    young = tmp_path / ".report.json.zzzzzzzz.tmp"  # another run's, still being written
+    other = tmp_path / ".other.json.ab3_x9kq.tmp"  # not ours for this name
+    for p in (stale, young, other):
+        p.write_text("partial")
+    old = time.time() - STALE_TEMPORARY - 60
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    write_atomic(str(target), "{}\n")
+    assert target.read_text() == "{}\n"
+    assert not stale.exists() and young.exists() and other.exists()
