@@ -37,6 +37,7 @@ from audit.parsers.cmdline import tokenize
 from audit.parsers.grub import (
     BlscfgCall,
     BlsEntry,
+    BootContext,
     GrubRun,
     MenuEntry,
     MenuItem,
@@ -89,6 +90,8 @@ class _Item:
     bls_path: str | None = None
     call: BlscfgCall | None = None
     source: str = ""
+    #: the GRUB context the entry boots in (a submenu's); None: the top level's (GrubRun.env)
+    context: BootContext | None = None
 
 
 def _version_of(kernel: str | None) -> str | None:
@@ -211,7 +214,7 @@ def _bls_files(reader: Reader, blsdir: str | None) -> tuple[str | None, list[str
 
 
 def _expand_menu(reader: Reader, run: GrubRun, chain: _Chain) -> list[_Item]:
-    def build(items: tuple[MenuItem, ...]) -> list[_Item]:
+    def build(items: tuple[MenuItem, ...], context: BootContext | None) -> list[_Item]:
         out: list[_Item] = []
         for item in items:
             if isinstance(item, MenuEntry):
@@ -223,6 +226,7 @@ def _expand_menu(reader: Reader, run: GrubRun, chain: _Chain) -> list[_Item]:
                         conditional=item.conditional,
                         menu=item,
                         source=f"{item.source}:{item.line}",
+                        context=context,
                     )
                 )
             elif isinstance(item, Submenu):
@@ -232,18 +236,18 @@ def _expand_menu(reader: Reader, run: GrubRun, chain: _Chain) -> list[_Item]:
                         title=item.title,
                         entry_id=item.entry_id,
                         conditional=item.conditional,
-                        children=build(item.children),
+                        children=build(item.children, item.context),
                         source=f"{item.source}:{item.line}",
                     )
                 )
             else:
-                out.extend(_bls_items(reader, item, chain))
+                out.extend(_bls_items(reader, item, chain, context))
         return out
 
-    return build(run.menu)
+    return build(run.menu, None)
 
 
-def _bls_items(reader: Reader, call: BlscfgCall, chain: _Chain) -> list[_Item]:
+def _bls_items(reader: Reader, call: BlscfgCall, chain: _Chain, context: BootContext | None) -> list[_Item]:
     d, names = _bls_files(reader, call.blsdir)
     where = f"{call.source}:{call.line}"
     if d is None or not names:
@@ -277,6 +281,7 @@ def _bls_items(reader: Reader, call: BlscfgCall, chain: _Chain) -> list[_Item]:
                 bls_path=path,
                 call=call,
                 source=path,
+                context=context,
             )
         )
     return items
@@ -334,15 +339,18 @@ def _select(items: list[_Item], default: str, chain: _Chain) -> tuple[_Item | No
 
 
 def _default_provenance(run: GrubRun) -> str:
-    default = run.env.get("default", "")
-    origin = run.origins.get("default", "not set")
-    loaded: dict[str, str] = {}
-    for _label, vals in run.env_loads:
-        loaded.update(vals)
+    """Where ``default`` came from: its assignment, and the grubenv variable it was expanded from
+    (only when the assignment expanded one: an equal literal does not make it come from grubenv)."""
+    if "default" not in run.env:
+        return "default not set: GRUB boots the first entry"
+    default = run.env["default"]
+    origin = run.origins.get("default", "GRUB start-up")
     via = ""
+    used = run.derived.get("default", ())
     for var in ("next_entry", "saved_entry"):
-        if default and loaded.get(var) == default:
-            via = f" = ${{{var}}} from {run.origins.get(var, 'grubenv').split(' (load_env')[0]}"
+        if var in used:
+            where = run.origins.get(var)
+            via = f" = ${{{var}}} from {where.split(' (load_env')[0]}" if where else f" (${{{var}}} is not set)"
             if var == "next_entry":
                 via += " (one-shot: the boot after the next one uses saved_entry again)"
             break
@@ -419,7 +427,12 @@ def _menu_entry(
     item: _Item, index: str, run: GrubRun, files: GrubFilesInRoot, platform: str | None, chain: _Chain
 ) -> None:
     assert item.menu is not None
-    k = entry_kernel(item.menu, env=run.env, files=files, platform=platform)
+    # the body runs when the entry boots, in the context of its menu as the whole file left it
+    ctx = item.context
+    env, uncertain, dropped = (ctx.env, ctx.uncertain, ctx.dropped) if ctx else (run.env, run.uncertain, run.dropped)
+    k = entry_kernel(
+        item.menu, env=env, files=files, platform=platform, functions=run.functions, uncertain=uncertain
+    )
     if k is None:
         chain.problems.append(f"{item.source}: the default entry {item.title!r} loads no Linux kernel")
         chain.entry = BootEntry(
@@ -449,10 +462,20 @@ def _menu_entry(
             f"{item.source}: the kernel line is chosen under a condition hostaudit cannot evaluate"
         )
     for var in k.variables:
-        if var in run.uncertain:
-            chain.problems.append(
-                f"${var} is also set under an undecidable condition at {run.uncertain[var]}"
-            )
+        if var in uncertain:
+            chain.problems.append(f"${var} is also set under an undecidable condition at {uncertain[var]}")
+    for var, why in k.uncertain_variables:
+        if var in uncertain:
+            continue
+        root = why[1:] if why.startswith("$") else ""
+        where = f" ({root} is set under an undecidable condition at {uncertain[root]})" if root in uncertain else ""
+        chain.problems.append(
+            f"{item.menu.source}:{k.line}: ${var} is set when the entry boots from a value that depends on "
+            f"{why}, which hostaudit cannot evaluate{where}"
+        )
+    for var in k.undefined:
+        if var in dropped:
+            chain.problems.append(_dropped_problem(f"{item.menu.source}:{k.line}", var, dropped[var]))
     chain.unresolved.extend(k.undefined)
     chain.variables = k.variables
     chain.entry = BootEntry(
@@ -474,6 +497,21 @@ def _menu_entry(
         )
     )
     chain.summary = f"default entry {item.title!r} ({index}) from {item.menu.source}:{k.line}"
+
+
+def _dropped_problem(where: str, var: str, why: str) -> str:
+    return (
+        f"{where}: ${var} is {why}: upstream GRUB copies only exported variables into a new context "
+        "(grub-core/normal/context.c), so it is undefined here; Fedora/RHEL builds copy every variable"
+    )
+
+
+def _set_after_blscfg(var: str, env: dict[str, str], origins: dict[str, str]) -> str | None:
+    """Where ``var`` has the value the file leaves it with, when that is not the value ``blscfg`` saw:
+    "<file>:<line>" or "<grubenv>:<line> (load_env at <file>:<line>)"; None when the file leaves it unset."""
+    if var not in env:
+        return None
+    return origins.get(var) or "later in the file"
 
 
 def _bls_entry(item: _Item, index: str, run: GrubRun, chain: _Chain) -> None:
@@ -511,23 +549,42 @@ def _bls_entry(item: _Item, index: str, run: GrubRun, chain: _Chain) -> None:
         undefined: tuple[str, ...] = ()
     else:
         cmdline, used, undefined = expand_bls_options(raw, call.env)
-    chain.unresolved.extend(undefined)
+    ctx = item.context
+    final_env, final_origins, uncertain = (
+        (ctx.env, ctx.origins, ctx.uncertain) if ctx else (run.env, run.origins, run.uncertain)
+    )
+    # GRUB's blscfg expands the options where it stands, so a variable the file sets only after it is
+    # not unknown: the entry certainly boots without it
+    late = {v: w for v in undefined if (w := _set_after_blscfg(v, final_env, final_origins)) is not None}
+    chain.unresolved.extend(v for v in undefined if v not in late)
     chain.variables = used
     by_file: dict[str, list[str]] = {}
     for var in used:
-        if var in run.uncertain:
-            chain.problems.append(
-                f"${var} is also set under an undecidable condition at {run.uncertain[var]}"
-            )
+        if var in uncertain:
+            chain.problems.append(f"${var} is also set under an undecidable condition at {uncertain[var]}")
         origin = call.origins.get(var)
         if var in undefined or origin is None:
             continue
+        if var in final_env and final_env[var] != call.env.get(var):
+            chain.problems.append(
+                f"{where_opts}: ${var} is {call.env.get(var, '')!r} where blscfg runs ({call.source}:{call.line}); "
+                f"it is set to {final_env[var]!r} only afterwards, at {final_origins.get(var, '?')}, which this "
+                "entry does not get: GRUB's blscfg expands an entry's options when it creates the entry"
+            )
         where = origin.split(" (load_env")[0]  # "/boot/grub2/grubenv:3" or "/boot/grub2/grub.cfg:110"
         file, _, line = where.rpartition(":")
         by_file.setdefault(file, []).append(f"${var}")
         chain.provenance.append(Evidence(source=file, observed=f"line {line}: {var}={call.env.get(var, '')}"))
     for var in undefined:
-        if var in OPTIONAL_VARIABLES:
+        if var in late:
+            chain.problems.append(
+                f"{where_opts}: ${var} is not set yet where blscfg runs ({call.source}:{call.line}); it is set "
+                f"only afterwards, at {late[var]}, but GRUB's blscfg expands an entry's options when it creates "
+                "the entry (expand_val in grub-core/commands/blscfg.c), so this entry boots without it"
+            )
+        elif var in call.dropped:
+            chain.problems.append(_dropped_problem(where_opts, var, call.dropped[var]))
+        elif var in OPTIONAL_VARIABLES:
             chain.problems.append(
                 f"{where_opts}: ${var} is not defined anywhere: it expands to nothing (tuned #704)"
             )
@@ -538,6 +595,8 @@ def _bls_entry(item: _Item, index: str, run: GrubRun, chain: _Chain) -> None:
             )
     if by_file:
         env_note = ", options expanded from " + "; ".join(f"{f} ({', '.join(v)})" for f, v in by_file.items())
+    if late:
+        env_note += "; " + ", ".join(f"${v}" for v in late) + " set only after blscfg: not in its command line"
     title = item.title
     chain.entry = BootEntry(
         title=title,

@@ -1,20 +1,37 @@
 """GRUB 2 script evaluation: ``run_grub_script`` replays what GRUB's normal mode does before showing the
-menu (``set``, ``load_env``, ``if [ ... ]``, ``menuentry``, ``submenu``, ``blscfg``, ``source``/
-``configfile``), reaching files only through a :class:`GrubFiles` object the caller supplies.
+menu (``set``, ``export``, ``load_env``, ``if [ ... ]``, ``menuentry``, ``submenu``, ``blscfg``,
+``source``/``configfile``), reaching files only through a :class:`GrubFiles` object the caller supplies.
+
+When GRUB does what (GRUB's source: grub-core/normal/menu.c, normal/context.c, commands/blscfg.c):
+
+- ``menuentry`` stores its body; the body runs when the entry boots, after the whole file has run, in
+  the context of the menu it is in: a top-level entry sees the variables as the file leaves them
+  (``GrubRun.env``). Its title and options are expanded where ``menuentry`` stands.
+- ``submenu`` stores its body too; it runs when the submenu is entered, in a new context that holds
+  only the *exported* variables of the outer one (upstream GRUB; Fedora/RHEL builds copy every
+  variable, rhboot commit 30ab5fcb4). Its entries are defined then, and boot in that context
+  (``Submenu.context``).
+- ``configfile`` runs the file in a new context made the same way (commands/configfile.c); ``source``
+  and ``normal`` do not. Either way the loaded file's menu replaces the current one, except ``source``.
+- ``function`` defines a function (globally) where it stands; a call runs its body with ``$1``...
+  bound, so an entry body's ``gfxmode $linux_gfx_mode`` sets ``$vt_handoff`` before ``linux`` reads it.
+- ``blscfg`` creates its entries where it stands and expands their ``options`` right then
+  (``expand_val`` in rhboot's blscfg.c since 2018, ``blsuki_expand_val`` in upstream's blsuki.c):
+  a variable set after ``blscfg`` does not reach them (``BlscfgCall.env`` is the snapshot).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from audit.errors import ParseError
 from audit.parsers.grub.expand import _expand_fields, _Expansion
 from audit.parsers.grub.grubenv import parse_grubenv
-from audit.parsers.grub.lexer import _NAME, Command, _is_assignment
-from audit.parsers.grub.script import GrubScript, IfBlock, MenuBlock, Node, parse_grub_script
+from audit.parsers.grub.lexer import _NAME, Command, Word, _is_assignment
+from audit.parsers.grub.script import FunctionBlock, GrubScript, IfBlock, MenuBlock, Node, parse_grub_script
 
 # -- GRUB 2 script: evaluation -----------------------------------------------------------------------
 
@@ -44,6 +61,18 @@ class MenuEntry:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class BootContext:
+    """The variables of a GRUB context (a submenu's, or the top level's after ``configfile``) once
+    its script has run: what the entries defined in it see when they boot."""
+
+    env: dict[str, str]
+    origins: dict[str, str]  # variable -> where its value came from
+    uncertain: dict[str, str]  # variable -> where it is set under an undecidable condition
+    #: variables of the outer context that were not copied in (not exported) -> why, for messages
+    dropped: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Submenu:
     title: str
     entry_id: str | None
@@ -51,6 +80,8 @@ class Submenu:
     source: str
     line: int
     conditional: bool = False
+    #: the submenu's own context (its body run after the whole file, as when GRUB enters it)
+    context: BootContext | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,9 +95,22 @@ class BlscfgCall:
     env: dict[str, str]
     origins: dict[str, str]  # variable -> where its value came from
     conditional: bool = False
+    dropped: dict[str, str] = field(default_factory=dict)  # see BootContext.dropped
 
 
 MenuItem = MenuEntry | Submenu | BlscfgCall
+
+
+@dataclass(slots=True)
+class _PendingSubmenu:
+    """A ``submenu`` whose body has not run yet: GRUB runs it when the submenu is entered."""
+
+    node: MenuBlock
+    label: str
+    title: str
+    entry_id: str | None
+    conditional: bool
+
 
 #: Variables GRUB's normal mode sets itself (grub-core/normal/main.c, features list).
 GRUB_FEATURES = {
@@ -84,6 +128,27 @@ GRUB_FEATURES = {
         "feature_timeout_style",
     )
 }
+
+#: Variables GRUB itself exports (kern/main.c, normal/main.c, gettext.c): a new context gets them.
+GRUB_EXPORTED = frozenset(
+    {
+        *GRUB_FEATURES,
+        "root",
+        "prefix",
+        "fw_path",
+        "config_file",
+        "config_directory",
+        "pager",
+        "color_normal",
+        "color_highlight",
+        "grub_cpu",
+        "grub_platform",
+        "lang",
+        "locale_dir",
+        "secondary_locale_dir",
+        "chosen",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -107,6 +172,11 @@ class GrubRun:
     env_loads: tuple[tuple[str, dict[str, str]], ...]  # (grubenv label, variables loaded)
     uncertain: dict[str, str]  # variable -> where it is set under an undecidable condition
     problems: tuple[str, ...]
+    #: variable -> the variables its last assignment expanded (``default`` <- ``saved_entry``)
+    derived: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    exported: frozenset[str] = frozenset()
+    dropped: dict[str, str] = field(default_factory=dict)  # see BootContext.dropped (configfile)
+    functions: dict[str, FunctionBlock] = field(default_factory=dict)  # defined when the file has run
 
     @property
     def has_entries(self) -> bool:
@@ -117,12 +187,19 @@ class _Stop(Exception):
     """``configfile`` replaced the running script, or ``exit``/``return``."""
 
 
+class _Return(_Stop):
+    """``return``: ends the function (or sourced file) it is in."""
+
+
 class _Evaluator:
     MAX_DEPTH = 8
 
-    def __init__(self, files: GrubFiles, platform: str | None, env: Mapping[str, str]) -> None:
+    def __init__(
+        self, files: GrubFiles, platform: str | None, env: Mapping[str, str], *, export_all: bool = False
+    ) -> None:
         self.files = files
         self.platform = platform
+        self.export_all = export_all  # a new context copies every variable (Fedora/RHEL builds)
         self.env: dict[str, str] = dict(GRUB_FEATURES)
         # values only the booting machine knows: a condition that reads them is undecidable here
         self.unknown = {"grub_cpu", "?"}
@@ -131,13 +208,19 @@ class _Evaluator:
         else:
             self.unknown.add("grub_platform")
         self.env.update(env)
+        self.exported: set[str] = set(GRUB_EXPORTED)
         self.origins: dict[str, str] = {}
+        self.derived: dict[str, tuple[str, ...]] = {}
+        self.dropped: dict[str, str] = {}
         self.uncertain: dict[str, str] = {}
         self.problems: list[str] = []
         self.executed: list[str] = []
         self.redirects: list[Redirect] = []
         self.env_loads: list[tuple[str, dict[str, str]]] = []
-        self.menu: list[MenuItem] = []
+        self.menu: list[MenuItem | _PendingSubmenu] = []
+        self.functions: dict[str, FunctionBlock] = {}
+        self.calls = 0  # function calls in progress (recursion guard)
+        self.calls_total = 0  # function calls made (a hostile file may branch its recursion)
         self.depth = 0
         self.grubenv_problems_seen: set[str] = set()
 
@@ -150,7 +233,9 @@ class _Evaluator:
                 self.run_if(node, label, mode)
             elif isinstance(node, MenuBlock) and mode != "shadow":
                 self.add_menu(node, label, conditional=mode == "maybe")
-            # functions and loops: definitions and repetitions do not change the menu here
+            elif isinstance(node, FunctionBlock) and mode != "shadow":
+                self.functions[node.name] = node
+            # loops: repetitions are not replayed
 
     def run_if(self, node: IfBlock, label: str, mode: str) -> None:
         undecided = False
@@ -193,10 +278,11 @@ class _Evaluator:
             return None
         return not result if negate else result
 
-    def set_var(self, name: str, value: str, where: str, mode: str) -> None:
+    def set_var(self, name: str, value: str, where: str, mode: str, used: tuple[str, ...] = ()) -> None:
         if mode == "run":
             self.env[name] = value
             self.origins[name] = where
+            self.derived[name] = used
             self.uncertain.pop(name, None)
         else:
             self.uncertain.setdefault(name, where)
@@ -210,17 +296,29 @@ class _Evaluator:
         else:
             words = cmd.words[1:]
         if name == "set":
-            for text, _ in _expand_fields(words, self.env, _Expansion()):
-                var, eq, value = text.partition("=")
-                if eq and _NAME.fullmatch(var):
-                    self.set_var(var, value, where, mode)
+            for word in words:
+                exp = _Expansion()
+                for text, _ in _expand_fields([word], self.env, exp):
+                    var, eq, value = text.partition("=")
+                    if eq and _NAME.fullmatch(var):
+                        self.set_var(var, value, where, mode, tuple(dict.fromkeys(exp.used)))
         elif name == "unset":
             for text, _ in _expand_fields(words, self.env, _Expansion()):
                 if mode == "run":
                     self.env.pop(text, None)
+                    self.exported.discard(text)
                     self.origins[text] = f"{where} (unset)"
+                    self.derived.pop(text, None)
                 else:
                     self.uncertain.setdefault(text, where)
+        elif name == "export":
+            if mode == "shadow":
+                return
+            for text, _ in _expand_fields(words, self.env, _Expansion()):
+                self.exported.add(text)
+                # kern/env.c: exporting an unset variable sets it to "" (unless it may be set already)
+                if text not in self.env and text not in self.uncertain:
+                    self.set_var(text, "", f"{where} (export)", mode)
         elif name == "load_env":
             self.load_env(cmd, label, mode)
         elif name == "blscfg":
@@ -236,12 +334,35 @@ class _Evaluator:
                     env=dict(self.env),
                     origins=dict(self.origins),
                     conditional=mode == "maybe",
+                    dropped=dict(self.dropped),
                 )
             )
         elif name in ("configfile", "source", ".", "normal"):
             self.redirect(cmd, name, label, mode)
-        elif name in ("exit", "return") and mode == "run":
+        elif name == "return" and mode == "run":
+            raise _Return
+        elif name == "exit" and mode == "run":
             raise _Stop
+        elif name in self.functions and mode != "shadow":
+            self.call(self.functions[name], words, label, mode)
+
+    MAX_CALLS = 16  # nesting
+    MAX_CALLS_TOTAL = 1000
+
+    def call(self, function: FunctionBlock, words: Iterable[Word], label: str, mode: str) -> None:
+        """A function call: its body runs here, with ``$1``... bound to the arguments."""
+        if self.calls >= self.MAX_CALLS or self.calls_total >= self.MAX_CALLS_TOTAL:
+            return
+        self.calls_total += 1
+        args = [t for t, _ in _expand_fields(words, self.env, _Expansion())]
+        with bind_arguments(self.env, args):
+            self.calls += 1
+            try:
+                self.run_nodes(function.body, label, mode)
+            except _Return:  # ends the function only
+                pass
+            finally:
+                self.calls -= 1
 
     def load_env(self, cmd: Command, label: str, mode: str) -> None:
         args = [t for t, _ in _expand_fields(cmd.words[1:], self.env, _Expansion())]
@@ -318,6 +439,8 @@ class _Evaluator:
             self.problems.append(f"{sub_label}:{exc.line or '?'}: {exc.problem}; not used")
             return
         self.depth += 1
+        if name == "configfile" and mode == "run":  # commands/configfile.c: a new context
+            self.new_context(f"before 'configfile' at {label}:{cmd.line}")
         saved_dir = self.env.get("config_directory")
         self.env["config_directory"] = _dirname(target)
         self.executed.append(sub_label)
@@ -353,21 +476,71 @@ class _Evaluator:
                 )
             )
             return
-        outer, saved_env = self.menu, dict(self.env)
+        # the body runs when GRUB enters the submenu, after the whole file: see open_submenus
+        self.menu.append(_PendingSubmenu(node, label, title, entry_id, conditional))
+
+    def new_context(self, why: str) -> None:
+        """normal/context.c ``grub_env_new_context``: the new context holds the exported variables of
+        the current one (every variable on Fedora/RHEL builds), all of them exported."""
+        keep = set(self.env) if self.export_all else {k for k in self.env if k in self.exported}
+        self.dropped = {
+            k: f"set at {self.origins.get(k, 'GRUB start-up')}, not exported {why}"
+            for k in self.env
+            if k not in keep
+        }
+        self.env = {k: v for k, v in self.env.items() if k in keep}
+        self.origins = {k: v for k, v in self.origins.items() if k in keep}
+        self.derived = {k: v for k, v in self.derived.items() if k in keep}
+        self.uncertain = {k: v for k, v in self.uncertain.items() if k in keep or self.export_all}
+        self.exported = set(keep)
+
+    def open_submenus(self, items: list[MenuItem | _PendingSubmenu]) -> tuple[MenuItem, ...]:
+        """Each pending submenu's body run as GRUB runs it when the submenu is entered: in a new
+        context made from this one as it is now (after the file that defined the submenu ran)."""
+        out: list[MenuItem] = []
+        for item in items:
+            out.append(self.open_submenu(item) if isinstance(item, _PendingSubmenu) else item)
+        return tuple(out)
+
+    def open_submenu(self, pending: _PendingSubmenu) -> Submenu:
+        saved = (self.env, self.origins, self.derived, self.uncertain, self.exported, self.dropped, self.menu)
+        self.new_context(f"before submenu {pending.title!r} ({pending.label}:{pending.node.line})")
         self.menu = []
         with contextlib.suppress(_Stop):
-            self.run_nodes(node.body, label, "maybe" if conditional else "run")
-        children, self.menu, self.env = tuple(self.menu), outer, saved_env
-        self.menu.append(
-            Submenu(
-                title=title,
-                entry_id=entry_id,
-                children=children,
-                source=label,
-                line=node.line,
-                conditional=conditional,
-            )
+            self.run_nodes(pending.node.body, pending.label, "maybe" if pending.conditional else "run")
+        children = self.open_submenus(self.menu)
+        context = BootContext(
+            env=dict(self.env), origins=dict(self.origins), uncertain=dict(self.uncertain), dropped=self.dropped
         )
+        self.env, self.origins, self.derived, self.uncertain, self.exported, self.dropped, self.menu = saved
+        return Submenu(
+            title=pending.title,
+            entry_id=pending.entry_id,
+            children=children,
+            source=pending.label,
+            line=pending.node.line,
+            conditional=pending.conditional,
+            context=context,
+        )
+
+
+@contextlib.contextmanager
+def bind_arguments(env: dict[str, str], args: list[str]) -> Iterator[None]:
+    """``$1``..., ``$#``, ``$@``/``$*`` of a function call, set in ``env`` for the call's duration."""
+    names = [str(k) for k in range(1, len(args) + 1)]
+    bound = {"#": str(len(args)), "@": " ".join(args), "*": " ".join(args), **dict(zip(names, args, strict=True))}
+    saved = {k: env[k] for k in ("#", "@", "*") if k in env} | {k: env[k] for k in env if k.isdigit()}
+    for k in list(env):
+        if k.isdigit():
+            del env[k]
+    env.update(bound)
+    try:
+        yield
+    finally:
+        for k in list(env):
+            if k.isdigit() or k in ("#", "@", "*"):
+                del env[k]
+        env.update(saved)
 
 
 def _menu_args(fields: list[str]) -> tuple[str, str | None, list[str]]:
@@ -490,21 +663,29 @@ def run_grub_script(
     files: GrubFiles,
     platform: str | None = None,
     env: Mapping[str, str] | None = None,
+    export_all: bool = False,
 ) -> GrubRun:
     """Execute a parsed GRUB 2 configuration the way GRUB's normal mode would before showing the
-    menu. ``platform`` is "efi" or "pc" (``$grub_platform``), None when unknown; ``env`` presets
-    variables (``prefix``, ``config_directory``...)."""
-    ev = _Evaluator(files, platform, env or {})
+    menu, then run each submenu's body as GRUB does when the submenu is entered. ``platform`` is
+    "efi" or "pc" (``$grub_platform``), None when unknown; ``env`` presets variables (``prefix``,
+    ``config_directory``...), exported as GRUB exports them. ``export_all``: a new context
+    (submenu, configfile) gets every variable, not only the exported ones, as in Fedora/RHEL builds."""
+    ev = _Evaluator(files, platform, env or {}, export_all=export_all)
     ev.executed.append(label)
     with contextlib.suppress(_Stop):
         ev.run_nodes(script.nodes, label, "run")
+    menu = ev.open_submenus(ev.menu)
     return GrubRun(
         env=ev.env,
         origins=ev.origins,
-        menu=tuple(ev.menu),
+        menu=menu,
         files=tuple(ev.executed),
         redirects=tuple(ev.redirects),
         env_loads=tuple(ev.env_loads),
         uncertain=ev.uncertain,
         problems=tuple(ev.problems),
+        derived=ev.derived,
+        exported=frozenset(ev.exported),
+        dropped=ev.dropped,
+        functions=ev.functions,
     )

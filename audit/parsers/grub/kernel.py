@@ -4,13 +4,14 @@ and its arguments with variables expanded.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import contextlib
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
-from audit.parsers.grub.evaluator import GrubFiles, MenuEntry, _Evaluator
+from audit.parsers.grub.evaluator import GrubFiles, MenuEntry, _Evaluator, _Return, bind_arguments
 from audit.parsers.grub.expand import _expand_fields, _Expansion, _join_cmdline
-from audit.parsers.grub.lexer import _NAME, Command, _is_assignment
-from audit.parsers.grub.script import IfBlock, Node
+from audit.parsers.grub.lexer import _NAME, Command, Word, _is_assignment
+from audit.parsers.grub.script import FunctionBlock, IfBlock, Node
 
 # -- a menu entry's kernel command ---------------------------------------------------------------------
 
@@ -31,29 +32,52 @@ class KernelCommand:
     hypervisor: str | None = None  # Xen: "multiboot /xen.gz dom0_mem=..." when the entry boots Xen
     chainloader: str | None = None  # the entry chainloads this image instead of a kernel
     uncertain: bool = False  # chosen under a condition the evaluator could not decide
+    #: (variable, why) for the arguments' variables whose value depends on a condition the evaluator
+    #: could not decide; why: the undecided variable it came from, or "the condition at line N"
+    uncertain_variables: tuple[tuple[str, str], ...] = ()
 
 
 def entry_kernel(
-    entry: MenuEntry, *, env: Mapping[str, str], files: GrubFiles, platform: str | None = None
+    entry: MenuEntry,
+    *,
+    env: Mapping[str, str],
+    files: GrubFiles,
+    platform: str | None = None,
+    functions: Mapping[str, FunctionBlock] | None = None,
+    uncertain: Collection[str] = (),
 ) -> KernelCommand | None:
     """The kernel an entry boots and its arguments, from the first ``linux``/``linux16``/``linuxefi``
-    (or, for Xen, the first ``module`` after ``multiboot``), expanded with ``env`` plus the entry's
-    own ``set`` commands. None when the entry loads no kernel."""
+    (or, for Xen, the first ``module`` after ``multiboot``), as GRUB runs the body when the entry
+    boots: expanded with ``env`` (the variables of the entry's menu once the file has run) plus what
+    the body's ``set`` commands and calls of ``functions`` (``GrubRun.functions``) set before it.
+    ``uncertain``: variables set under a condition the evaluator could not decide; what is computed
+    from them is reported in ``uncertain_variables``. None when the entry loads no kernel."""
     scope = dict(env)
     hypervisor: list[str] = []
     result: list[KernelCommand] = []
+    known = dict(functions or {})
+    calls = [0, 0]  # nesting, total
+    tainted = {v: f"${v}" for v in uncertain}  # variable -> why its value is uncertain
 
-    def walk(nodes: Iterable[Node], uncertain: bool) -> bool:
+    def reads_tainted(words: Iterable[Word]) -> str | None:
+        exp = _Expansion()
+        _expand_fields(words, scope, exp)
+        return next((tainted[v] for v in exp.used if v in tainted), None)
+
+    def walk(nodes: Iterable[Node], cause: str | None) -> bool:
+        """cause: why the commands walked may not run (an undecidable condition), None when they do."""
         for node in nodes:
             if isinstance(node, IfBlock):
                 for cond, body in node.branches:
-                    truth = True
+                    truth: bool | None = True
+                    why = cause
                     if cond is not None:
-                        ev = _Evaluator(files, platform, scope)
-                        truth = ev.condition(cond)
+                        why = reads_tainted(cond.words)
+                        truth = None if why else _Evaluator(files, platform, scope).condition(cond)
+                        why = why or cause or f"the condition at line {cond.line}"
                     if truth is False:
                         continue
-                    if walk(body, uncertain or truth is None):
+                    if walk(body, cause if truth is True else why):
                         return True
                     break
                 continue
@@ -65,10 +89,43 @@ def entry_kernel(
             else:
                 args_words = node.words[1:]
             if name == "set":
+                for word in args_words:
+                    exp = _Expansion()
+                    for text, _ in _expand_fields([word], scope, exp):
+                        var, eq, value = text.partition("=")
+                        if eq and _NAME.fullmatch(var):
+                            scope[var] = value
+                            why = cause or next((tainted[v] for v in exp.used if v in tainted), None)
+                            if why:
+                                tainted[var] = why
+                            else:
+                                tainted.pop(var, None)
+                continue
+            if name == "unset":
                 for text, _ in _expand_fields(args_words, scope, _Expansion()):
-                    var, eq, value = text.partition("=")
-                    if eq and _NAME.fullmatch(var):
-                        scope[var] = value
+                    scope.pop(text, None)
+                continue
+            if name == "return" and calls[0]:
+                raise _Return
+            if name in known and calls[0] < _Evaluator.MAX_CALLS and calls[1] < _Evaluator.MAX_CALLS_TOTAL:
+                args = [t for t, _ in _expand_fields(args_words, scope, _Expansion())]
+                # every positional name: an argument that expands to nothing shifts the others
+                positional = [str(k) for k in range(1, max(len(args), 9) + 1)] + ["#", "@", "*"]
+                outer = {k: tainted.pop(k) for k in positional if k in tainted}
+                why = reads_tainted(args_words)
+                if why:
+                    tainted.update(dict.fromkeys(positional, why))
+                calls[0] += 1
+                calls[1] += 1
+                found = False
+                with bind_arguments(scope, args), contextlib.suppress(_Return):
+                    found = walk(known[name].body, cause)
+                calls[0] -= 1
+                for k in positional:
+                    tainted.pop(k, None)
+                tainted.update(outer)
+                if found:
+                    return True
                 continue
             if name in _XEN_COMMANDS:
                 raw = " ".join(w.raw for w in args_words)
@@ -98,13 +155,16 @@ def entry_kernel(
                         line=node.line,
                         undefined=tuple(dict.fromkeys(exp.undefined)),
                         variables=tuple(dict.fromkeys(exp.used)),
+                        uncertain_variables=tuple(
+                            (v, tainted[v]) for v in dict.fromkeys(exp.used) if v in tainted
+                        ),
                         hypervisor=hypervisor[0] if is_module else None,
                         chainloader=path if name == "chainloader" else None,
-                        uncertain=uncertain,
+                        uncertain=cause is not None,
                     )
                 )
                 return True
         return False
 
-    walk(entry.body, False)
+    walk(entry.body, None)
     return result[0] if result else None
