@@ -70,7 +70,7 @@ def _site(tmp_path: Path, mode: str) -> Path:
 def _popen(tmp_path: Path, mode: str, *args: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_site(tmp_path, mode)), str(REPO)])}
     root = tmp_path / "root"
-    root.mkdir()
+    (root / "etc").mkdir(parents=True)  # an image root (an empty folder is nothing to audit)
     return subprocess.Popen([sys.executable, "-m", "audit", "--root", str(root), "--select", "demo.*", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
 
@@ -136,7 +136,7 @@ def test_sys_exit_in_a_plugin_is_a_plugin_error(tmp_path, where):
     (info / "entry_points.txt").write_text("[hostaudit]\nha_exit = ha_exit\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(REPO)])}
     root = tmp_path / "root"
-    root.mkdir()
+    (root / "etc").mkdir(parents=True)
     out = subprocess.run([sys.executable, "-m", "audit", "--root", str(root), "--format", "json"],
                          capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode in (1, 3), out.stderr
