@@ -43,10 +43,28 @@ def cpu_baseline(host: Host, policy: Policy) -> Outcome:
             Evidence(source=policy.source, observed=f"required_model = {model_name!r}", expected="a model name"),
         )
     cpu = host.cpuinfo
+    vendor = cm.vendor_of(cpu.vendor, cpu.flags, table)
     has = cm.guest_visible(cpu.flags, table) | cm.normalise(cpu.flags, table)
     lacks_model = sorted(cm.missing_for(model_name, cpu.flags, table)) if model_name else []
     lacks_flags = sorted({f for want in wanted_flags for f in cm.normalise([want], table)} - has)
-    newest = cm.newest_model(cpu.flags, cpu.vendor_kind, table)
+    newest = cm.newest_model(cpu.flags, vendor, table)
+    unknown = sorted(cm.unknown_flags(cpu.flags, table))
+    # A model feature KVM gives every guest only from some kernel on (arch_capabilities): missing
+    # where this kernel is known not to give it, assumed where that cannot be told.
+    assumed: list[str] = []
+    rules = table.kernel.kvm_provides if table.kernel else {}
+    if model_name:
+        from audit.cpu.sources import running_kernel
+
+        kernel = running_kernel(host)
+        for feature, rule in rules.items():
+            if feature in table.model(model_name).features and feature not in cm.normalise(cpu.flags, table):
+                given = cm.kvm_provides(feature, vendor=vendor, kernel=kernel, flags=cpu.flags, table=table)
+                if given is False:
+                    lacks_model = sorted({*lacks_model, feature})
+                elif given is None:
+                    assumed.append(f"{feature} (KVM gives it to every guest from Linux {rule['since']}; "
+                                   f"running kernel {kernel or 'unknown'})")
 
     expected = " and ".join(filter(None, [
         f"model {model_name}" if model_name else "",
@@ -58,6 +76,10 @@ def cpu_baseline(host: Host, policy: Policy) -> Outcome:
         parts.append(f"lacks for {model_name}: {_shown(lacks_model)}")
     if lacks_flags:
         parts.append(f"lacks flags: {_shown(lacks_flags)}")
+    if assumed:
+        parts.append("assumed: " + ", ".join(assumed))
+    if unknown:
+        parts.append(f"flags hostaudit does not know (not counted): {_shown(unknown)}")
     if cpu.flags_differ:
         parts.append("flags differ between processors: only flags common to all counted")
     ev = Evidence(source=CPUINFO, observed="; ".join(parts), expected=expected)

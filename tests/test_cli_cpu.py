@@ -20,8 +20,14 @@ from tests.test_snapshot import hostaudit
 REPO = Path(__file__).resolve().parents[1]
 COMPARE_SCHEMA = json.loads((REPO / "reports/schemas/cpu-compare-v1.json").read_text())
 BASELINE_SCHEMA = json.loads((REPO / "reports/schemas/cpu-baseline-v1.json").read_text())
-SAMPLES = sorted(p.name for p in (DATA / "cpuinfo").iterdir())
-assert len(SAMPLES) == 11
+SAMPLES = sorted(p.name for p in (DATA / "cpuinfo").glob("*.txt"))
+assert len(SAMPLES) == 15
+# The samples added for issue #10 (old and new kernels' flag names) are compared pair by pair in
+# tests/test_cpumodels.py and through the console script in tests/test_cpu_flags.py; running every
+# pair of all 15 through a subprocess here would double this file's time for no new code path.
+ISSUE_10 = {"amd-epyc-7301-zen1-rhel7.txt", "amd-ryzen9-5950x-zen3-ubuntu2004.txt", "amd-opteron-6136-k10-sl7.txt",
+            "intel-core-ultra9-285-arrowlake-ubuntu2604.txt"}
+PAIR_SAMPLES = [s for s in SAMPLES if s not in ISSUE_10]
 
 HASWELL = "intel-xeon-e5-2680v3-haswell-ep.txt"
 BROADWELL = "intel-xeon-e5-2690v4-broadwell-ep.txt"
@@ -39,9 +45,16 @@ def flags(sample: str) -> frozenset[str]:
     return parse_cpuinfo(cpuinfo_sample(sample).read_text()).flags
 
 
+def vendor(sample: str) -> str | None:
+    cpu = parse_cpuinfo(cpuinfo_sample(sample).read_text())
+    return cm.vendor_of(cpu.vendor, cpu.flags)
+
+
 def expected(a: str, b: str) -> tuple[str, int]:
-    """From the documented semantics: compare guest-visible feature sets; A -> B is safe unless B
-    lacks something A has."""
+    """From the documented semantics: hosts of different vendors are incompatible; otherwise compare
+    guest-visible feature sets; A -> B is safe unless B lacks something A has."""
+    if vendor(a) != vendor(b):
+        return "incompatible", 1
     ga, gb = cm.guest_visible(flags(a)), cm.guest_visible(flags(b))
     if ga == gb:
         return "identical", 0
@@ -72,8 +85,8 @@ def test_reasoned_expectations_agree_with_the_semantics():
         assert expected(a, b) == want, (a, b)
 
 
-@pytest.mark.parametrize("b", SAMPLES)
-@pytest.mark.parametrize("a", SAMPLES)
+@pytest.mark.parametrize("b", PAIR_SAMPLES)
+@pytest.mark.parametrize("a", PAIR_SAMPLES)
 def test_compare_every_pair(a, b):
     out = hostaudit("cpu", "compare", str(cpuinfo_sample(a)), str(cpuinfo_sample(b)), "--format", "json")
     verdict, code = REASONED.get((a, b)) or expected(a, b)
@@ -87,6 +100,10 @@ def test_compare_every_pair(a, b):
     if doc["model"]:
         assert not cm.missing_for(doc["model"], flags(a)) and not cm.missing_for(doc["model"], flags(b))
         assert doc["qemu"].startswith(f"-cpu {doc['model']}")
+    assert doc["cross_vendor"] == (vendor(a) != vendor(b))
+    if doc["cross_vendor"]:
+        assert doc["model"] is doc["qemu"] is doc["libvirt"] is None
+    assert doc["unknown"] == {"a": [], "b": []}
     if a == b:
         assert verdict == "identical" and doc["missing"] == doc["extra"] == []
 
@@ -291,8 +308,10 @@ def test_baseline_names_stay_distinct_for_the_same_file():
 def test_baseline_of_every_sample():
     code, doc = baseline(str(DATA / "cpuinfo"))
     assert code == 0
-    assert len(doc["hosts"]) == 11
+    assert len(doc["hosts"]) == 15
     assert doc["vendor"] is None  # Intel and AMD together
+    assert doc["notes"][0].startswith("hosts of different vendors (AMD, Intel): live migration between them "
+                                      "is not supported")
 
 
 # -- models -------------------------------------------------------------------------------------------

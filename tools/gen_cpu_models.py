@@ -16,7 +16,9 @@ Source used for the committed table (Debian packages, fetched with ``apt-get dow
 (Debian 12's libvirt0 9.0.0 also ships cpu_map, but has no SapphireRapids, GraniteRapids or
 EPYC-Genoa.) ``--cpufeatures`` takes the kernel's arch/x86/include/asm/cpufeatures.h (from
 linux-headers-*-common) and reports Linux flags this script does not classify yet: run it when
-moving to a newer libvirt or kernel.
+moving to a newer libvirt or kernel. tools/gen_cpu_flags.py makes the kernel flag table from
+several kernels' headers (either naming rule) and stops on any printed name that neither this
+table nor its own curated tables classify: regenerate it after this one.
 """
 
 from __future__ import annotations

@@ -3,8 +3,12 @@
 Each host is a snapshot (JSON or collect.sh text), a saved /proc/cpuinfo, or ``local`` (this
 machine). The judgement itself is audit.cpu.models'; this module reads inputs and formats answers.
 
-Exit codes: compare 0 when a guest can move from A to B, 1 when it cannot; baseline 0 when a named
-model fits every host, 1 when none does; 2 on bad input, always in one line.
+Exit codes: compare 0 when a guest can move from A to B, 1 when it cannot (or when A shows flags
+hostaudit does not know that B lacks: undecided); baseline 0 when a named model fits every host, 1
+when none does; 2 on bad input, always in one line.
+
+Feature lists are Linux /proc/cpuinfo names; where libvirt spells a feature differently the text
+shows both ("pclmulqdq / pclmuldq") and the JSON maps one to the other ("libvirt_names").
 """
 
 from __future__ import annotations
@@ -41,80 +45,125 @@ VERDICT_TEXT = {
     "identical": "identical: the same guest-visible CPU features; guests can move both ways",
     "superset": "B is a superset: guests from A can move to B (not back)",
     "incompatible": "incompatible: B lacks features a guest on A may use; guests from A cannot move to B",
+    "undecided": "undecided: B has every feature of A that hostaudit knows, but A shows flags hostaudit "
+                 "does not know that B lacks",
 }
 
 
 def compare_doc(a: CpuSource, b: CpuSource) -> dict[str, Any]:
     from audit.cpu import models as cm
 
-    c = cm.compare(a.cpu.flags, b.cpu.flags, a_vendor=a.cpu.vendor_kind, b_vendor=b.cpu.vendor_kind)
-    pool = cm.baseline({"A": a.cpu.flags, "B": b.cpu.flags}, vendors={"A": a.cpu.vendor_kind, "B": b.cpu.vendor_kind})
+    c = cm.compare(a.cpu.flags, b.cpu.flags, a_vendor=a.vendor, b_vendor=b.vendor,
+                   a_kernel=a.kernel_release, b_kernel=b.kernel_release)
+    pool = cm.baseline({"A": a.cpu.flags, "B": b.cpu.flags}, vendors={"A": a.vendor, "B": b.vendor},
+                       kernels={"A": a.kernel_release, "B": b.kernel_release})
     notes = list(c.notes)
     for side, src in (("A", a), ("B", b)):
         if src.cpu.flags_differ:
             notes.append(f"{side}: processors show different flags; only those all of them have were compared")
+    named = not c.cross_vendor and pool.model is not None
+    vendor = pool.vendor or (a.vendor if a.vendor == b.vendor else None)
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "cpu-compare",
         "a": a.describe(),
         "b": b.describe(),
         "verdict": c.verdict.value,
-        "migration_safe": c.verdict.value != "incompatible",
+        "migration_safe": c.verdict.value in ("identical", "superset"),
+        "cross_vendor": c.cross_vendor,
         "missing": list(c.missing),
         "extra": list(c.extra),
+        "unknown": {"a": list(c.unknown_a), "b": list(c.unknown_b)},
+        "assumed": list(c.assumed),
+        "libvirt_names": cm.libvirt_names([*c.missing, *c.extra, *c.assumed], vendor),
         "model": c.model.name if c.model else None,
         "level": c.level,
-        "qemu": f"-cpu {cm.qemu_cpu_arg(pool)}" if pool.model else None,
-        "libvirt": cm.libvirt_xml(pool) if pool.model else None,
+        "qemu": f"-cpu {cm.qemu_cpu_arg(pool)}" if named else None,
+        "libvirt": cm.libvirt_xml(pool) if named else None,
         "recommendation": c.recommendation,
         "notes": notes,
     }
 
 
 def _wrap(items: Sequence[str], indent: str = "  ", width: int = 100) -> str:
-    """Flag names (host-supplied: made printable) wrapped into indented lines."""
+    """Names (host-supplied: made printable) as a comma-separated list wrapped into indented lines."""
     from reports.sanitize import printable
 
     if not items:
         return f"{indent}(none)"
     lines, line = [], indent
-    for item in map(printable, items):
-        if len(line) + len(item) + 1 > width and line.strip():
+    cells = [printable(item) + ("," if i < len(items) - 1 else "") for i, item in enumerate(items)]
+    for cell in cells:
+        if len(line) + len(cell) + 1 > width and line.strip():
             lines.append(line.rstrip())
             line = indent
-        line += item + " "
+        line += cell + " "
     lines.append(line.rstrip())
     return "\n".join(lines)
+
+
+def _paired(names: Sequence[str], mapping: dict[str, str]) -> list[str]:
+    """'pclmulqdq / pclmuldq' where libvirt's name differs, else the name."""
+    return [f"{n} / {mapping[n]}" if n in mapping else n for n in names]
 
 
 def _host_line(prefix: str, d: dict[str, Any]) -> str:
     what = d["model_name"] or "unknown CPU"
     where = f"; {d['source']}" if d["source"] != d["name"] else ""
-    return f"{prefix}{d['name']} ({what}, {d['processors']} processor(s){where})"
+    kernel = f"; kernel {d['kernel_release']}" if d.get("kernel_release") else ""
+    return f"{prefix}{d['name']} ({what}, {d['processors']} processor(s){kernel}{where})"
+
+
+def _unknown_lines(unknown: dict[str, list[str]], labels: dict[str, str]) -> list[str]:
+    from audit.cpu import models as cm
+
+    if not any(unknown.values()):
+        return []
+    table = cm.load_table()
+    where = table.kernel.describe() if table.kernel else "the model table"
+    out = [f"flags hostaudit does not know ({where}; not compared, counted neither way):"]
+    for key, label in labels.items():
+        out += [f"  {label}:", _wrap(unknown.get(key, []), indent="    ")]
+    return out
 
 
 def compare_text(doc: dict[str, Any]) -> str:
     from reports.sanitize import printable
 
+    names = doc.get("libvirt_names", {})
+    verdict = VERDICT_TEXT[doc["verdict"]]
+    if doc.get("cross_vendor"):
+        from audit.cpu import models as cm
+
+        verdict = "incompatible: " + cm.cross_vendor_text(doc["a"]["vendor"], doc["b"]["vendor"])
     out = [
         printable(_host_line("A: ", doc["a"])),
         printable(_host_line("B: ", doc["b"])),
         "",
-        f"verdict: {VERDICT_TEXT[doc['verdict']]}",
+        f"verdict: {verdict}",
         "",
         f"A has, B lacks ({len(doc['missing'])}): guests started on A may use these",
-        _wrap(doc["missing"]),
+        _wrap(_paired(doc["missing"], names)),
         f"B has, A lacks ({len(doc['extra'])}):",
-        _wrap(doc["extra"]),
-        "",
-        f"newest named model both support: {doc['model'] or 'none'}"
-        + (f" (x86-64 level: {doc['level']})" if doc["level"] else ""),
-        f"instead of -cpu host: {doc['qemu'] or 'no named model fits both; do not live-migrate'}",
+        _wrap(_paired(doc["extra"], names)),
     ]
+    out += _unknown_lines(doc.get("unknown", {}), {"a": "A", "b": "B"})
+    out.append("")
+    if doc.get("cross_vendor"):
+        out += ["newest named model both support: none: live migration across vendors is not supported",
+                "instead of -cpu host: none: shut the guest down and start it on B"]
+    else:
+        out += [
+            f"newest named model both support: {doc['model'] or 'none'}"
+            + (f" (x86-64 level: {doc['level']})" if doc["level"] else ""),
+            f"instead of -cpu host: {doc['qemu'] or 'no named model fits both; do not live-migrate'}",
+        ]
     if doc["libvirt"]:
         out += ["libvirt domain XML:", doc["libvirt"].rstrip()]
+    if doc.get("assumed"):
+        out.append("assumed, not added: " + ", ".join(_paired(doc["assumed"], names)))
     out += ["", printable(doc["recommendation"])]
-    out += [printable(f"note: {n}") for n in doc["notes"]]
+    out += [printable(f"note: {n}") for n in doc["notes"] if not (doc.get("cross_vendor") and n in verdict)]
     return "\n".join(out) + "\n"
 
 
@@ -137,11 +186,19 @@ def baseline_doc(sources: Sequence[CpuSource]) -> dict[str, Any]:
 
     names = _unique_names(sources)
     b = cm.baseline({n: s.cpu.flags for n, s in zip(names, sources, strict=True)},
-                    vendors={n: s.cpu.vendor_kind for n, s in zip(names, sources, strict=True)})
+                    vendors={n: s.vendor for n, s in zip(names, sources, strict=True)},
+                    kernels={n: s.kernel_release for n, s in zip(names, sources, strict=True)})
     hosts = []
     for hb, src in zip(b.hosts, sources, strict=True):
         hosts.append({**src.describe(), "name": hb.name, "own_model": hb.model.name if hb.model else None,
-                      "lost": list(hb.lost)})
+                      "lost": list(hb.lost), "unknown": list(hb.unknown)})
+    vendors = {s.vendor for s in sources if s.vendor}
+    notes = list(b.notes)
+    if len(vendors) > 1:
+        labels = ", ".join(sorted(cm.vendor_label(v) for v in vendors))
+        notes.insert(0, f"hosts of different vendors ({labels}): live migration between them is not "
+                        "supported; the generic model below only lets a guest start on any of them")
+    lost = {f for hb in b.hosts for f in hb.lost}
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "cpu-baseline",
@@ -150,29 +207,37 @@ def baseline_doc(sources: Sequence[CpuSource]) -> dict[str, Any]:
         "vendor": b.vendor,
         "features": sorted(b.features),
         "extra_features": list(b.extra_features),
+        "assumed": list(b.assumed),
+        "libvirt_names": cm.libvirt_names([*b.features, *lost], b.vendor),
         "qemu": f"-cpu {cm.qemu_cpu_arg(b)}" if b.model else None,
         "libvirt": cm.libvirt_xml(b) if b.model else None,
         "hosts": hosts,
+        "notes": notes,
     }
 
 
 def baseline_text(doc: dict[str, Any]) -> str:
     from reports.sanitize import printable
 
+    names = doc.get("libvirt_names", {})
     out = [f"hosts ({len(doc['hosts'])}):"]
     out += [printable(_host_line("  ", h)) for h in doc["hosts"]]
+    out += [printable(f"note: {n}") for n in doc.get("notes", [])[:1] if "different vendors" in n]
     out += [
         "",
         f"vendor: {doc['vendor'] or 'mixed or unknown (generic models only)'}",
         f"newest named model every host supports: {doc['model'] or 'none'}",
         f"highest x86-64 level every host reaches: {doc['level'] or 'none'}",
         f"shared guest-visible features ({len(doc['features'])}):",
-        _wrap(doc["features"]),
+        _wrap(_paired(doc["features"], names)),
         f"shared features beyond the model ({len(doc['extra_features'])}):",
-        _wrap(doc["extra_features"]),
-        "",
-        f"qemu: {doc['qemu'] or 'no named model fits every host'}",
+        _wrap(_paired(doc["extra_features"], names)),
     ]
+    if doc.get("assumed"):
+        out.append("assumed, not added: " + ", ".join(_paired(doc["assumed"], names)))
+    out += _unknown_lines({h["name"]: h.get("unknown", []) for h in doc["hosts"]},
+                          {h["name"]: h["name"] for h in doc["hosts"] if h.get("unknown")})
+    out += ["", f"qemu: {doc['qemu'] or 'no named model fits every host'}"]
     if doc["libvirt"]:
         out += ["libvirt:", doc["libvirt"].rstrip()]
     out += ["", "per host, what a guest loses against -cpu host (host-passthrough):"]
@@ -180,7 +245,11 @@ def baseline_text(doc: dict[str, Any]) -> str:
         own = h["own_model"] or "no named model"
         out.append(printable(f"  {h['name']} (alone: {own}): {len(h['lost'])} feature(s)"))
         if h["lost"]:
-            out.append(_wrap(h["lost"], indent="    "))
+            out.append(_wrap(_paired(h["lost"], names), indent="    "))
+    notes = [n for n in doc.get("notes", []) if "different vendors" not in n]
+    if notes:
+        out.append("")
+        out += [printable(f"note: {n}") for n in notes]
     return "\n".join(out) + "\n"
 
 
@@ -220,10 +289,14 @@ def models_doc(host: CpuSource | None, vendor: str | None) -> dict[str, Any]:
         rows.append(row)
     doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "kind": "cpu-models", "models": rows,
                            "source": dict(table.source)}
+    if table.kernel is not None:
+        doc["flag_source"] = {"current": table.kernel.current, "kernels": table.kernel.describe()}
     if host is not None:
-        newest = cm.newest_model(host.cpu.flags, host.cpu.vendor_kind, table)
+        newest = cm.newest_model(host.cpu.flags, host.vendor, table)
         doc["host"] = {**host.describe(), "newest_model": newest.name if newest else None,
-                       "level": cm.x86_level(host.cpu.flags, table)}
+                       "level": cm.x86_level(host.cpu.flags, table),
+                       "unknown": sorted(cm.unknown_flags(host.cpu.flags, table))}
+        doc["libvirt_names"] = cm.libvirt_names({f for r in rows for f in r["missing"]}, host.vendor, table)
     return doc
 
 
@@ -236,21 +309,27 @@ def models_text(doc: dict[str, Any]) -> str:
     headers = ["model", "vendor", "rank", "level", "features", "alias of"]
     if host:
         headers += ["supported", "missing"]
+    names = doc.get("libvirt_names", {})
     rows = []
     for r in doc["models"]:
         row = [r["name"], r["vendor"], str(r["rank"]), r["level"] or "-", str(r["features"]), r["alias_of"] or ""]
         if host:
-            shown = " ".join(r["missing"][:6]) + (" ..." if len(r["missing"]) > 6 else "")
+            shown = ", ".join(_paired(r["missing"][:6], names)) + (", ..." if len(r["missing"]) > 6 else "")
             row += ["yes" if r["supported"] else "no", shown]
         rows.append(row)
     out = []
     if host:
         out += [printable(_host_line("host: ", host)),
-                f"newest model: {host['newest_model'] or 'none'}; x86-64 level: {host['level'] or 'none'}", ""]
+                f"newest model: {host['newest_model'] or 'none'}; x86-64 level: {host['level'] or 'none'}"]
+        if host.get("unknown"):
+            out.append(printable("flags hostaudit does not know (not counted): " + ", ".join(host["unknown"])))
+        out.append("")
     out.append(tabulate(rows, headers=headers, disable_numparse=True))
     src = doc.get("source") or {}
     if src:
         out += ["", "table: " + ", ".join(f"{k} {v}" for k, v in sorted(src.items()))]
+    if doc.get("flag_source"):
+        out.append(f"flag names: {doc['flag_source']['kernels']} (cpufeatures.h)")
     return "\n".join(out) + "\n"
 
 

@@ -13,12 +13,21 @@ from audit.parsers.cpuinfo import CpuInfo, parse_cpuinfo
 CPUINFO = "/proc/cpuinfo"
 
 
+_VENDORS = {"GenuineIntel": "intel", "AuthenticAMD": "amd", "HygonGenuine": "hygon"}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CpuSource:
     name: str  # host name, or the file's name
     source: str  # "local", the path given
     kind: str  # "local", "snapshot", "cpuinfo"
     cpu: CpuInfo
+    kernel_release: str | None = None  # the running kernel (local, snapshot of a running host)
+
+    @property
+    def vendor(self) -> str | None:
+        """'intel', 'amd' or 'hygon' from vendor_id (Hygon is its own vendor for migration)."""
+        return _VENDORS.get((self.cpu.vendor or "").strip(), self.cpu.vendor_kind)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -26,10 +35,21 @@ class CpuSource:
             "source": self.source,
             "input": self.kind,
             "model_name": self.cpu.model_name,
-            "vendor": self.cpu.vendor_kind,
+            "vendor": self.vendor,
             "processors": self.cpu.processors,
             "flags_differ": self.cpu.flags_differ,
+            "kernel_release": self.kernel_release,
         }
+
+
+def running_kernel(host: Any) -> str | None:
+    """The running kernel's release, when the host (live or a snapshot of one) says it; KVM is
+    that kernel's. None for an image, or when the host does not say."""
+    try:
+        rel = host.kernel_release
+    except (FactUnavailable, FactError):
+        return None
+    return rel.release if rel.how == "running kernel" else None
 
 
 def _checked(cpu: CpuInfo, where: str) -> CpuInfo:
@@ -51,7 +71,8 @@ def load_local() -> CpuSource:
         name = host.fact(facts.hostname)
     except (FactUnavailable, FactError):
         name = "local"
-    return CpuSource(name=name, source="local", kind="local", cpu=_checked(cpu, "local"))
+    return CpuSource(name=name, source="local", kind="local", cpu=_checked(cpu, "local"),
+                     kernel_release=running_kernel(host))
 
 
 def load_file(path: str) -> CpuSource:
@@ -71,7 +92,8 @@ def load_file(path: str) -> CpuSource:
             raise UsageError(f"snapshot {path}: no {CPUINFO} in it (a snapshot of an image has no CPU)") from None
         except FactError as exc:
             raise UsageError(f"snapshot {path}: {exc}") from None
-        return CpuSource(name=snap.hostname or stem, source=path, kind="snapshot", cpu=_checked(cpu, path))
+        return CpuSource(name=snap.hostname or stem, source=path, kind="snapshot", cpu=_checked(cpu, path),
+                         kernel_release=running_kernel(host))
     if b"\0" in blob[:65536]:
         raise UsageError(f"{path}: neither a snapshot nor a /proc/cpuinfo file (binary data)")
     try:
