@@ -3,11 +3,11 @@ the regeneration inputs beside it, and the parameter names the resolver watches.
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from audit.boot.params import judge_name, load_table, series_of
 from audit.model import Evidence
 from audit.parsers.cmdline import Param
 
@@ -28,7 +28,9 @@ TUNED_BOOTCMDLINE = "/etc/tuned/bootcmdline"
 OPTIONAL_VARIABLES = frozenset({"tuned_params", "tuned_initrd"})
 #: Parameters whose repetition and order matter (hugetlbpage.rst): compared as sequences.
 ORDERED_PARAMS = frozenset({"hugepagesz", "hugepages", "default_hugepagesz"})
-#: Parameters the checks built on this module read; near-misses of these are flagged.
+#: Parameters the checks built on this module read: a glued ``name=`` of these is flagged, and a short
+#: or dotted name is compared with these only (every other name with the kernel's own list,
+#: audit.boot.params).
 WATCHED_PARAMS = frozenset(
     {
         "transparent_hugepage",
@@ -127,20 +129,11 @@ def effective_params(cfg: BootConfig) -> list[Param] | None:
     return list(cfg.params)
 
 
-def suspicious_params(params: list[Param] | tuple[Param, ...]) -> list[str]:
-    """Near-miss spellings of watched parameters (the kernel silently ignores
-    ``transparent_hugepages=never``) and tokens glued onto a previous value (tuned #268)."""
+def glued_params(params: list[Param] | tuple[Param, ...]) -> list[str]:
+    """Tokens glued onto a previous value (tuned #268: ``console=ttyS0,115200n8transparent_hugepage=never``)."""
     out: list[str] = []
     watched = sorted(WATCHED_PARAMS)
     for p in params:
-        key = p.key
-        if key not in WATCHED_PARAMS and "$" not in key:
-            close = difflib.get_close_matches(key, watched, n=1, cutoff=0.85)
-            if close:
-                out.append(
-                    f"'{p.name}' is not a kernel parameter (did you mean '{close[0]}'?); "
-                    "the kernel ignores it"
-                )
         if p.value:
             for name in watched:
                 if re.search(rf"[0-9A-Za-z]{re.escape(name)}=", p.value):
@@ -148,4 +141,34 @@ def suspicious_params(params: list[Param] | tuple[Param, ...]) -> list[str]:
                         f"'{p.name}={p.value}' looks like two parameters glued together ('{name}=' inside)"
                     )
                     break
+    return out
+
+
+def misspelt_params(params: list[Param] | tuple[Param, ...], release: str | None = None) -> list[str]:
+    """Near misses of the names the kernel accepts (``transparent_hugepages=never`` is ignored).
+
+    The names are the kernel's own (audit.boot.params: kernel-parameters.txt and the source's
+    ``__setup``/``early_param``, releases listed in the table), so a real parameter such as
+    ``nospectre_v2`` is never called misspelt. Short or dotted names are compared with the watched
+    names only. With ``release`` newer than the table's newest, a near miss is not called misspelt
+    (it may be a parameter the table does not know yet): only ``judge_params`` says so, at info level."""
+    table = load_table()
+    kernel = series_of(release)
+    out: list[str] = []
+    for p in params:
+        if "$" in p.key:
+            continue
+        if p.key not in table.names:
+            out += [f.message for f in judge_name(p, kernel, table, WATCHED_PARAMS) if f.level == "warn"]
+    return out
+
+
+def suspicious_params(params: list[Param] | tuple[Param, ...], release: str | None = None) -> list[str]:
+    """Near-miss spellings of kernel parameters (the kernel silently ignores
+    ``transparent_hugepages=never``) and tokens glued onto a previous value (tuned #268), per
+    parameter in command line order."""
+    out: list[str] = []
+    for p in params:
+        out += misspelt_params([p], release)
+        out += glued_params([p])
     return out
