@@ -29,7 +29,8 @@ def test_wheel_contents(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for required in ("reports/templates/report.html", "reports/schemas/report-v1.json",
                      "audit/profiles/kvm-host.toml", "audit/profiles/kvm-host-multitenant.toml",
-                     "audit/cpu/data/cpu_models.json"):
+                     "audit/cpu/data/cpu_models.json", "audit/cpu/data/cpu_flags.json",
+                     "audit/boot/data/kernel_params.json"):
         assert required in names, required
     # every module of every package, sub-packages included: a package left out of the packaging
     # configuration is invisible to an editable install but breaks the installed tool
