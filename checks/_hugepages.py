@@ -113,6 +113,20 @@ def _plan(host: Host) -> HugepagePlan:
     )
 
 
+def configured_boot_pools(plan: HugepagePlan) -> dict[int, int]:
+    """The pools the kernel command line carries once the boot configuration is regenerated: from
+    the generator's inputs where GRUB 2 is generated from /etc/default/grub (they are what a fix
+    edits, and a stale grub.cfg lags behind them), else as the next boot has them. A fix that writes
+    the ordered pairs again keeps these pools of the sizes it does not change."""
+    cfg = plan.boot.config
+    if cfg.loader == "grub2":
+        inputs = [inp for inp in cfg.inputs if inp.applies and inp.name.startswith("GRUB_CMDLINE_LINUX")]
+        if inputs:
+            params = [p for inp in inputs for p in inp.params]
+            return {s: n for s, n in hugepage_request(params, X86_DEFAULT_HUGEPAGE).pools.items() if n}
+    return {s: n for s, n in (plan.boot_request.pools if plan.boot_request else {}).items() if n}
+
+
 def suggested_pool(policy: Policy, plan: HugepagePlan) -> tuple[int, int | None]:
     """(size, count) to suggest in remediation: the policy's, else the default size."""
     size = policy.hugepages_size or plan.default_size

@@ -75,7 +75,7 @@ def aesni_driver(host: Host, policy: Policy) -> Outcome:
     return failed(
         "the CPU has AES-NI but no AES-NI driver is registered",
         evidence,
-        fix=persist_module("aesni_intel"),
+        fix=persist_module(FixTarget.of(host), "aesni_intel"),
         notes="Load the driver now and at every boot.",
     )
 

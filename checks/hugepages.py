@@ -29,7 +29,15 @@ from audit.remedy.packages import HUGEADM, install
 from audit.remedy.system import dedupe_lines, unmask_unit
 from audit.remedy.target import FixTarget
 from checks._common import maybe
-from checks._hugepages import GIB, HugepagePlan, describe_pools, hugepage_plan, human_size, suggested_pool
+from checks._hugepages import (
+    GIB,
+    HugepagePlan,
+    configured_boot_pools,
+    describe_pools,
+    hugepage_plan,
+    human_size,
+    suggested_pool,
+)
 from checks.boot import stale_tokens
 
 
@@ -43,8 +51,18 @@ def _stale_pool(target: FixTarget, plan: HugepagePlan) -> tuple[str, list[str]]:
     for st in stale:
         by_source.setdefault(st.source, []).append(f"{st.name}={st.wanted}")
     wants = ", ".join(f"{src} asks for {' '.join(toks)}" for src, toks in by_source.items())
+    # only the pool parameters: regenerating in place on an image must not bring back other stale ones
+    # (a THP mode another fix of the same script changes)
+    pools = [t for t in stale_tokens(plan.boot.config) if canonical_name(t.split("=", 1)[0]) in ORDERED_PARAMS]
     return (f"; {wants}, but the boot configuration was not regenerated (see boot.drift)",
-            regenerate(target, stale_tokens(plan.boot.config)))
+            regenerate(target, pools))
+
+
+def _inputs_enough(policy: Policy, plan: HugepagePlan, configured: dict[int, int]) -> bool:
+    """Whether the pools the inputs configure are what the policy wants, so regenerating is the fix."""
+    if not (policy.hugepages_size or policy.hugepages_count):
+        return bool(configured)
+    return configured.get(policy.hugepages_size or plan.default_size, 0) >= (policy.hugepages_count or 1)
 
 
 @check(
@@ -71,7 +89,8 @@ def boot_hugepages(host: Host, policy: Policy) -> Outcome:
             return warned(
                 f"huge pages are reserved now ({describe_pools(R)}) but the next boot's configuration is unknown"
                 f" ({plan.boot.summary}): they may be lost at the next boot",
-                ev, fix=remedy.persist_pools(target, R, default_size=plan.default_size),
+                ev, fix=remedy.persist_pools(target, R, default_size=plan.default_size,
+                                             keep=configured_boot_pools(plan)),
                 notes="Make the pools persistent: the default size in /etc/sysctl.d, others on the command line.",
             )
         if policy.hugepages_required and R is not None:  # live: we know nothing is reserved now
@@ -81,12 +100,14 @@ def boot_hugepages(host: Host, policy: Policy) -> Outcome:
         return skipped(f"cannot tell what the next boot reserves: {plan.boot.summary}, and no vm.nr_hugepages"
                        " in sysctl files", ev)
     stale_msg, stale_fix = _stale_pool(target, plan)
+    keep = configured_boot_pools(plan)  # what the inputs configure: a rewrite of the pairs keeps it
     if not P and not R:
         if not policy.hugepages_required:
             return passed("no huge page pool is configured (not required by the policy)" + stale_msg, ev)
-        cmds, notes, reboot = remedy.reserve_pool(target, size, count, default_size=plan.default_size)
-        if stale_fix:
+        if stale_fix and _inputs_enough(policy, plan, keep):
             cmds, notes, reboot = stale_fix, "Regenerate the boot configuration from its inputs.", True
+        else:  # the inputs do not ask for what the policy wants either: reserve it (and regenerate)
+            cmds, notes, reboot = remedy.reserve_pool(target, size, count, default_size=plan.default_size, keep=keep)
         return failed("no huge page pool is reserved (neither on the boot command line nor in sysctl files)"
                       + stale_msg + plan.boot.predicted, ev, fix=cmds, notes=notes, reboot=reboot)
     if policy.hugepages_size or policy.hugepages_count:
@@ -96,7 +117,8 @@ def boot_hugepages(host: Host, policy: Policy) -> Outcome:
         ev.append(Evidence(source="policy", observed=f"persistent {format_size(want_size)} pages: {have}",
                            expected=f">= {want} x {format_size(want_size)}"))
         if have < want:
-            cmds, notes, reboot = remedy.reserve_pool(target, want_size, want, default_size=plan.default_size)
+            cmds, notes, reboot = remedy.reserve_pool(target, want_size, want, default_size=plan.default_size,
+                                                      keep=keep)
             return failed(f"persistent pool has {have} x {format_size(want_size)} pages; the policy wants {want}"
                           + stale_msg + plan.boot.predicted, ev, fix=cmds, notes=notes, reboot=reboot)
     if R is None:
@@ -113,7 +135,7 @@ def boot_hugepages(host: Host, policy: Policy) -> Outcome:
                       fix=[*remedy.set_pools_now({s: P[s] for s in pending}), "# or reboot"],
                       notes="The running kernel has not been given the configured pool yet.", reboot=False)
     if lost:
-        fixes = remedy.persist_pools(target, {s: R[s] for s in lost}, default_size=plan.default_size)
+        fixes = remedy.persist_pools(target, {s: R[s] for s in lost}, default_size=plan.default_size, keep=keep)
         reboot = False  # the pools are there now; the change only has to survive the next boot
         notes = "Make the pools persistent: the default size in /etc/sysctl.d, others on the command line."
         now = ", ".join(f"{R[s]} x {format_size(s)}" for s in lost)
@@ -302,12 +324,13 @@ def hugetlbfs_mounted(host: Host, policy: Policy) -> Outcome:
 
     # a mask in /etc also hides the unit fstab-generator would make for /dev/hugepages
     masked = st is UnitState.MASKED and default in miss_boot
-    unmask = unmask_unit(DEV_HUGEPAGES_UNIT) if masked else []
-    at_boot = remedy.mount_at_boot(miss_boot, default_size=default)
+    target = FixTarget.of(host)
+    unmask = unmask_unit(target, DEV_HUGEPAGES_UNIT) if masked else []
+    at_boot = remedy.mount_at_boot(target, miss_boot, default_size=default)
     why = f" ({DEV_HUGEPAGES_UNIT} is masked)" if masked else ""
     if miss_now:
         return failed(f"no hugetlbfs mount for {', '.join(format_size(s) for s in miss_now)} pages{why}", ev,
-                      fix=[*remedy.mount_now(miss_now, default_size=default), *unmask, *at_boot],
+                      fix=[*remedy.mount_now(target, miss_now, default_size=default), *unmask, *at_boot],
                       notes="QEMU needs a hugetlbfs mount of each page size it backs guests with.")
     if miss_boot:
         what = "mounted now, not after a reboot" if now is not None else "not mounted at boot"
@@ -321,14 +344,14 @@ def hugetlbfs_mounted(host: Host, policy: Policy) -> Outcome:
         return warned(done + ", but /etc/fstab mounts " + "; ".join(
             f"{mp} {len(es)} times (lines {', '.join(str(e.line) for e in es)})" for mp, es in duplicates.items())
             + ": systemd-fstab-generator refuses the duplicate and mount -a stacks a second mount", ev,
-            fix=_dedupe_fstab(duplicates), notes="Keep one /etc/fstab entry per mount point.")
+            fix=_dedupe_fstab(target, duplicates), notes="Keep one /etc/fstab entry per mount point.")
     return passed(done, ev)
 
 
-def _dedupe_fstab(duplicates: dict[str, list[FstabEntry]]) -> list[str]:
+def _dedupe_fstab(target: FixTarget, duplicates: dict[str, list[FstabEntry]]) -> list[str]:
     """Identical repeated entries are dropped by a command; differing ones need a person to choose."""
     differing = [mp for mp, es in duplicates.items() if len({(e.spec, e.vfstype, e.options) for e in es}) > 1]
-    cmds = dedupe_lines(FSTAB) if len(differing) < len(duplicates) else []
+    cmds = dedupe_lines(target, FSTAB) if len(differing) < len(duplicates) else []
     return cmds + [f"# keep one of the /etc/fstab entries for {mp} (their options differ)" for mp in differing]
 
 

@@ -131,7 +131,7 @@ def iommu_enabled(host: Host, policy: Policy) -> Outcome:
                           fix=stock_kernel(FixTarget.of(host)), reboot=True)
         off = "; ".join(f"{v}: {w}" for v, (ok, w) in verdicts.items() if ok is False)
         return failed(f"IOMMU not enabled at the next boot ({off}){assumed}{boot.predicted}", ev,
-                      fix=kernel_params(FixTarget.of(host), add=add, remove=remove), reboot=True,
+                      fix=kernel_params(FixTarget.of(host), add=add, remove=remove, topic="iommu"), reboot=True,
                       notes="Also enable VT-d / AMD-Vi in the firmware setup.")
     state = host.fact(iommu_state)
     ev.append(Evidence(source="/sys/kernel/iommu_groups", observed=f"{state.groups} group(s); units: "
@@ -145,7 +145,8 @@ def iommu_enabled(host: Host, policy: Policy) -> Outcome:
                       ev)
     if active:
         return warned("IOMMU active now, but the next boot's command line does not enable it: lost at next boot",
-                      ev, fix=kernel_params(FixTarget.of(host), add=add, remove=_blockers(params)), reboot=False)
+                      ev, fix=kernel_params(FixTarget.of(host), add=add, remove=_blockers(params), topic="iommu"),
+                      reboot=False)
     if kernel_lacks:
         return failed("no IOMMU: the kernel is built without the IOMMU driver", ev,
                       fix=stock_kernel(FixTarget.of(host)), reboot=True)
@@ -157,7 +158,7 @@ def iommu_enabled(host: Host, policy: Policy) -> Outcome:
         return warned("IOMMU configured for the next boot but not active: reboot pending", ev, fix=["# reboot"],
                       reboot=True)
     return failed(f"IOMMU not active ({running_why})", ev,
-                  fix=kernel_params(FixTarget.of(host), add=add, remove=remove), reboot=True,
+                  fix=kernel_params(FixTarget.of(host), add=add, remove=remove, topic="iommu"), reboot=True,
                   notes="Enable it on the kernel command line, and VT-d / AMD-Vi in the firmware setup.")
 
 

@@ -19,10 +19,10 @@ from audit.host.memory import (
 )
 from audit.model import Check, Evidence, Outcome, Severity, check, failed, passed, skipped, warned
 from audit.parsers.memory import KSM_DIR, KsmState
-from audit.parsers.systemd import KSMTUNED_CONF
+from audit.parsers.systemd import KSMTUNED_CONF, UnitState
 from audit.policy import Policy
 from audit.remedy.ksm import KSM_RUN, ksm_off, ksm_on, ksm_units_off
-from audit.remedy.system import swap_file
+from audit.remedy.system import afterwards, swap_file
 from audit.remedy.target import FixTarget
 from checks._common import maybe
 from checks._hugepages import human_size
@@ -38,6 +38,7 @@ class KsmPicture:
     units_at_boot: tuple[str, ...]  # ksm.service / ksmtuned.service that start at boot
     boot_writes: tuple[str, ...]  # sysfs.d / tmpfiles.d lines writing ksm/run = 1
     evidence: tuple[Evidence, ...]
+    masked: tuple[str, ...] = ()  # the KSM units masked (an earlier "off"): unmasked before enabling
 
     @property
     def running(self) -> bool:
@@ -77,8 +78,25 @@ def ksm_picture(host: Host) -> KsmPicture:
     writes = tuple(maybe(host, ksm_boot_writes) or ())
     for w in writes:
         evidence.append(Evidence(source=w.split(": ", 1)[0], observed=w.split(": ", 1)[-1]))
+    masked = tuple(u for u in KSM_UNITS if tree.state(u) is UnitState.MASKED)
     return KsmPicture(state=state, state_problem=problem, units_at_boot=units, boot_writes=writes,
-                      evidence=tuple(evidence))
+                      evidence=tuple(evidence), masked=masked)
+
+
+def _swap_behind_ksm(host: Host) -> list[str]:
+    """Turning KSM on makes swap.ksm ask for swap behind it. A running host without any swap gets a
+    swap file in the same fix; an image is only told (its swap is sized for the host it boots on)."""
+    target = FixTarget.of(host)
+    if target.now:
+        devs = maybe(host, swaps)
+        if devs is None or sum(d.size for d in devs):
+            return []
+        return ["# KSM needs swap behind it (swap.ksm) and this host has none: a swap file",
+                *swap_file(target, SWAP_FILE, 1 << 30)]
+    if fstab_swaps(maybe(host, fstab) or []):
+        return []
+    return [afterwards("swap.ksm: KSM starts at boot, and no swap is configured in /etc/fstab: give the host swap "
+                       "of at least what KSM will save (policy swap.ksm_factor)")]
 
 
 @check(
@@ -112,7 +130,7 @@ def ksm_mode(host: Host, policy: Policy) -> Outcome:
         return failed(
             f"{', '.join(pic.units_at_boot)} starts at boot but the kernel has no KSM ({pic.state_problem})",
             ev,
-            fix=[*ksm_units_off(FixTarget.of(host)), "# or boot a kernel with CONFIG_KSM=y"],
+            fix=[*ksm_units_off(FixTarget.of(host), pic.units_at_boot), "# or boot a kernel with CONFIG_KSM=y"],
             notes="ksmtuned without KSM only logs errors every minute.",
         )
     if policy.ksm_mode == "any":
@@ -122,7 +140,7 @@ def ksm_mode(host: Host, policy: Policy) -> Outcome:
             return warned(
                 "KSM is running now but nothing starts it at the next boot",
                 ev,
-                fix=ksm_on(FixTarget.of(host), now=False),
+                fix=ksm_on(FixTarget.of(host), now=False, masked=pic.masked),
                 notes="Enable ksmtuned (or ksm) so KSM survives a reboot.",
             )
         if where:
@@ -132,15 +150,15 @@ def ksm_mode(host: Host, policy: Policy) -> Outcome:
         return failed(
             f"{state}{runtime_note}",
             ev,
-            fix=ksm_on(FixTarget.of(host)),
-            notes="The kvm-host profile wants KSM for memory overcommit.",
+            fix=[*ksm_on(FixTarget.of(host), masked=pic.masked), *_swap_behind_ksm(host)],
+            notes="The kvm-host profile wants KSM for memory overcommit; merged pages need swap behind them.",
         )
     # off
     if where:
         return failed(
             f"KSM is {'; '.join(where)} but the policy wants it off (multi-tenant host)",
             ev,
-            fix=ksm_off(FixTarget.of(host)),
+            fix=ksm_off(FixTarget.of(host), pic.units_at_boot),
             notes="Page merging between guests of different tenants is a timing side channel.",
         )
     return passed(f"KSM is off: not running and not started at boot{runtime_note}", ev)
@@ -170,14 +188,14 @@ def swap_for_ksm(host: Host, policy: Policy) -> Outcome:
         total = sum(d.size for d in devs)
         ev = [*pic.evidence, Evidence(source="/proc/swaps", observed=f"{len(devs)} device(s), {human_size(total)}",
                                       expected=f">= {human_size(need)} ({policy.swap_ksm_factor} x KSM savings)")]
-        fix = swap_file(SWAP_FILE, max(need, 1 << 30))
+        fix = swap_file(FixTarget.of(host), SWAP_FILE, max(need, 1 << 30))
         if total == 0 and pic.running:
             return failed(f"KSM runs (saving {human_size(savings)}) and the host has no swap at all", ev, fix=fix,
                           notes="Without swap, unmerging under memory pressure ends in the OOM killer.")
         if total < need:
             return failed(f"swap {human_size(total)} < {human_size(need)} needed for what KSM saves "
                           f"({human_size(savings)} x {policy.swap_ksm_factor})", ev,
-                          fix=swap_file(SWAP_FILE, need - total))
+                          fix=swap_file(FixTarget.of(host), SWAP_FILE, need - total))
         if total == 0:
             return warned("KSM starts at boot but the host has no swap", ev, fix=fix,
                           notes="KSM saves nothing yet; once it merges pages, swap must back them.")
@@ -187,7 +205,8 @@ def swap_for_ksm(host: Host, policy: Policy) -> Outcome:
     ev = [*pic.evidence, Evidence(source="/etc/fstab", observed=f"{len(entries)} swap {noun}")]
     if not entries:
         return warned("KSM starts at boot but the image configures no swap in /etc/fstab", ev,
-                      fix=swap_file(SWAP_FILE, 1 << 30), notes="Size the swap on the host from what KSM will save.")
+                      fix=swap_file(FixTarget.of(host), SWAP_FILE, 1 << 30),
+                      notes="Size the swap on the host from what KSM will save.")
     return passed(f"KSM starts at boot and /etc/fstab configures {len(entries)} swap area(s)", ev)
 
 

@@ -7,6 +7,7 @@ from audit.host.core import Host
 from audit.model import Check, Evidence, Outcome, Severity, check, failed, passed
 from audit.policy import Policy
 from audit.remedy.system import load_module, persist_module, remove_file
+from audit.remedy.target import FixTarget
 from checks._common import hint
 
 DEV_KVM = "/dev/kvm"
@@ -34,7 +35,7 @@ def dev_kvm(host: Host, policy: Policy) -> Outcome:
         return failed(
             "/dev/kvm does not exist: the KVM modules are not loaded",
             ev,
-            fix=persist_module(module),
+            fix=persist_module(FixTarget.of(host), module),
             notes="Loading the vendor module creates /dev/kvm; if it fails, check firmware VT-x/AMD-V.",
         )
     return failed(

@@ -53,7 +53,8 @@ def _persist(host: Host, mode: str) -> list[str]:
     GRUB_CMDLINE_LINUX_DEFAULT (or a later token) would otherwise still win."""
     boot = host.fact(boot_cmdline)
     present = boot.params is not None and last(list(boot.params), THP_PARAM) is not None
-    return kernel_params(FixTarget.of(host), add={THP_PARAM: mode}, remove=[THP_PARAM] if present else [])
+    return kernel_params(FixTarget.of(host), add={THP_PARAM: mode}, remove=[THP_PARAM] if present else [],
+                         topic="thp")
 
 
 @check(

@@ -1,6 +1,13 @@
 """Remediation script: bash that applies the fixes of the failed checks, for a person to review and
 run as root. hostaudit writes it and never runs it.
 
+A live host's script runs on that host. An image's script runs from outside the image with the
+image root as its only argument (``bash fix.sh /path/to/root``): it refuses to run without one and
+refuses ``/``, and every command changes files under ``"$ROOT"`` only. Commands that regenerate the
+boot configuration run once, at the end, after every change to its inputs; what a fix makes a
+re-audit ask for next (``audit.remedy.AFTERWARDS`` notes) is repeated in the closing note. Every
+command the checks give can run twice and leave the same files (see ``audit.remedy``).
+
 Everything in it that came from the audited host is either inside a comment, made one line by
 ``printable`` (no newline can end the comment and start a command), or inside a command that the
 check built with ``shlex.quote``. A command that could still break out of its own line (an
@@ -12,7 +19,9 @@ from __future__ import annotations
 
 import shlex
 
-from audit.model import Report, Result, Status
+from audit.model import Report, Result, Status, TargetMode
+from audit.remedy.cmdline import is_regeneration
+from audit.remedy.system import AFTERWARDS
 from reports.document import evidence_text
 from reports.sanitize import printable
 
@@ -74,6 +83,18 @@ def _is_comment(cmd: str) -> bool:
     return cmd.lstrip().startswith("#")
 
 
+def image_form(report: Report) -> bool:
+    """Whether the script fixes an image from outside it: its commands are written for an image root
+    (``"$ROOT"``: audit.remedy writes them so for an image without a running kernel, and for a
+    snapshot of one), or the audit read an image and no failure has a command to run. A root with a
+    /proc is fixed like the running host it shows, with that host's commands."""
+    commands = [cmd for r in report.results if r.status is Status.FAIL and r.outcome.remediation
+                for cmd in r.outcome.remediation.commands if not _is_comment(cmd)]
+    if any(ROOT_WORD in cmd for cmd in commands):
+        return True
+    return report.target.mode is TargetMode.IMAGE and not commands
+
+
 def _header(report: Report, failed: list[Result]) -> list[str]:
     t = report.target
     where = "live host" if t.mode.value == "live" else f"{t.mode.value} at {t.root}"
@@ -96,15 +117,27 @@ def _header(report: Report, failed: list[Result]) -> list[str]:
         "# audited host. Each section changes the running system first, then makes the change",
         "# persistent, in the order its check gave. Warnings, waived and skipped checks are not here.",
     ]
-    if t.mode.value != "live":
+    if image_form(report):
         lines += [
             "#",
-            comment(f"This audit read the {t.mode.value} at {t.root}, not a running host: the commands act"),
-            "# on the machine that runs them. Run them inside that system (chroot, or after booting it).",
+            comment(f"This audit read the {t.mode.value} at {t.root}. Run this script from outside the image,"),
+            comment(f"with the image root as its only argument: bash fix.sh {t.root}"),
+            '# Every path it changes is under that root ("$ROOT"); it starts, loads and mounts nothing,',
+            "# and running it twice leaves the same files as running it once.",
+            "",
+            "set -euo pipefail",
+            "",
+            *IMAGE_ROOT_GUARD,
         ]
+    else:
+        if t.mode.value != "live":
+            lines += [
+                "#",
+                comment(f"This audit read the {t.mode.value} at {t.root}, not a running host: the commands act"),
+                "# on the machine that runs them. Run them inside that system (chroot, or after booting it).",
+            ]
+        lines += ["", "set -euo pipefail"]
     lines += [
-        "",
-        "set -euo pipefail",
         "",
         'if [[ "${EUID}" -ne 0 ]]; then',
         "    echo 'hostaudit remediation: run this script as root (it changes system settings)' >&2",
@@ -114,7 +147,27 @@ def _header(report: Report, failed: list[Result]) -> list[str]:
     return lines
 
 
-def _section(n: int, total: int, r: Result, done: dict[str, str]) -> list[str]:
+#: The image root: the one argument, a directory, resolved (links, ..), never this machine's /.
+IMAGE_ROOT_GUARD = [
+    'if [[ $# -ne 1 || ! -d "$1" ]]; then',
+    "    echo 'usage: bash fix.sh IMAGE_ROOT   (the root directory of the image this audit read)' >&2",
+    "    exit 2",
+    "fi",
+    'ROOT="$(cd -- "$1" && pwd -P)"',
+    'if [[ "$ROOT" == / ]]; then',
+    "    echo 'hostaudit remediation: refusing to change / (this machine): give the image root' >&2",
+    "    exit 2",
+    "fi",
+    'if [[ ! -d "$ROOT/etc" ]]; then',
+    "    echo 'hostaudit remediation: the argument has no etc/ directory: not an image root' >&2",
+    "    exit 2",
+    "fi",
+]
+REGEN_TITLE = "boot configuration"
+ROOT_WORD = '"$ROOT"'
+
+
+def _section(n: int, total: int, r: Result, done: dict[str, str], regens: list[str], image: bool) -> list[str]:
     out = [
         "",
         RULE,
@@ -140,6 +193,17 @@ def _section(n: int, total: int, r: Result, done: dict[str, str]) -> list[str]:
         if problem is not None:
             out.append(comment(f"NOT RUN, {problem}; review it and run it by hand if right: {cmd}"))
             continue
+        if image and ROOT_WORD not in cmd:
+            # a plugin's command written for a running system would change the machine running the script
+            out.append(comment(f'NOT RUN, it names no path under "$ROOT" (the image root): run it inside the image '
+                               f"if right: {cmd}"))
+            continue
+        if is_regeneration(cmd):
+            # run once after every section has changed the generator's inputs, not after the first
+            out.append(comment(f"{cmd}: runs once at the end, after every change to the boot configuration's inputs"))
+            if cmd not in regens:
+                regens.append(cmd)
+            continue
         if cmd in done:
             out.append(comment(f"already run above for {done[cmd]}: {cmd}"))
             continue
@@ -156,17 +220,40 @@ def render(report: Report, *, exit_code: int) -> str:
         lines += ["", "# No failed checks: nothing to remediate.", "echo 'hostaudit: nothing to fix'"]
         return "\n".join(lines) + "\n"
     done: dict[str, str] = {}
+    regens: list[str] = []
+    image = image_form(report)
     for n, r in enumerate(failed, start=1):
-        lines += _section(n, len(failed), r, done)
+        lines += _section(n, len(failed), r, done, regens, image)
+    if regens:
+        lines += ["", RULE, "# Regenerate the boot configuration once, from every input changed above", RULE,
+                  f"printf '==> %s\\n' '{REGEN_TITLE}'", *regens]
+    return "\n".join([*lines, *_closing(report, failed)]) + "\n"
+
+
+def _afterwards(failed: list[Result]) -> list[str]:
+    notes = []
+    for r in failed:
+        for cmd in r.outcome.remediation.commands if r.outcome.remediation else ():
+            if cmd.startswith(AFTERWARDS) and "\n" not in cmd:
+                notes.append(printable(cmd.removeprefix(AFTERWARDS)))
+    return list(dict.fromkeys(notes))
+
+
+def _closing(report: Report, failed: list[Result]) -> list[str]:
     reboot = [r.id for r in failed if r.outcome.remediation and r.outcome.remediation.reboot_required]
-    lines += ["", RULE]
-    if reboot:
-        lines += [
-            comment(f"A reboot is needed before these take effect: {', '.join(reboot)}"),
-            RULE,
-            "echo " + shlex.quote(printable(f"hostaudit: done; reboot for these to take effect: {' '.join(reboot)}"))
-            + " >&2",
-        ]
+    after = _afterwards(failed)
+    lines = ["", RULE]
+    if after:
+        lines.append("# A re-audit after this script will report what these fixes bring up:")
+        lines += [comment(f"  {note}") for note in after]
+    if not reboot:
+        lines += ["# Done: no reboot needed.", RULE]
+        done = "hostaudit: done; re-run hostaudit to verify"
+    elif image_form(report):
+        lines += [comment(f"These take effect when the image boots: {', '.join(reboot)}"), RULE]
+        done = f"hostaudit: done; they take effect when the image boots: {' '.join(reboot)}"
     else:
-        lines += ["# Done: no reboot needed.", RULE, "echo 'hostaudit: done; re-run hostaudit to verify' >&2"]
-    return "\n".join(lines) + "\n"
+        lines += [comment(f"A reboot is needed before these take effect: {', '.join(reboot)}"), RULE]
+        done = f"hostaudit: done; reboot for these to take effect: {' '.join(reboot)}"
+    lines += [f"echo {shlex.quote('hostaudit: afterwards: ' + note)} >&2" for note in after]
+    return [*lines, f"echo {shlex.quote(printable(done))} >&2"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 from audit.model import Judgement, Report, Result, Status, Verdict
 from reports.document import evidence_text, gate_text
 from reports.sanitize import printable
@@ -16,6 +18,7 @@ COLORS = {
     Status.PASS: "32",
 }
 HEADERS = ("status", "severity", "id", "message")
+IMAGE_ROOT = '"$ROOT"'  # how audit.remedy writes paths inside an image root
 
 
 def _paint(text: str, status: Status, color: bool) -> str:
@@ -81,6 +84,10 @@ def render(report: Report, *, exit_code: int, color: bool = False) -> str:
             if r.status in (Status.FAIL, Status.ERROR, Status.WARN) or j.verdict is Verdict.REQUIRED_UNKNOWN]
     if todo:
         lines += ["", "What to fix:"]
+        if any(IMAGE_ROOT in cmd for r, _ in todo if r.outcome.remediation for cmd in r.outcome.remediation.commands):
+            root = shlex.quote(report.target.root)
+            lines.append(printable(f'(image commands: "$ROOT" is the image root, here ROOT={root}; --fix-script '
+                                   "writes them as a script that takes the root as its only argument)"))
         for r, j in todo:
             lines += remediation_block(r, j)
     for problem in report.problems:

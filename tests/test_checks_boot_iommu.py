@@ -16,6 +16,7 @@ from audit.plugins import make_plugins
 from audit.policy import DEFAULT_POLICY, Policy, load_policy
 from tests import trees
 from tests.conftest import Dir, Link
+from tests.sandbox import run_image_script, script_of, twice
 
 CHECKS = {d.check.id: d.check for d in collect_checks(make_plugins(entry_points=False))[0]}
 ISSUE_3_CHECKS = ("boot.hugepages", "memory.hugepages_fit", "memory.hugepages_allocated", "cpu.pdpe1gb",
@@ -53,7 +54,11 @@ def test_debian_default_grub_edited_but_grub_cfg_not_regenerated(audit):
     assert out.message.startswith("boot configuration is stale: regenerate it")
     assert "hugepagesz: /etc/default/grub:10 wants '1G', the next boot has absent" in out.message
     assert "hugepages: /etc/default/grub:10 wants '16', the next boot has absent" in out.message
-    assert fix(out) == ["update-grub"] and out.remediation.reboot_required
+    # an image: update-grub needs /proc and /dev, so its grub.cfg is edited as the generator would write it
+    note, edit = fix(out)
+    assert note.startswith("# /boot/grub/grub.cfg: edited in place") and out.remediation.reboot_required
+    assert edit.startswith("sed -i -E -e '/^[[:space:]]*linux(16|efi)?[[:space:]]/{'")
+    assert edit.endswith("-e 's/$/ hugepagesz=1G hugepages=16/' -e '}' \"$ROOT\"/boot/grub/grub.cfg")
     assert "/etc/default/grub:10: GRUB_CMDLINE_LINUX='hugepagesz=1G hugepages=16'" in observed(out)
     assert "/boot/grub/grub.cfg: line 185: linux /boot/vmlinuz-6.1.0-12-amd64" in observed(out)
 
@@ -72,7 +77,7 @@ def test_rhel9_default_grub_drift_is_fixed_with_grubby_and_exact_tokens(audit):
     assert out.status is Status.WARN
     assert "hugepages: /etc/default/grub:6 wants '16', the next boot has '8'" in out.message
     commands = fix(out)
-    assert len(commands) == 1 and commands[0].startswith("grubby --update-kernel=ALL --args=")
+    assert len(commands) == 1 and commands[0].startswith('chroot "$ROOT" grubby --update-kernel=ALL --args=')
     args = shlex.split(commands[0])[-1].removeprefix("--args=").split()
     assert "hugepages=16" in args and "fips=1" in args and "slub_debug=P" in args
     assert "hugepagesz=1G" not in args  # already there: grubby changes hugepages=8 in place
@@ -86,7 +91,7 @@ def test_rhel9_kernel_cmdline_drift_uses_its_own_tokens(audit):
     assert out.status is Status.WARN
     assert out.message == ("boot configuration is stale: regenerate it (intel_iommu: /etc/kernel/cmdline:1 wants "
                            "'on', the next boot has absent)")
-    assert fix(out) == ["grubby --update-kernel=ALL --args=intel_iommu=on"]
+    assert fix(out) == ['chroot "$ROOT" grubby --update-kernel=ALL --args=intel_iommu=on']
 
 
 def test_legacy_grub_has_no_regeneration_inputs(audit):
@@ -209,15 +214,16 @@ def test_image_is_judged_for_both_vendors(audit, kconfig, booted, status, intel_
     assert "next boot (amd): " in observed(out)
     if status is Status.FAIL:
         assert f"intel: {intel_why}" in out.message
-        assert fix(out)[-1] == "update-grub" and out.remediation.reboot_required
+        assert fix(out)[-1].endswith('"$ROOT"/boot/grub/grub.cfg') and out.remediation.reboot_required
 
 
 def test_image_fix_removes_what_turns_the_iommu_off(audit):
     tree = trees.rhel9_tree(kernelopts=trees.EL9_KERNELOPTS + " iommu=off")
     out = audit("iommu.enabled", tree)
     assert out.status is Status.FAIL and "amd: iommu=off" in out.message
-    assert fix(out) == ["grubby --update-kernel=ALL --remove-args=iommu",
-                        "grubby --update-kernel=ALL --args='intel_iommu=on iommu=pt'"]
+    # every parameter the fix sets is taken off first: set again, never repeated
+    assert fix(out) == ["chroot \"$ROOT\" grubby --update-kernel=ALL --remove-args='iommu intel_iommu'",
+                        "chroot \"$ROOT\" grubby --update-kernel=ALL --args='intel_iommu=on iommu=pt'"]
 
 
 def test_centos6_image_with_intel_iommu_on_legacy_grub(audit):
@@ -226,7 +232,8 @@ def test_centos6_image_with_intel_iommu_on_legacy_grub(audit):
     assert "intel: intel_iommu=on" in out.message and "amd: AMD IOMMU is on by default" in out.message
     out = audit("iommu.enabled", trees.centos6_tree(live=False, params=""))
     assert out.status is Status.FAIL
-    assert fix(out) == ["grubby --update-kernel=ALL --args='intel_iommu=on iommu=pt'"]
+    assert fix(out) == ["chroot \"$ROOT\" grubby --update-kernel=ALL --remove-args='intel_iommu iommu'",
+                        "chroot \"$ROOT\" grubby --update-kernel=ALL --args='intel_iommu=on iommu=pt'"]
 
 
 def test_live_intel_with_iommu_groups_passes(audit):
@@ -247,8 +254,8 @@ def test_live_intel_without_intel_iommu_on_fails(audit):
     assert out.status is Status.FAIL
     assert out.message == "IOMMU not active (no intel_iommu=on (and the kernel does not enable it by default))"
     assert fix(out)[-2:] == [
-        "echo 'GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX intel_iommu=on iommu=pt\"' >> "
-        "/etc/default/grub.d/90-hostaudit.cfg", "update-grub"]
+        "echo 'GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX intel_iommu=on iommu=pt\"' > "
+        "/etc/default/grub.d/90-hostaudit-iommu.cfg", "update-grub"]
 
 
 def test_live_told_to_enable_but_no_firmware_table(audit):
@@ -418,11 +425,15 @@ def test_hostile_grub_cfg_path_is_quoted_in_regeneration_commands(audit):
         out = audit(check_id, tree)
         assert out.status in (Status.FAIL, Status.WARN), (check_id, out.message)
         for cmd in fix(out):
-            if "pwned" in cmd:
+            if "pwned" in cmd and not cmd.startswith("#"):  # the note naming the file is a comment
                 seen += 1
                 _assert_quoted(cmd, path)
-                assert shlex.split(cmd)[:2] == ["grub2-mkconfig", "-o"]
+                assert shlex.split(cmd)[0] == "sed" and shlex.split(cmd)[-1] == "$ROOT" + path  # edited in place
     assert seen == 3
+    tree["proc/cpuinfo"] = "processor\t: 0\n"  # a running host: its generator, the path quoted
+    for cmd in fix(audit("boot.drift", tree)):
+        _assert_quoted(cmd, path)
+        assert shlex.split(cmd)[:2] == ["grub2-mkconfig", "-o"]
 
 
 def test_hostile_legacy_grub_conf_path_is_quoted(audit):
@@ -489,55 +500,51 @@ def test_centos6_with_or_without_os_release_gets_the_same_rhel_remediation(audit
     for with_os_release in (False, True):
         tree = trees.centos6_tree(live=False, params="", os_release=with_os_release)
         out = audit("iommu.enabled", tree)
-        assert fix(out) == ["grubby --update-kernel=ALL --args='intel_iommu=on iommu=pt'"], with_os_release
+        assert fix(out)[-1] == "chroot \"$ROOT\" grubby --update-kernel=ALL --args='intel_iommu=on iommu=pt'", \
+            with_os_release
         assert fix(audit("packages.libhugetlbfs", trees.centos6_tree(live=False, os_release=with_os_release)))[0] \
-            == "yum install libhugetlbfs-utils"  # EL6 and EL7 have no dnf, whatever os-release says
+            .endswith('|| yum --installroot "$ROOT" -y install libhugetlbfs-utils')  # EL6 and EL7 have no dnf
 
 
 # -- remediation applied to the tree fixes what the check found ---------------------------------------
 
 
-def test_debian_iommu_fix_round_trip(audit, tmp_path):
+def _on(root, check_id: str) -> Outcome:
+    return run_check(CHECKS[check_id], Host.from_root(str(root)), DEFAULT_POLICY)
+
+
+def test_debian_iommu_fix_round_trip(make_root, tmp_path):
     alma = "almalinux9-config-5.14.0-570.18.1.el9_6.x86_64"
-    tree = trees.debian12_tree(asked="iommu=off iommu=off", booted="iommu=off iommu=off", kconfig=alma)
-    out = audit("iommu.enabled", tree)
+    root = make_root(trees.debian12_tree(asked="iommu=off iommu=off", booted="iommu=off iommu=off", kconfig=alma))
+    out = _on(root, "iommu.enabled")
     assert out.status is Status.FAIL
-    sed, mkdir, echo, regen = fix(out)
-    assert (mkdir, regen) == ("mkdir -p /etc/default/grub.d", "update-grub")
-    # run the sed on a copy of /etc/default/grub (no shell: the words as bash would pass them)
-    copy = tmp_path / "grub"
-    copy.write_text(tree["etc/default/grub"])
-    words = shlex.split(sed)
-    assert words[-1] == "/etc/default/grub"
-    subprocess.run([*words[:-1], str(copy)], check=True, timeout=30)
-    tree["etc/default/grub"] = copy.read_text()
-    assert 'GRUB_CMDLINE_LINUX=" "\n' in tree["etc/default/grub"]  # both occurrences gone
-    # the echo writes the grub.d snippet
-    words = shlex.split(echo)
-    assert words[0] == "echo" and words[2] == ">>" and words[3] == "/etc/default/grub.d/90-hostaudit.cfg"
-    tree["etc/default/grub.d/90-hostaudit.cfg"] = words[1] + "\n"
-    drift = audit("boot.drift", tree)  # edited, not regenerated yet
-    assert drift.status is Status.WARN and fix(drift) == ["update-grub"]
-    assert "/etc/default/grub.d/90-hostaudit.cfg:1 wants 'on'" in drift.message
-    tree["boot/grub/grub.cfg"] = trees.debian12_grub_cfg("intel_iommu=on iommu=pt")  # what update-grub writes
-    assert audit("boot.drift", tree).status is Status.PASS
-    assert audit("iommu.enabled", tree).status is Status.PASS
+    strip, mkdir, echo, note, edit = fix(out)
+    assert strip.startswith("sed -i -E -e '/GRUB_CMDLINE_LINUX/{'") and strip.endswith('"$ROOT"/etc/default/grub')
+    assert (mkdir, echo) == ('mkdir -p "$ROOT"/etc/default/grub.d',
+                             "echo 'GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX intel_iommu=on iommu=pt\"' > "
+                             '"$ROOT"/etc/default/grub.d/90-hostaudit-iommu.cfg')
+    assert note.startswith("# /boot/grub/grub.cfg: edited in place") and edit.endswith('"$ROOT"/boot/grub/grub.cfg')
+    # the script on the image, twice (confined): the same files after one run and after two
+    once, again, _ = twice(lambda: run_image_script(root, script_of(fix(out), image=True), tmp_path), root)
+    assert once == again
+    assert 'GRUB_CMDLINE_LINUX=""\n' in (root / "etc/default/grub").read_text()  # both occurrences gone
+    assert _on(root, "boot.drift").status is Status.PASS  # grub.cfg has what its inputs now ask for
+    assert _on(root, "iommu.enabled").status is Status.PASS
 
 
-def test_legacy_grub_fix_round_trip(audit, tmp_path):
+def test_legacy_grub_fix_round_trip(make_root, tmp_path):
     tree = trees.centos6_tree(live=False, params="iommu=off iommu=off")
     del tree["etc/redhat-release"]  # unknown distribution: the file itself is edited
-    out = audit("iommu.enabled", tree)
+    root = make_root(tree)
+    out = _on(root, "iommu.enabled")
     assert out.status is Status.FAIL
-    conf = tmp_path / "grub.conf"
-    conf.write_text(tree["boot/grub/grub.conf"])
     for cmd in fix(out):
         words = shlex.split(cmd)
-        assert words[0] == "sed" and words[-1] == "/boot/grub/grub.conf"
-        subprocess.run([*words[:-1], str(conf)], check=True, timeout=30)
-    tree["boot/grub/grub.conf"] = conf.read_text()
-    assert "iommu=off" not in tree["boot/grub/grub.conf"]
-    out = audit("iommu.enabled", tree)
+        assert words[0] == "sed" and words[-1] == "$ROOT/boot/grub/grub.conf"
+    once, again, _ = twice(lambda: run_image_script(root, script_of(fix(out), image=True), tmp_path), root)
+    assert once == again
+    assert "iommu=off" not in (root / "boot/grub/grub.conf").read_text()
+    out = _on(root, "iommu.enabled")
     assert out.status is Status.PASS and "intel: intel_iommu=on" in out.message
 
 
@@ -572,3 +579,95 @@ def test_drift_is_unknown_when_the_boot_parameters_are(audit, grub_cfg):
     out = audit("boot.drift", tree)
     assert out.status is Status.SKIP and out.message.startswith("nothing to compare: "), out.message
     assert "boot parameters unknown" in out.message
+
+
+# -- boot.params against the kernel's own parameter list (issue 10, section 1) -------------------------
+
+DEB13 = "6.12.117+deb13-cloud-amd64"
+KVM_MODULES = trees.DATA / "modules" / "debian13-6.12.117+deb13-cloud-amd64"
+
+
+def test_real_parameters_the_watched_list_was_near_are_not_misspelt(audit):
+    # issue 10: nospectre_v2 was "did you mean spectre_v2?"; the THP shmem/tmpfs parameters of 6.13+
+    cmdline = "console=ttyS0 nospectre_v2 transparent_hugepage_shmem=within_size transparent_hugepage_tmpfs=always"
+    out = audit("boot.params", trees.live_tree(release="7.2.13-amd64", cmdline=cmdline))
+    assert out.status is Status.PASS
+    assert out.message == "no ignored or misspelt parameters on running kernel"
+    assert ("judged for kernel 7.2.13-amd64 against Linux 3.10, 4.18, 5.4, 5.10, 5.15, 6.1, 6.6, 6.12, 6.18, 7.2, "
+            "7.3" in observed(out))
+
+
+def test_parameters_newer_than_the_image_kernel_are_info_not_a_warning(audit):
+    out = audit("boot.params", trees.debian12_tree(booted="nospectre_v2 transparent_hugepage_tmpfs=always"))
+    assert out.status is Status.PASS
+    assert out.message == ("no ignored or misspelt parameters on next boot (info: next boot: "
+                           "'transparent_hugepage_tmpfs' is possibly ignored: added between 6.12 and 6.18 (kernel "
+                           "6.1; distribution kernels backport parameters))")
+
+
+def test_rhel8_mitigations_is_possibly_ignored_never_a_failure(audit):
+    # RHEL 8's 4.18 accepts mitigations= (backported); its grubenv kernelopts (tests/data/grub/el8-grubenv)
+    cmdline = ("BOOT_IMAGE=(hd0,msdos1)/vmlinuz-4.18.0-513.5.1.el8_9.x86_64 root=/dev/mapper/rl-root ro "
+               "crashkernel=auto resume=/dev/mapper/rl-swap rd.lvm.lv=rl/root rd.lvm.lv=rl/swap rhgb quiet "
+               "mitigations=off")
+    out = audit("boot.params", trees.live_tree(release="4.18.0-513.5.1.el8_9.x86_64", cmdline=cmdline))
+    assert out.status is Status.PASS
+    assert "'mitigations' is possibly ignored: added between 4.18 and 5.4 (kernel 4.18" in out.message
+
+
+def test_a_near_miss_on_a_kernel_newer_than_the_table_is_info(audit):
+    out = audit("boot.params", trees.live_tree(release="7.5.1", cmdline="console=ttyS0 transparent_hugepages=never"))
+    assert out.status is Status.PASS
+    assert ("running kernel: 'transparent_hugepages' is unknown to hostaudit's table (kernel 7.5 is newer than the "
+            "table's 7.3)") in out.message
+    assert "a table release as new as 7.5" in "\n".join(str(e.expected) for e in out.evidence)
+
+
+def test_iommu_values_the_kernel_does_not_act_on_are_flagged(audit):
+    out = audit("boot.params", trees.debian12_tree(booted="amd_iommu=on iommu=1"))
+    assert out.status is Status.WARN
+    assert ("next boot: amd_iommu=on: 'on' is not a value the kernel acts on (amd_iommu= accepts force_enable, "
+            "force_isolation, fullflush, irtcachedis, off, pgtbl_v1, pgtbl_v2; drivers/iommu/amd/init.c "
+            "parse_amd_iommu_options in 6.1); the AMD IOMMU is on by default") in out.message
+    assert "next boot: iommu=1: '1' does not enable an IOMMU" in out.message
+    # the values of the Proxmox host's /etc/default/grub (tests/data/grub)
+    proxmox = audit("boot.params", trees.debian12_tree(booted="boot=zfs intel_iommu=on iommu=pt"))
+    assert proxmox.status is Status.PASS, proxmox.message
+
+
+def test_the_resolver_near_miss_is_not_repeated(audit):
+    out = audit("boot.params", trees.debian12_tree(booted="transparent_hugepages=never"))
+    assert out.message.count("'transparent_hugepages' is not a kernel parameter") == 1
+
+
+def _kvm_live(cmdline: str, amd_suffix: str = ".ko.xz") -> dict:
+    base = f"usr/lib/modules/{DEB13}"
+    tree = trees.live_tree(release=DEB13, cmdline=cmdline)
+    tree[f"{base}/modules.builtin.modinfo"] = KVM_MODULES / "modules.builtin.modinfo"
+    tree[f"{base}/kernel/arch/x86/kvm/kvm-intel.ko.xz"] = KVM_MODULES / "kvm-intel.ko.xz"
+    tree[f"{base}/kernel/arch/x86/kvm/kvm-amd{amd_suffix}"] = KVM_MODULES / "kvm-amd.ko.xz"
+    return tree
+
+
+def test_module_parameters_are_checked_against_the_module(audit):
+    out = audit("boot.params", _kvm_live("console=ttyS0 kvm-intel.nested=1 kvm_amd.sev=1 kvm_amd.avic=1"))
+    assert out.status is Status.WARN
+    assert out.message == ("running kernel: 'kvm_amd.sev': module kvm_amd declares no parameter 'sev' (it declares "
+                           "17); the kernel ignores it")
+    amd = f"/usr/lib/modules/{DEB13}/kernel/arch/x86/kvm/kvm-amd.ko.xz"
+    assert f"{amd}: module kvm_amd declares: avic," in observed(out)
+
+
+def test_a_zstd_module_is_not_judged(audit):
+    out = audit("boot.params", _kvm_live("console=ttyS0 kvm_amd.sev=1", amd_suffix=".ko.zst"))
+    assert out.status is Status.PASS
+    assert "kvm_amd.* parameters not judged" in observed(out) and "zstd" in observed(out)
+
+
+def test_a_rejected_huge_page_value_says_what_the_kernel_accepts(audit):
+    out = audit("boot.params", trees.debian12_tree(booted="transparent_hugepage=yes hugepagesz=1GiB hugepagesz=huge"))
+    assert out.status is Status.WARN
+    assert ("next boot: transparent_hugepage=yes: 'yes' is not a value the kernel acts on (transparent_hugepage= "
+            "accepts always, madvise, never; mm/huge_memory.c setup_transparent_hugepage in 6.1)") in out.message
+    assert ("next boot: hugepagesz=huge: not a size; ignored by the kernel (hugepagesz= accepts a page size the CPU "
+            "has: 2M, or 1G with pdpe1gb, on x86-64)") in out.message

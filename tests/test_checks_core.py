@@ -114,7 +114,9 @@ def test_missing_kernel_option_gets_an_honest_remedy(make_root):
     root = make_root({"boot/config-6.1.0-56-amd64": cfg, "etc/os-release": "ID=debian\n"})
     outcome = run("kernel.ksm", Host.from_root(str(root)))
     assert outcome.status is Status.FAIL
-    assert outcome.remediation.commands[0].startswith("apt-get install linux-image")
+    # an image: installed into it, without starting anything there
+    assert outcome.remediation.commands[0].startswith('[[ -e "$ROOT"/usr/sbin/policy-rc.d ]] || ')
+    assert "chroot \"$ROOT\" apt-get install -y --no-install-recommends linux-image" in outcome.remediation.commands[1]
 
 
 def test_image_runtime_checks_are_not_applicable(make_root):

@@ -235,3 +235,73 @@ def test_unsafe_commands_become_comments(report, tmp_path):
     assert "\nmodprobe ok\n" in text
     assert "\nrm -rf /tmp/never" not in text
     assert text.count("# NOT RUN, ") == 3
+
+
+# -- image scripts, regeneration, closing notes ----------------------------------------------------------
+
+
+def _with_fixes(report: Report, *fixes: tuple[str, ...]) -> Report:
+    """The report with its failed results' commands replaced by ``fixes``, one tuple a result."""
+    failed = [r for r in report.results if r.status is Status.FAIL]
+    results = [dataclasses.replace(r, outcome=Outcome(status=Status.FAIL, message="m", remediation=Remediation(
+        commands=cmds, reboot_required=True))) for r, cmds in zip(failed, fixes, strict=False)]
+    return dataclasses.replace(report, results=tuple(results))
+
+
+def _code(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def test_an_image_script_takes_the_image_root_as_its_only_argument(tmp_path, make_root):
+    from audit.engine import run_audit
+    from audit.host.core import Host
+    from audit.plugins import make_plugins
+    from tests import trees
+
+    root = make_root(trees.debian12_tree(asked="transparent_hugepage=never intel_iommu=off",
+                                         booted="transparent_hugepage=never intel_iommu=off"))
+    image = run_audit(make_plugins(entry_points=False), Host.from_root(str(root)))
+    text = render(image, tmp_path)  # bash -n and shellcheck
+    assert fix_script.image_form(image)
+    assert f"# with the image root as its only argument: bash fix.sh {root}" in text
+    code = _code(text)
+    guard = code.index(fix_script.IMAGE_ROOT_GUARD[0])
+    assert code[guard:guard + len(fix_script.IMAGE_ROOT_GUARD)] == fix_script.IMAGE_ROOT_GUARD
+    first = next(i for i, line in enumerate(code) if line.startswith("printf '==>"))
+    assert guard < code.index('if [[ "${EUID}" -ne 0 ]]; then') < first
+    for line in code[first:]:  # every command names its paths under the image root
+        assert '"$ROOT"' in line or any(p.fullmatch(line) for p in SKELETON) or line.startswith(
+            "echo 'hostaudit: "), line
+    assert "# These take effect when the image boots: " in text
+
+
+def test_an_image_script_never_runs_a_command_written_for_this_machine(report, tmp_path):
+    image = _with_fixes(report, ('echo x > "$ROOT"/etc/x',), ("echo y > /etc/y",))
+    text = render(image, tmp_path)
+    assert fix_script.image_form(image)
+    assert '\necho x > "$ROOT"/etc/x\n' in text
+    assert "\necho y > /etc/y\n" not in text
+    assert '# NOT RUN, it names no path under "$ROOT" (the image root): run it inside the image if right: ' \
+           "echo y > /etc/y" in text
+
+
+def test_the_boot_configuration_is_regenerated_once_after_every_change_to_its_inputs(report, tmp_path):
+    live = _with_fixes(report, ("echo a > /etc/default/grub.d/90-hostaudit-a.cfg", "update-grub"),
+                       ("echo b > /etc/default/grub.d/90-hostaudit-b.cfg", "update-grub"))
+    text = render(live, tmp_path)
+    code = _code(text)
+    assert code.count("update-grub") == 1
+    assert code.index("update-grub") > code.index("echo b > /etc/default/grub.d/90-hostaudit-b.cfg")
+    assert text.count("# update-grub: runs once at the end, after every change to the boot configuration's "
+                      "inputs") == 2
+    assert "\nprintf '==> %s\\n' 'boot configuration'\nupdate-grub\n" in text
+
+
+def test_findings_a_fix_brings_up_are_named_in_the_closing_note(report, tmp_path):
+    from audit.remedy.system import afterwards
+
+    text = render(_with_fixes(report, ("modprobe ok", afterwards("swap.ksm: give the host swap"))), tmp_path)
+    tail = text.split("[1/1]")[-1]
+    assert "# A re-audit after this script will report what these fixes bring up:\n" \
+           "#   swap.ksm: give the host swap\n" in tail
+    assert "\necho 'hostaudit: afterwards: swap.ksm: give the host swap' >&2\n" in tail

@@ -6,6 +6,8 @@
   systemd-boot) and regenerating the boot configuration.
 - ``packages``: installing a tool (hugeadm, ksmtuned, the stock kernel) by distribution family.
 - ``system``: runtime writes, sysctl.d, kernel modules, service units, /etc/fstab lines and swap.
+  Every command can run twice and leave the files as one run left them; on an image every path is
+  under ``"$ROOT"`` (the image root the fix script is given) and nothing changes a running system.
 - ``hugepages``: huge page pools now and at every boot, memory compaction, hugetlbfs mounts.
 - ``ksm``: KSM on or off (its run file, ksmtuned, its units).
 
@@ -20,13 +22,13 @@ from audit import lazy_exports
 
 _EXPORTS = {
     "FixTarget": "target",
-    **dict.fromkeys(("kernel_params", "regen_command", "regenerate"), "cmdline"),
+    **dict.fromkeys(("is_regeneration", "kernel_params", "regen_command", "regenerate"), "cmdline"),
     **dict.fromkeys(("HUGEADM", "KSMTUNED", "STOCK_KERNEL", "Package", "install", "stock_kernel"), "packages"),
-    **dict.fromkeys(("disable_units", "enable_units", "fstab_append", "load_module", "module_options",
-                     "persist_module", "remove_file", "runtime_only", "swap_file", "sysctl_persist", "unmask_unit",
-                     "write_now"), "system"),
-    **dict.fromkeys(("compact_memory", "drop_boot_pools", "mount_at_boot", "mount_now", "persist_pools",
-                     "reserve_pool", "set_pools_now"), "hugepages"),
+    **dict.fromkeys(("AFTERWARDS", "afterwards", "dedupe_lines", "disable_units", "enable_units", "ensure_line",
+                     "fstab_append", "load_module", "module_options", "persist_module", "remove_file", "runtime_only",
+                     "swap_file", "sysctl_persist", "unmask_unit", "write_file", "write_now"), "system"),
+    **dict.fromkeys(("boot_pools", "compact_memory", "drop_boot_pools", "mount_at_boot", "mount_now",
+                     "persist_pools", "reserve_pool", "set_pools_now"), "hugepages"),
     **dict.fromkeys(("ksm_off", "ksm_on", "ksm_units_off"), "ksm"),
 }
 __all__ = sorted(_EXPORTS)

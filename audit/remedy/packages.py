@@ -1,4 +1,11 @@
-"""Installing a tool: its package on each distribution family, with the target's installer."""
+"""Installing a tool: its package on each distribution family, with the target's installer.
+
+Installs never ask (``-y``, ``DEBIAN_FRONTEND=noninteractive``), pull only what the package needs
+(no recommends, no weak dependencies) and are skipped when the package is already installed, so a
+second run changes nothing. Into an image they run through the image's own package database
+(``chroot "$ROOT" apt-get``, ``dnf --installroot``, ``zypper --root``) and never start a daemon: a
+temporary ``policy-rc.d`` that refuses every start is in place while apt runs.
+"""
 
 from __future__ import annotations
 
@@ -31,18 +38,51 @@ STOCK_KERNEL = Package(
     otherwise="# install your distribution's stock kernel, or rebuild this one with the option enabled",
 )
 
+POLICY_RC_D = "/usr/sbin/policy-rc.d"
+#: invoke-rc.d asks policy-rc.d before starting a service; 101 means "not allowed" (Debian policy 9.3.3.1)
+NO_DAEMONS = (f'[[ -e "$ROOT"{POLICY_RC_D} ]] || {{ printf \'#!/bin/sh\\nexit 101\\n\' > "$ROOT"{POLICY_RC_D};'
+              f' chmod 755 "$ROOT"{POLICY_RC_D}; trap \'rm -f -- "$ROOT"{POLICY_RC_D}\' EXIT; }}'
+              "   # no daemon starts inside the image (removed when the script ends)")
 
-def install_command(installer: str, package: str) -> str:
-    return f"{installer} install {package}"
+
+def _installed(target: FixTarget, installer: str, name: str) -> str:
+    """A command that succeeds when ``name`` is installed on the target."""
+    if installer == "apt-get":
+        return target.inside(f"dpkg-query -W -f='${{db:Status-Status}}' {name}") + " 2>/dev/null | grep -qx installed"
+    root = ' --root "$ROOT"' if target.image else ""
+    return f"rpm{root} -q {name} >/dev/null 2>&1"
+
+
+def _installer_command(target: FixTarget, installer: str, name: str) -> str:
+    if installer == "apt-get":
+        return "DEBIAN_FRONTEND=noninteractive " + target.inside(f"apt-get install -y --no-install-recommends {name}")
+    if installer == "zypper":
+        root = ' --root "$ROOT"' if target.image else ""
+        return f"zypper{root} --non-interactive install --no-recommends {name}"
+    root = ' --installroot "$ROOT"' if target.image else ""
+    weak = " --setopt=install_weak_deps=False" if installer == "dnf" else ""
+    return f"{installer}{root} -y{weak} install {name}"
+
+
+def install_command(target: FixTarget, installer: str, package: str) -> list[str]:
+    """Commands that install ``package`` (``"name"`` or ``"name   # why"``) with ``installer`` unless
+    it is installed already."""
+    name, hash_, why = package.partition("#")
+    name = name.strip()
+    cmd = f"{_installed(target, installer, name)} || {_installer_command(target, installer, name)}"
+    cmds = [cmd + (f"   #{why}" if hash_ else "")]
+    if installer == "apt-get" and target.image:
+        cmds.insert(0, NO_DAEMONS)
+    return cmds
 
 
 def install(target: FixTarget, package: Package) -> list[str]:
-    """The command that installs ``package`` on the target, or its ``otherwise`` advice."""
+    """The commands that install ``package`` on the target, or its ``otherwise`` advice."""
     name = package.on(target.family)
     if name is None or target.installer is None:
         return [package.otherwise] if package.otherwise else []
     installer = package.rhel_installer if target.family == "rhel" and package.rhel_installer else target.installer
-    return [install_command(installer, name)]
+    return install_command(target, installer, name)
 
 
 def stock_kernel(target: FixTarget) -> list[str]:

@@ -41,7 +41,7 @@ printf '==> %s\n' '[1/3] cpu.aes'
 # needs a reboot to take effect
 # ----------------------------------------------------------------------------------------------
 printf '==> %s\n' '[2/3] kernel.ksm'
-apt-get install linux-image-amd64   # Debian's stock kernel (Ubuntu: linux-generic)
+dpkg-query -W -f='${db:Status-Status}' linux-image-amd64 2>/dev/null | grep -qx installed || DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends linux-image-amd64   # Debian's stock kernel (Ubuntu: linux-generic)
 
 # ----------------------------------------------------------------------------------------------
 # [3/3] kvm.device (critical): /dev/kvm exists and is a character device
@@ -51,6 +51,7 @@ apt-get install linux-image-amd64   # Debian's stock kernel (Ubuntu: linux-gener
 # ----------------------------------------------------------------------------------------------
 printf '==> %s\n' '[3/3] kvm.device'
 modprobe kvm_intel
+mkdir -p /etc/modules-load.d
 echo kvm_intel > /etc/modules-load.d/kvm_intel.conf
 
 # ----------------------------------------------------------------------------------------------
