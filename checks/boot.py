@@ -137,7 +137,8 @@ def boot_params(host: Host, policy: Policy) -> Outcome:
             ev.append(Evidence(source=boot.source, observed=f"${var} is not defined: expands to nothing "
                                "(harmless: tuned's boot parameters, none set)"))
             continue
-        problems.append(f"next boot: ${var} is not defined where the default entry boots, so it expands to nothing")
+        problems.append(f"next boot: ${var} is not defined where the default entry boots, so it expands to "
+                        "nothing")
         ev.append(Evidence(source=boot.source, observed=boot.summary))
     if boot.params is not None:
         sources.append((boot.source, list(boot.params), "next boot"))
