@@ -155,7 +155,8 @@ def test_undefined_kernelopts_is_flagged_not_skipped(audit):
     tree["boot/grub2/grubenv"] = trees.grubenv(saved_entry=trees.EL9_ENTRY)
     out = audit("boot.params", tree)
     assert out.status is Status.WARN
-    assert out.message == "next boot: $kernelopts is not defined where the default entry boots, so it expands to nothing"
+    assert out.message == ("next boot: $kernelopts is not defined where the default entry boots, so it expands to "
+                           "nothing")
     assert audit("boot.hugepages", tree).status is Status.SKIP  # never "no pool": the parameters are unknown
 
 
