@@ -44,7 +44,6 @@ from tests import trees
 from tests.conftest import kconfig_sample
 from tests.test_cli import SCHEMA, hostaudit
 from tests.test_reports_html import dom
-from tests.test_reports_junit import XSD
 
 # -- one run, four reports -------------------------------------------------------------------------------
 
@@ -114,10 +113,7 @@ def audit(root: Path, tmp_path: Path, *args: str) -> Run:
     doc = json.loads(out[".json"].read_text())
     jsonschema.validate(doc, SCHEMA)
     xml = out[".xml"].read_text()
-    if XSD.exists():
-        import xmlschema
-
-        xmlschema.XMLSchema(str(XSD)).validate(xml)
+    ET.fromstring(xml)  # well-formed; tests/test_junit_schema.py validates gate documents against the XSD
     run = Run(proc.returncode, proc.stderr, doc, xml, out[".html"].read_text(), out[".txt"].read_text())
     run.assert_agreement()
     return run
