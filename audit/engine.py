@@ -155,6 +155,10 @@ def describe_target(host: Host) -> Target:
     osr = attempt(lambda: host.fact(facts.os_name))
     os_id = attempt(lambda: host.os_release.id)
     like = attempt(lambda: " ".join(host.os_release.id_like)) or ""
+    from audit.host.arch import architecture
+
+    arch = attempt(lambda: host.fact(architecture).name)
+    arch_src = attempt(lambda: f"{host.fact(architecture).how}: {host.fact(architecture).source}")
     return Target(
         mode=host.mode,
         root=host.root,
@@ -164,6 +168,8 @@ def describe_target(host: Host) -> Target:
         os=osr,
         os_id=os_id,
         os_id_like=tuple(like.split()),
+        arch=arch,
+        arch_source=arch_src,
     )
 
 

@@ -217,6 +217,8 @@ class Target:
     os: str | None = None
     os_id: str | None = None
     os_id_like: tuple[str, ...] = ()
+    arch: str | None = None  # "x86_64", "arm64", ... (kernel naming)
+    arch_source: str | None = None  # how it is known: "cpuinfo: /proc/cpuinfo", ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

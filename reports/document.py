@@ -65,6 +65,8 @@ def report_dict(report: Report, *, exit_code: int) -> dict[str, Any]:
             "kernel_release_source": t.kernel_release_source,
             "os": t.os,
             "os_id": t.os_id,
+            "arch": t.arch,
+            "arch_source": t.arch_source,
         },
         "profile": report.profile,
         "started_at": report.started_at,

@@ -91,6 +91,7 @@ def _properties(report: Report) -> dict[str, str]:
         "target": target_name(report),
         "hostname": t.hostname,
         "kernel_release": t.kernel_release,
+        "arch": t.arch,
         "os": t.os,
         "target_mode": t.mode.value,
         "target_root": t.root,

@@ -35,6 +35,8 @@ def header(report: Report) -> str:
         parts.append(t.os)
     if t.kernel_release:
         parts.append(f"kernel {t.kernel_release}")
+    if t.arch:
+        parts.append(t.arch)
     parts.append(f"profile {report.profile}")
     return printable(", ".join(parts))
 

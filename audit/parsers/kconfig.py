@@ -11,7 +11,7 @@ NOT_SET = "is not set"
 
 _SET = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
 _UNSET = re.compile(r"^#\s*(CONFIG_[A-Za-z0-9_]+) is not set\s*$")
-_VERSION = re.compile(r"^#\s*Linux(?:/\S+)? (?:kernel )?(?:version:? )?(\S+)")
+_VERSION = re.compile(r"^#\s*Linux(?:/(\S+))? (?:kernel )?(?:version:? )?(\S+)")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -19,6 +19,7 @@ class KernelConfig:
     options: dict[str, str]  # "y", "m", a string (quotes removed), a number, or NOT_SET
     lines: dict[str, int]  # where each option was read
     version: str | None = None  # from the header comment, when there is one
+    arch: str | None = None  # the header's architecture word: "x86", "x86_64", "arm64", ...
 
     def get(self, name: str) -> str | None:
         """The value, NOT_SET when explicitly unset, None when this kernel does not know the option."""
@@ -44,7 +45,7 @@ def _full(name: str) -> str:
 def parse_kconfig(text: str) -> KernelConfig:
     options: dict[str, str] = {}
     lines: dict[str, int] = {}
-    version = None
+    version = arch = None
     saw_config = False
     for no, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
@@ -57,7 +58,7 @@ def parse_kconfig(text: str) -> KernelConfig:
                 lines[m.group(1)] = no
                 saw_config = True
             elif version is None and (v := _VERSION.match(line)):
-                version = v.group(1)
+                arch, version = v.group(1), v.group(2)
             continue
         m = _SET.match(line)
         if not m:
@@ -70,4 +71,4 @@ def parse_kconfig(text: str) -> KernelConfig:
         saw_config = True
     if not saw_config:
         raise ParseError("no CONFIG_ options found: not a kernel config")
-    return KernelConfig(options=options, lines=lines, version=version)
+    return KernelConfig(options=options, lines=lines, version=version, arch=arch)
