@@ -27,6 +27,7 @@ from audit.model import (
     Verdict,
     errored,
     id_matches,
+    not_applicable,
     skipped,
 )
 from audit.plugins import Plugins
@@ -123,6 +124,12 @@ def run_check(check: Check, host: Host, policy: Policy) -> Outcome:
             "not applicable to an unbooted image: this check needs a running kernel "
             f"({', '.join(check.reads) or 'runtime state'})"
         )
+    if check.arches:
+        from audit.host.arch import arch_name
+
+        arch = arch_name(host)
+        if arch is not None and arch not in check.arches:
+            return not_applicable(f"not applicable on {arch}: {check.id} applies to {', '.join(check.arches)}")
     try:
         outcome = check.evaluate(host, policy)
     except FactUnavailable as exc:

@@ -71,6 +71,7 @@ class Outcome:
     message: str
     evidence: tuple[Evidence, ...] = ()
     remediation: Remediation | None = None
+    not_applicable: bool = False  # a skip because the check does not apply here (another architecture)
 
 
 #: A check's body: ``evaluate(host: audit.host.Host, policy: audit.policy.Policy) -> Outcome``. The
@@ -92,6 +93,7 @@ class Check:
     runtime_only: bool = False  # needs a running kernel: not applicable to an unbooted image
     example_fix: tuple[str, ...] = ()  # a remediation example for `hostaudit explain`
     tags: tuple[str, ...] = ()
+    arches: tuple[str, ...] = ()  # architectures it applies to ("x86_64", "arm64"); empty: all
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -154,6 +156,8 @@ class Judgement(NamedTuple):
 
 #: the note on a required check that ended skip or error, in every report
 REQUIRED_UNKNOWN_NOTE = "required, but could not be checked"
+#: the note on a required check that does not apply to the target (known, so it does not count)
+NOT_APPLICABLE_NOTE = "required, but not applicable here"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -181,6 +185,8 @@ class Gate:
         status, required = result.status, self.requires(result.id)
         if status is Status.WAIVED:
             return Judgement(Verdict.WAIVED, required)
+        if status is Status.SKIP and result.outcome.not_applicable:
+            return Judgement(Verdict.SKIPPED, required, NOT_APPLICABLE_NOTE if required else "")
         if status is Status.SKIP or status is Status.ERROR:
             if required:
                 return Judgement(Verdict.REQUIRED_UNKNOWN, True, REQUIRED_UNKNOWN_NOTE)
@@ -311,6 +317,11 @@ def skipped(message: str, evidence: Evidence | Iterable[Evidence] | None = None)
     return Outcome(status=Status.SKIP, message=message, evidence=_ev(evidence))
 
 
+def not_applicable(message: str, evidence: Evidence | Iterable[Evidence] | None = None) -> Outcome:
+    """A skip that is known, not unknown: the check does not apply to this target at all."""
+    return Outcome(status=Status.SKIP, message=message, evidence=_ev(evidence), not_applicable=True)
+
+
 def errored(message: str, evidence: Evidence | Iterable[Evidence] | None = None) -> Outcome:
     return Outcome(status=Status.ERROR, message=message, evidence=_ev(evidence))
 
@@ -328,6 +339,7 @@ def check(
     example_fix: Sequence[str] = (),
     category: str | None = None,
     tags: Sequence[str] = (),
+    arches: Sequence[str] = (),
 ) -> Callable[[Evaluate], Check]:
     """Decorate ``f(host, policy) -> Outcome``; its docstring is the rationale."""
 
@@ -344,6 +356,7 @@ def check(
             runtime_only=runtime_only,
             example_fix=tuple(example_fix),
             tags=tuple(tags),
+            arches=tuple(arches),
         )
 
     return wrap

@@ -38,6 +38,7 @@ def result_dict(r: Result, j: Judgement) -> dict[str, Any]:
         "severity": str(r.effective_severity),
         "status": r.status.value,
         "message": r.outcome.message,
+        "not_applicable": r.outcome.not_applicable,
         "evidence": [
             {"source": e.source, "observed": e.observed, "expected": e.expected} for e in r.outcome.evidence
         ],

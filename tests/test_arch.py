@@ -101,3 +101,24 @@ def test_nothing_says(make_root) -> None:  # type: ignore[no-untyped-def]
     host = _image(make_root, "6.6.31-custom")
     with pytest.raises(FactUnavailable, match="architecture unknown"):
         host.fact(architecture)
+
+
+def test_check_for_another_arch_is_not_applicable_and_does_not_count(make_root) -> None:  # type: ignore[no-untyped-def]
+    from audit.engine import run_check
+    from audit.model import Gate, Result, Severity, Status, Verdict, check, passed
+    from audit.policy import Policy
+
+    @check("demo.x86only", title="x86 only", severity=Severity.HIGH, arches=[X86_64])
+    def demo(host, policy):  # type: ignore[no-untyped-def]
+        return passed("ran")
+
+    rel = "6.1.0-47-arm64"
+    host = _image(make_root, rel, **{f"boot/config-{rel}": kconfig_sample("debian12-config-6.1.0-47-arm64")})
+    outcome = run_check(demo, host, Policy())
+    assert outcome.status is Status.SKIP and outcome.not_applicable
+    assert outcome.message == "not applicable on arm64: demo.x86only applies to x86_64"
+    judged = Gate(required=("demo.*",)).judge(Result(check=demo, outcome=outcome, plugin="t"))
+    assert judged.verdict is Verdict.SKIPPED and not judged.counts
+    assert judged.note == "required, but not applicable here"
+    # where the architecture is unknown the check runs (and says what it can)
+    assert run_check(demo, _image(make_root, "6.6.31-custom"), Policy()).status is Status.PASS
