@@ -23,13 +23,12 @@ SUFFIXES: dict[str, str] = {
     ".xml": "junit",
     ".html": "html",
     ".sh": "fix",
+    ".prom": "prometheus",
 }
 #: suffixes kept for formats a later release adds; a plugin reporter may still claim one
-RESERVED_SUFFIXES: dict[str, str] = {
-    ".prom": "the Prometheus textfile format",
-}
+RESERVED_SUFFIXES: dict[str, str] = {}
 #: formats --format may send to stdout (the remediation script goes to a file only)
-STDOUT_FORMATS: tuple[str, ...] = ("text", "json", "junit", "html")
+STDOUT_FORMATS: tuple[str, ...] = ("text", "json", "junit", "html", "prometheus")
 #: every built-in format, stdout or file
 BUILTIN_FORMATS: tuple[str, ...] = (*STDOUT_FORMATS, "fix")
 
@@ -56,6 +55,10 @@ def builtin_renderer(fmt: str) -> Renderer:
         from reports import fix_script
 
         return fix_script.render
+    if fmt == "prometheus":
+        from reports import prometheus
+
+        return prometheus.render
     raise UsageError(f"unknown format {fmt!r}")
 
 
@@ -102,9 +105,30 @@ def _remove_stale_temporaries(folder: str, name: str) -> None:
                 os.unlink(full)
 
 
-def write_atomic(path: str, text: str, *, fail_before_rename: Callable[[], None] | None = None) -> None:
+#: New report files hold kernel configuration, boot parameters and paths: owner and group only.
+#: Prometheus textfiles hold only statuses and must be readable by node_exporter's own user.
+NEW_FILE_MODE = 0o640
+PUBLIC_SUFFIXES = (".prom",)
+
+
+def file_mode(path: str, mode: int | None = None) -> int:
+    """The mode a report written to ``path`` gets: ``mode`` when given (``--mode``); else the mode of
+    the file it replaces; else 0640, or 0644 for a ``.prom`` file."""
+    if mode is not None:
+        return mode
+    try:
+        st = os.stat(path)
+    except OSError:
+        return 0o644 if path.lower().endswith(PUBLIC_SUFFIXES) else NEW_FILE_MODE
+    return stat.S_IMODE(st.st_mode) if stat.S_ISREG(st.st_mode) else NEW_FILE_MODE
+
+
+def write_atomic(path: str, text: str, *, mode: int | None = None,
+                 fail_before_rename: Callable[[], None] | None = None) -> None:
     """Write ``text`` to ``path`` via a temporary file in the same folder, fsync, then rename:
-    a crash or kill mid-write leaves the previous file in place, never half a report."""
+    a crash or kill mid-write leaves the previous file in place, never half a report. The file gets
+    ``file_mode(path, mode)``."""
+    final_mode = file_mode(path, mode)
     folder = os.path.dirname(os.path.abspath(path))
     _remove_stale_temporaries(folder, os.path.basename(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
@@ -115,7 +139,7 @@ def write_atomic(path: str, text: str, *, fail_before_rename: Callable[[], None]
             os.fsync(fh.fileno())
         if fail_before_rename is not None:
             fail_before_rename()
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, final_mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -42,9 +42,8 @@ def test_suffix_gives_format(path, fmt):
     assert output.format_for_path(path) == fmt
 
 
-def test_prom_is_reserved_with_a_clear_message():
-    with pytest.raises(UsageError, match=r"\.prom suffix is reserved .* later release"):
-        output.format_for_path("metrics.prom")
+def test_prom_is_the_prometheus_textfile():
+    assert output.format_for_path("metrics.prom") == "prometheus"
 
 
 @pytest.mark.parametrize("path", ["report.pdf", "report", "report.xml.gz"])
@@ -54,7 +53,7 @@ def test_unknown_suffix_is_a_usage_error_naming_the_known_ones(path):
 
 
 def test_stdout_formats():
-    assert set(output.STDOUT_FORMATS) == {"text", "json", "junit", "html"}
+    assert set(output.STDOUT_FORMATS) == {"text", "json", "junit", "html", "prometheus"}
 
 
 # -- reporters from plugins ------------------------------------------------------------------------------
@@ -109,10 +108,10 @@ def test_a_plugin_adds_a_format(report):
     assert output.render("csv", report, exit_code=1, extra=extra) == text  # --format csv
 
 
-def test_a_plugin_may_claim_the_reserved_suffix(report):
+def test_a_plugin_cannot_take_the_prometheus_suffix(report):
     extra = output.plugin_reporters(fresh(PromReporter()))
-    fmt = output.format_for_path("m.prom", extra)
-    assert output.render(fmt, report, exit_code=0, extra=extra) == "hostaudit_checks_total 12\n"
+    assert extra == {}
+    assert output.format_for_path("m.prom", extra) == "prometheus"
 
 
 def test_a_plugin_cannot_replace_a_builtin_format(report):
@@ -247,7 +246,7 @@ def test_every_stdout_format(tmp_path, host_root, fmt):
 
 @pytest.mark.parametrize(
     ("bad", "message"),
-    [("r.pdf", "unknown report suffix '.pdf'"), ("m.prom", "reserved for the Prometheus")],
+    [("r.pdf", "unknown report suffix '.pdf'"), ("r.xml.gz", "unknown report suffix '.gz'")],
 )
 def test_bad_suffix_stops_before_anything_is_audited_or_written(tmp_path, bad, message):
     # the root does not exist: had the audit started, the error would be about it

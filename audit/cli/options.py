@@ -40,6 +40,16 @@ def _id_glob(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _file_mode(text: str) -> int:
+    try:
+        value = int(text, 8)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 0o777:
+        raise argparse.ArgumentTypeError(f"not a file mode such as 0640: {text!r}")
+    return value
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # one clear line, exit 2
         raise UsageError(f"{self.prog}: {message}")
@@ -50,10 +60,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     target.add_argument("--root", metavar="DIR", help="audit the tree at DIR (an unbooted image) instead of this host")
     target.add_argument("--snapshot", metavar="FILE", help="audit a snapshot made by 'hostaudit collect'")
     p.add_argument("--format", default="text", metavar="FMT",
-                   help="what goes to stdout: text (default), json, junit, html")
+                   help="what goes to stdout: text (default), json, junit, html, prometheus")
     p.add_argument("-o", "--output", action="append", default=[], metavar="PATH",
                    help="also write a report to PATH; format from the suffix (.json, .txt, .xml JUnit, .html, "
-                        ".sh remediation script; .prom is reserved); repeatable")
+                        ".sh remediation script, .prom Prometheus textfile); repeatable")
+    p.add_argument("--mode", type=_file_mode, metavar="OCTAL",
+                   help="permissions of the report files written (default: those of the file replaced; new "
+                        "files 0640, .prom 0644)")
     p.add_argument("--fix-script", metavar="PATH",
                    help="write a bash script with the remediation of the failed checks (never run by hostaudit)")
     p.add_argument("--select", action="append", default=[], metavar="GLOB", help="run only these check ids")

@@ -67,7 +67,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         failed = False
         for path, fmt in formats:
             try:
-                output.write_atomic(path, output.render(fmt, report, exit_code=code, extra=extra))
+                output.write_atomic(path, output.render(fmt, report, exit_code=code, extra=extra),
+                                    mode=args.mode)
             except OSError as exc:
                 print(f"hostaudit: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
                 failed = True
