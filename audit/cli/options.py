@@ -40,6 +40,16 @@ def _id_glob(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"not a whole number >= 1: {text!r}")
+    return value
+
+
 def _file_mode(text: str) -> int:
     try:
         value = int(text, 8)
@@ -67,6 +77,11 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", type=_file_mode, metavar="OCTAL",
                    help="permissions of the report files written (default: those of the file replaced; new "
                         "files 0640, .prom 0644)")
+    p.add_argument("--history", metavar="DIR",
+                   help="also keep this run's JSON report in DIR (DIR/<UTC time>.json, DIR/latest.json); "
+                        "'hostaudit diff --history DIR' says what changed since the run before")
+    p.add_argument("--keep", type=_positive, default=30, metavar="N",
+                   help="with --history: keep the newest N reports (default 30)")
     p.add_argument("--fix-script", metavar="PATH",
                    help="write a bash script with the remediation of the failed checks (never run by hostaudit)")
     p.add_argument("--select", action="append", default=[], metavar="GLOB", help="run only these check ids")

@@ -48,7 +48,7 @@ def make_host(args: argparse.Namespace) -> Any:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from audit.engine import AuditInterrupted, ExitCode, exit_code, run_audit
-    from reports import output
+    from reports import journal, output
 
     plugins = _plugins(args)
     extra = output.plugin_reporters(plugins.pm)
@@ -76,6 +76,15 @@ def cmd_run(args: argparse.Namespace) -> int:
                 print(f"hostaudit: the {fmt} report {path} could not be made: {type(exc).__name__}: {exc}",
                       file=sys.stderr)
                 failed = True
+        if args.history:
+            from reports import history
+
+            try:
+                history.record(args.history, output.render("json", report, exit_code=code), mode=args.mode,
+                               started_at=report.started_at, keep=args.keep)
+            except (UsageError, OSError) as exc:
+                print(f"hostaudit: {exc}", file=sys.stderr)
+                failed = True
         if args.quiet:
             from reports.sanitize import printable
 
@@ -85,7 +94,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                     print(f"hostaudit: {r.id}: {printable(j.headline(r.outcome.message))}", file=sys.stderr)
         else:
             try:
-                text = output.render(args.format, report, exit_code=code, color=use_color(sys.stdout), extra=extra)
+                if args.format == "text" and journal.is_journal(sys.stdout):
+                    text = journal.render(report, exit_code=code)
+                else:
+                    text = output.render(args.format, report, exit_code=code, color=use_color(sys.stdout),
+                                         extra=extra)
             except Exception as exc:
                 print(f"hostaudit: the {args.format} report could not be made: {type(exc).__name__}: {exc}",
                       file=sys.stderr)
