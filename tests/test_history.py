@@ -42,7 +42,7 @@ def test_a_held_lock_makes_the_second_run_give_up_with_one_line(tmp_path: Path) 
 
 def test_history_is_not_a_directory(tmp_path: Path) -> None:
     (tmp_path / "f").write_text("x")
-    with pytest.raises(UsageError, match="not a directory|cannot create"):
+    with pytest.raises(UsageError, match=r"not a directory|cannot create"):
         history.record(str(tmp_path / "f"), "{}\n", started_at="2026-11-30T02:00:00Z")
 
 
