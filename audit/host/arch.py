@@ -132,7 +132,7 @@ def _from_dpkg(text: str, release: str) -> str | None:
     return None
 
 
-@fact(paths=[CPUINFO, "/boot/vmlinuz-{release}", DPKG_STATUS], runtime=False)
+@fact(paths=[CPUINFO, "?/boot/vmlinuz-{release}", f"?{DPKG_STATUS}"])
 def architecture(host: HostReader) -> ArchFact:
     """The architecture, from the first source that says (see the module docstring)."""
     if host.has_runtime and host.kind(CPUINFO) == "file":
