@@ -41,3 +41,21 @@ def printable(text: str, *, keep_newlines: bool = False) -> str:
     if not keep_newlines:
         text = text.replace("\n", "\\n").replace("\t", " ")
     return _CONTROL.sub(lambda m: _escape(m.group(0)), text)
+
+
+#: Characters XML 1.0 forbids that printable() leaves alone (the other forbidden ones are control
+#: characters and lone surrogates, which it escapes).
+_XML_NONCHARS = re.compile(r"[\ufffe\uffff]")
+
+
+def xml_comment_text(text: str) -> str:
+    """``text`` made safe as the content of an XML comment (``<!-- ... -->``), visibly.
+
+    Control characters, bidi overrides and lone surrogates are escaped as printable() shows them
+    (``\\x1b``, ``\\n``), as are U+FFFE and U+FFFF, which XML forbids; every ``-`` followed by another
+    ``-`` or by the end of the text becomes ``\\x2d``. The result never contains ``--`` and never ends
+    with ``-``, so host text can neither close the comment nor make the document malformed:
+    ``--><model>x</model><!--`` stays text, shown as ``\\x2d-><model>x</model><!\\x2d\\x2d``.
+    """
+    out = _XML_NONCHARS.sub(lambda m: f"\\u{ord(m.group(0)):04x}", printable(text))
+    return re.sub(r"-(?=-|\Z)", lambda m: "\\x2d", out)

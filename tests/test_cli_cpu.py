@@ -4,6 +4,7 @@ cpuinfo samples, snapshots of both formats and ``local``."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
@@ -20,7 +21,8 @@ from tests.test_snapshot import hostaudit
 REPO = Path(__file__).resolve().parents[1]
 COMPARE_SCHEMA = json.loads((REPO / "reports/schemas/cpu-compare-v1.json").read_text())
 BASELINE_SCHEMA = json.loads((REPO / "reports/schemas/cpu-baseline-v1.json").read_text())
-SAMPLES = sorted(p.name for p in (DATA / "cpuinfo").glob("*.txt"))
+# The x86 samples; the arm64 ones (arm64-*.txt) are compared in tests/test_cpu_arm64.py.
+SAMPLES = sorted(p.name for p in (DATA / "cpuinfo").glob("*.txt") if not p.name.startswith("arm64-"))
 assert len(SAMPLES) == 15
 # The samples added for issue #10 (old and new kernels' flag names) are compared pair by pair in
 # tests/test_cpumodels.py and through the console script in tests/test_cpu_flags.py; running every
@@ -306,7 +308,7 @@ def test_baseline_names_stay_distinct_for_the_same_file():
 
 
 def test_baseline_of_every_sample():
-    code, doc = baseline(str(DATA / "cpuinfo"))
+    code, doc = baseline(*(str(cpuinfo_sample(s)) for s in SAMPLES))
     assert code == 0
     assert len(doc["hosts"]) == 15
     assert doc["vendor"] is None  # Intel and AMD together
@@ -331,3 +333,80 @@ def test_models_listing_and_a_hosts_support():
     assert doc["host"]["level"] == "x86-64-v3"
     text = hostaudit("cpu", "models", "--host", str(cpuinfo_sample(HASWELL)), "--vendor", "intel").stdout
     assert "newest model: Haswell-noTSX-IBRS" in text and "EPYC" not in text
+
+
+# -- host text never becomes markup ---------------------------------------------------------------
+
+HOSTILE = "--><model>host-passthrough</model><!--"
+
+
+def _with_flags(tmp_path: Path, sample: str, *extra: str) -> Path:
+    """The sample with words appended to its flags line (a flag is any run of non-blanks)."""
+    text = cpuinfo_sample(sample).read_text()
+    out = tmp_path / f"hostile-{sample}"
+    out.write_text(re.sub(r"(?m)^(flags\t\t: .*)$", lambda m: m.group(1) + " " + " ".join(extra), text))
+    return out
+
+
+def _comments(xml: str) -> list[str]:
+    root = ET.fromstring(xml, parser=ET.XMLParser(target=ET.TreeBuilder(insert_comments=True)))
+    return [c.text for c in root.iter(ET.Comment)]
+
+
+def test_a_hostile_flag_stays_text_in_the_libvirt_xml(tmp_path):
+    hostile = _with_flags(tmp_path, HASWELL, HOSTILE, "\x1b[2Jwiped")
+    code, xml = baseline(str(hostile), str(cpuinfo_sample(BROADWELL)), fmt="libvirt")
+    assert code == 0
+    root = ET.fromstring(xml)
+    assert len(root.findall(".//model")) == 1 and root.findtext("model") == "Haswell-noTSX-IBRS"
+    assert "\x1b" not in xml
+    left = [c for c in _comments(xml) if c.strip().startswith("left out, flags hostaudit does not know")]
+    assert len(left) == 1
+    # visible, inert: the words are there (lower-cased, as every flag), the dashes that would close the
+    # comment and the escape character are escaped
+    assert "\\x2d-><model>host-passthrough</model><!\\x2d\\x2d" in left[0] and "\\x1b[2jwiped" in left[0]
+    # the same through compare (text and JSON) and the JSON baseline
+    code, doc = baseline(str(hostile), str(cpuinfo_sample(BROADWELL)))
+    assert len(ET.fromstring(doc["libvirt"]).findall(".//model")) == 1
+    assert HOSTILE in doc["left_out"]["unknown"]  # reported separately, as it is
+    out = hostaudit("cpu", "compare", str(hostile), str(cpuinfo_sample(BROADWELL)), "--format", "json")
+    cdoc = json.loads(out.stdout)
+    assert len(ET.fromstring(cdoc["libvirt"]).findall(".//model")) == 1
+    text = hostaudit("cpu", "compare", str(hostile), str(cpuinfo_sample(BROADWELL))).stdout
+    shown = text.split("libvirt domain XML:\n")[1].split("</cpu>")[0] + "</cpu>"
+    assert len(ET.fromstring(shown).findall(".//model")) == 1 and HOSTILE not in shown and "\x1b" not in text
+
+
+def test_the_qemu_argument_carries_only_names_from_the_tables(tmp_path):
+    hostile = _with_flags(tmp_path, HASWELL, HOSTILE, "avx2,+x=1")
+    out = hostaudit("cpu", "baseline", str(hostile), str(cpuinfo_sample(BROADWELL)), "--format", "qemu")
+    assert out.returncode == 0
+    arg = out.stdout.strip()
+    assert re.fullmatch(r"-cpu [A-Za-z0-9_.-]+(,[+-][A-Za-z0-9_.-]+)*", arg), arg
+    assert "model" not in arg and "x=1" not in arg
+    # what was left out is said on stderr, printable
+    assert "left out (flags hostaudit does not know)" in out.stderr and HOSTILE in out.stderr
+
+
+def test_the_renderer_refuses_host_text_it_cannot_make_safe_alone():
+    pool = cm.baseline({"a": flags(HASWELL) | {HOSTILE}, "b": flags(BROADWELL)})
+    with pytest.raises(ValueError, match="not safe in an XML comment"):
+        cm.libvirt_xml(pool)
+    from reports.sanitize import xml_comment_text
+
+    assert len(ET.fromstring(cm.libvirt_xml(pool, comment=xml_comment_text)).findall("model")) == 1
+
+
+@pytest.mark.parametrize("text", [
+    HOSTILE, "-", "--", "a-", "a--b", "---x---", "<!-- -->", "]]>", "\x00\x01\x7f", "tab\there\nnew\rline",
+    "\u202eevil", "\udcff\ud800", "\ufffe\uffff", "plain ASCII, single-dash ok",
+])
+def test_xml_comment_text_is_always_a_well_formed_comment(text):
+    from reports.sanitize import xml_comment_text
+
+    safe = xml_comment_text(text)
+    assert "--" not in safe and not safe.endswith("-")
+    assert _comments(f"<r><!--{safe}--></r>") == [safe]
+    safe.encode("utf-8")  # nothing unencodable left
+    if text == "plain ASCII, single-dash ok":
+        assert safe == text

@@ -4,8 +4,14 @@ Each host is a snapshot (JSON or collect.sh text), a saved /proc/cpuinfo, or ``l
 machine). The judgement itself is audit.cpu.models'; this module reads inputs and formats answers.
 
 Exit codes: compare 0 when a guest can move from A to B, 1 when it cannot (or when A shows flags
-hostaudit does not know that B lacks: undecided); baseline 0 when a named model fits every host, 1
-when none does; 2 on bad input, always in one line.
+hostaudit does not know that B lacks: undecided); baseline 0 when a named model fits every host (on
+arm64: when host-passthrough does, every host being one CPU implementation with the same Features),
+1 when none does; 2 on bad input, always in one line.
+
+Architectures are told apart first (x86 and arm64 hosts: impossible), then, on arm64, CPU
+implementations (audit.cpu.arm64), then features. Host text only reaches XML through
+reports.sanitize.xml_comment_text (comments) or escaping (elements, attributes), and the QEMU
+-cpu value only carries names from hostaudit's tables.
 
 Feature lists are Linux /proc/cpuinfo names; where libvirt spells a feature differently the text
 shows both ("pclmulqdq / pclmuldq") and the JSON maps one to the other ("libvirt_names").
@@ -50,9 +56,93 @@ VERDICT_TEXT = {
 }
 
 
-def compare_doc(a: CpuSource, b: CpuSource) -> dict[str, Any]:
-    from audit.cpu import models as cm
+ARCH_LABEL = {"x86": "x86", "arm64": "arm64", "arm": "32-bit ARM", "s390x": "s390x", "powerpc": "POWER"}
 
+
+def arch_label(arch: str | None) -> str:
+    return ARCH_LABEL.get(arch or "", arch or "unknown architecture")
+
+
+def cross_arch_text(a: str | None, b: str | None) -> str:
+    """'live migration between x86 (A) and arm64 (B) hosts is impossible'."""
+    return f"live migration between {arch_label(a)} (A) and {arch_label(b)} (B) hosts is impossible"
+
+
+def _cross_arch(a: CpuSource, b: CpuSource) -> bool:
+    return bool(a.arch and b.arch and a.arch != b.arch)
+
+
+def _compare_base(a: CpuSource, b: CpuSource) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "cpu-compare",
+        "a": a.describe(),
+        "b": b.describe(),
+        "cross_vendor": False,
+        "cross_arch": False,
+        "cross_implementation": False,
+        "unknown": {"a": [], "b": []},
+        "assumed": [],
+        "libvirt_names": {},
+        "model": None,
+        "level": None,
+        "qemu": None,
+        "libvirt": None,
+    }
+
+
+def _cross_arch_doc(a: CpuSource, b: CpuSource) -> dict[str, Any]:
+    text = cross_arch_text(a.arch, b.arch)
+    return {
+        **_compare_base(a, b),
+        "verdict": "incompatible",
+        "migration_safe": False,
+        "cross_arch": True,
+        "verdict_text": f"incompatible: {text}",
+        "missing": [],
+        "extra": [],
+        "recommendation": (f"{text[0].upper()}{text[1:]}: a guest runs its host's instruction set, which B's CPUs do "
+                           "not execute (QEMU could only emulate it, without KVM). Features are not compared."),
+        "notes": [],
+    }
+
+
+def _arm_compare_doc(a: CpuSource, b: CpuSource) -> dict[str, Any]:
+    from audit.cpu import arm64
+
+    c = arm64.compare(a.cpu, b.cpu, b_kernel=b.kernel_release)
+    notes = list(c.notes)
+    for side, src in (("A", a), ("B", b)):
+        if src.cpu.flags_differ:
+            notes.append(f"{side}: processors show different Features; only those all of them have were compared")
+    ignored = sorted(set(arm64.KERNEL_ONLY) & (a.cpu.flags | b.cpu.flags))
+    if ignored:
+        notes.append("not compared, they describe the kernel rather than the CPU (Linux "
+                     "Documentation/arch/arm64/elf_hwcaps.rst): "
+                     + "; ".join(f"{k} ({arm64.KERNEL_ONLY[k]})" for k in ignored))
+    return {
+        **_compare_base(a, b),
+        "verdict": c.verdict.value,
+        "migration_safe": c.verdict.value in ("identical", "superset"),
+        "cross_implementation": not c.same_implementation,
+        "verdict_text": c.headline,
+        "missing": list(c.missing),
+        "extra": list(c.extra),
+        "qemu": "-cpu host" if c.verdict.value == "identical" else None,
+        "recommendation": c.recommendation,
+        "notes": notes,
+    }
+
+
+def compare_doc(a: CpuSource, b: CpuSource) -> dict[str, Any]:
+    from audit.cpu import arm64
+    from audit.cpu import models as cm
+    from reports.sanitize import xml_comment_text
+
+    if _cross_arch(a, b):
+        return _cross_arch_doc(a, b)
+    if arm64.is_arm(a.cpu) or arm64.is_arm(b.cpu):
+        return _arm_compare_doc(a, b)
     c = cm.compare(a.cpu.flags, b.cpu.flags, a_vendor=a.vendor, b_vendor=b.vendor,
                    a_kernel=a.kernel_release, b_kernel=b.kernel_release)
     pool = cm.baseline({"A": a.cpu.flags, "B": b.cpu.flags}, vendors={"A": a.vendor, "B": b.vendor},
@@ -63,12 +153,13 @@ def compare_doc(a: CpuSource, b: CpuSource) -> dict[str, Any]:
             notes.append(f"{side}: processors show different flags; only those all of them have were compared")
     named = not c.cross_vendor and pool.model is not None
     vendor = pool.vendor or (a.vendor if a.vendor == b.vendor else None)
+    verdict_text = VERDICT_TEXT[c.verdict.value]
+    if c.cross_vendor:
+        verdict_text = "incompatible: " + cm.cross_vendor_text(a.vendor, b.vendor)
     return {
-        "schema_version": SCHEMA_VERSION,
-        "kind": "cpu-compare",
-        "a": a.describe(),
-        "b": b.describe(),
+        **_compare_base(a, b),
         "verdict": c.verdict.value,
+        "verdict_text": verdict_text,
         "migration_safe": c.verdict.value in ("identical", "superset"),
         "cross_vendor": c.cross_vendor,
         "missing": list(c.missing),
@@ -79,7 +170,7 @@ def compare_doc(a: CpuSource, b: CpuSource) -> dict[str, Any]:
         "model": c.model.name if c.model else None,
         "level": c.level,
         "qemu": f"-cpu {cm.qemu_cpu_arg(pool)}" if named else None,
-        "libvirt": cm.libvirt_xml(pool) if named else None,
+        "libvirt": cm.libvirt_xml(pool, comment=xml_comment_text) if named else None,
         "recommendation": c.recommendation,
         "notes": notes,
     }
@@ -108,10 +199,15 @@ def _paired(names: Sequence[str], mapping: dict[str, str]) -> list[str]:
 
 
 def _host_line(prefix: str, d: dict[str, Any]) -> str:
-    what = d["model_name"] or "unknown CPU"
+    impls = d.get("implementations") or []
+    if impls:  # ARM: the implementations say what the CPU is; there is no model name
+        what = " + ".join(f"{i['name']} x{i['processors']}" if len(impls) > 1 else i["name"] for i in impls)
+    else:
+        what = d["model_name"] or "unknown CPU"
     where = f"; {d['source']}" if d["source"] != d["name"] else ""
     kernel = f"; kernel {d['kernel_release']}" if d.get("kernel_release") else ""
-    return f"{prefix}{d['name']} ({what}, {d['processors']} processor(s){kernel}{where})"
+    arch = f"{d['arch']}, " if d.get("arch") and d["arch"] != "x86" else ""
+    return f"{prefix}{d['name']} ({arch}{what}, {d['processors']} processor(s){kernel}{where})"
 
 
 def _unknown_lines(unknown: dict[str, list[str]], labels: dict[str, str]) -> list[str]:
@@ -131,25 +227,36 @@ def compare_text(doc: dict[str, Any]) -> str:
     from reports.sanitize import printable
 
     names = doc.get("libvirt_names", {})
-    verdict = VERDICT_TEXT[doc["verdict"]]
-    if doc.get("cross_vendor"):
-        from audit.cpu import models as cm
-
-        verdict = "incompatible: " + cm.cross_vendor_text(doc["a"]["vendor"], doc["b"]["vendor"])
+    verdict = doc.get("verdict_text") or VERDICT_TEXT[doc["verdict"]]
+    arm = any(doc[side].get("implementations") for side in ("a", "b"))
+    word = "Features" if arm else "features"
     out = [
         printable(_host_line("A: ", doc["a"])),
         printable(_host_line("B: ", doc["b"])),
         "",
-        f"verdict: {verdict}",
+        printable(f"verdict: {verdict}"),
         "",
-        f"A has, B lacks ({len(doc['missing'])}): guests started on A may use these",
-        _wrap(_paired(doc["missing"], names)),
-        f"B has, A lacks ({len(doc['extra'])}):",
-        _wrap(_paired(doc["extra"], names)),
     ]
+    if doc.get("cross_arch"):
+        out.append("features: not compared (different architectures)")
+    else:
+        out += [
+            f"A has, B lacks ({len(doc['missing'])}): guests started on A may use these",
+            _wrap(_paired(doc["missing"], names)),
+            f"B has, A lacks ({len(doc['extra'])}):",
+            _wrap(_paired(doc["extra"], names)),
+        ]
+        if arm and doc.get("cross_implementation"):
+            out[-4] = f"A has, B lacks ({len(doc['missing'])}) {word} (not what decides: the implementations differ)"
     out += _unknown_lines(doc.get("unknown", {}), {"a": "A", "b": "B"})
     out.append("")
-    if doc.get("cross_vendor"):
+    if doc.get("cross_arch"):
+        out += ["newest named model both support: none: live migration across architectures is impossible",
+                "instead of -cpu host: none"]
+    elif arm:
+        out.append("CPU to use: " + ("host-passthrough (-cpu host)" if doc.get("qemu") else
+                                     "none: do not live-migrate guests from A to B"))
+    elif doc.get("cross_vendor"):
         out += ["newest named model both support: none: live migration across vendors is not supported",
                 "instead of -cpu host: none: shut the guest down and start it on B"]
     else:
@@ -181,10 +288,76 @@ def cmd_compare(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------------
 # baseline
 # ------------------------------------------------------------------------------------------------
+def _baseline_base(sources: Sequence[CpuSource], names: Sequence[str]) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "cpu-baseline",
+        "model": None,
+        "level": None,
+        "vendor": None,
+        "arch": None,
+        "features": [],
+        "extra_features": [],
+        "assumed": [],
+        "libvirt_names": {},
+        "qemu": None,
+        "libvirt": None,
+        "host_passthrough": False,
+        "left_out": {"unnamed": [], "unknown": []},
+        "hosts": [{**s.describe(), "name": n, "own_model": None, "lost": [], "unknown": []}
+                  for n, s in zip(names, sources, strict=True)],
+        "notes": [],
+    }
+
+
+MIXED_ARCH = "no common CPU: hosts of different architectures"
+
+
+def _mixed_arch_baseline(sources: Sequence[CpuSource], names: Sequence[str]) -> dict[str, Any]:
+    by_arch: dict[str, list[str]] = {}
+    for n, s in zip(names, sources, strict=True):
+        by_arch.setdefault(arch_label(s.arch), []).append(n)
+    listed = "; ".join(f"{arch}: {', '.join(hosts)}" for arch, hosts in sorted(by_arch.items()))
+    headline = f"{MIXED_ARCH} ({listed}); live migration between them is impossible"
+    return {**_baseline_base(sources, names), "headline": headline, "notes": [headline]}
+
+
+def _arm_baseline(sources: Sequence[CpuSource], names: Sequence[str]) -> dict[str, Any]:
+    from audit.cpu import arm64
+    from reports.sanitize import xml_comment_text
+
+    b = arm64.baseline({n: s.cpu for n, s in zip(names, sources, strict=True)})
+    doc = _baseline_base(sources, names)
+    for h in doc["hosts"]:
+        h["lost"] = list(b.lost[h["name"]])
+    libvirt = None
+    if b.passthrough:
+        what = arm64.implementations_text(arm64.implementations(sources[0].cpu))
+        libvirt = ("<cpu mode='host-passthrough'>\n"
+                   f"  <!-- {xml_comment_text('every host: ' + what)} -->\n"
+                   "</cpu>\n")
+    return {
+        **doc,
+        "arch": arches.pop() if len(arches := {s.arch for s in sources if s.arch}) == 1 else None,
+        "features": sorted(b.features),
+        "host_passthrough": b.passthrough,
+        "qemu": "-cpu host" if b.passthrough else None,
+        "libvirt": libvirt,
+        "headline": b.headline,
+        "notes": [b.headline, *b.notes],
+    }
+
+
 def baseline_doc(sources: Sequence[CpuSource]) -> dict[str, Any]:
+    from audit.cpu import arm64
     from audit.cpu import models as cm
+    from reports.sanitize import xml_comment_text
 
     names = _unique_names(sources)
+    if len({s.arch for s in sources if s.arch}) > 1:
+        return _mixed_arch_baseline(sources, names)
+    if any(arm64.is_arm(s.cpu) for s in sources):
+        return _arm_baseline(sources, names)
     b = cm.baseline({n: s.cpu.flags for n, s in zip(names, sources, strict=True)},
                     vendors={n: s.vendor for n, s in zip(names, sources, strict=True)},
                     kernels={n: s.kernel_release for n, s in zip(names, sources, strict=True)})
@@ -194,35 +367,74 @@ def baseline_doc(sources: Sequence[CpuSource]) -> dict[str, Any]:
                       "lost": list(hb.lost), "unknown": list(hb.unknown)})
     vendors = {s.vendor for s in sources if s.vendor}
     notes = list(b.notes)
+    headline = (f"newest named model every host supports: {b.model.name}" if b.model
+                else "no named CPU model fits every host")
     if len(vendors) > 1:
         labels = ", ".join(sorted(cm.vendor_label(v) for v in vendors))
-        notes.insert(0, f"hosts of different vendors ({labels}): live migration between them is not "
-                        "supported; the generic model below only lets a guest start on any of them")
+        headline = (f"hosts of different vendors ({labels}): live migration between them is not "
+                    "supported; the generic model below only lets a guest start on any of them")
+        notes.insert(0, headline)
     lost = {f for hb in b.hosts for f in hb.lost}
+    arches = {s.arch for s in sources}
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "cpu-baseline",
         "model": b.model.name if b.model else None,
         "level": b.level,
         "vendor": b.vendor,
+        "arch": arches.pop() if len(arches) == 1 else None,
         "features": sorted(b.features),
         "extra_features": list(b.extra_features),
         "assumed": list(b.assumed),
         "libvirt_names": cm.libvirt_names([*b.features, *lost], b.vendor),
         "qemu": f"-cpu {cm.qemu_cpu_arg(b)}" if b.model else None,
-        "libvirt": cm.libvirt_xml(b) if b.model else None,
+        "libvirt": cm.libvirt_xml(b, comment=xml_comment_text) if b.model else None,
+        "host_passthrough": False,
+        "left_out": cm.left_out(b) if b.model else {"unnamed": [], "unknown": sorted({f for h in b.hosts
+                                                                                     for f in h.unknown})},
+        "headline": headline,
         "hosts": hosts,
         "notes": notes,
     }
 
 
+def _arm_baseline_text(doc: dict[str, Any]) -> str:
+    from reports.sanitize import printable
+
+    out = [f"hosts ({len(doc['hosts'])}):"]
+    out += [printable(_host_line("  ", h)) for h in doc["hosts"]]
+    out += ["", printable(doc["headline"]), ""]
+    out += [f"shared Features ({len(doc['features'])}):", _wrap(doc["features"])]
+    out += ["", f"qemu: {doc['qemu'] or 'none: no CPU every host can give a guest'}"]
+    if doc["libvirt"]:
+        out += ["libvirt:", doc["libvirt"].rstrip()]
+    if any(h["lost"] for h in doc["hosts"]):
+        out += ["", "per host, the Features a guest there would lose against the pool:"]
+        for h in doc["hosts"]:
+            out.append(printable(f"  {h['name']}: {len(h['lost'])} Feature(s)"))
+            if h["lost"]:
+                out.append(_wrap(h["lost"], indent="    "))
+    notes = [n for n in doc.get("notes", []) if n != doc["headline"]]
+    if notes:
+        out.append("")
+        out += [printable(f"note: {n}") for n in notes]
+    return "\n".join(out) + "\n"
+
+
 def baseline_text(doc: dict[str, Any]) -> str:
     from reports.sanitize import printable
 
+    if doc.get("arch") in ("arm64", "arm"):
+        return _arm_baseline_text(doc)
+    if doc.get("headline", "").startswith(MIXED_ARCH):
+        out = [f"hosts ({len(doc['hosts'])}):", *(printable(_host_line("  ", h)) for h in doc["hosts"]), "",
+               printable(doc["headline"]), "", "qemu: none: no CPU every host can give a guest"]
+        return "\n".join(out) + "\n"
     names = doc.get("libvirt_names", {})
     out = [f"hosts ({len(doc['hosts'])}):"]
     out += [printable(_host_line("  ", h)) for h in doc["hosts"]]
-    out += [printable(f"note: {n}") for n in doc.get("notes", [])[:1] if "different vendors" in n]
+    out += [printable(f"note: {n}") for n in doc.get("notes", [])[:1]
+            if "different vendors" in n or "different architectures" in n]
     out += [
         "",
         f"vendor: {doc['vendor'] or 'mixed or unknown (generic models only)'}",
@@ -238,6 +450,9 @@ def baseline_text(doc: dict[str, Any]) -> str:
     out += _unknown_lines({h["name"]: h.get("unknown", []) for h in doc["hosts"]},
                           {h["name"]: h["name"] for h in doc["hosts"] if h.get("unknown")})
     out += ["", f"qemu: {doc['qemu'] or 'no named model fits every host'}"]
+    unnamed = (doc.get("left_out") or {}).get("unnamed") or []
+    if doc["qemu"] and unnamed:
+        out.append(printable("left out of -cpu and the libvirt XML (no QEMU or libvirt name): " + ", ".join(unnamed)))
     if doc["libvirt"]:
         out += ["libvirt:", doc["libvirt"].rstrip()]
     out += ["", "per host, what a guest loses against -cpu host (host-passthrough):"]
@@ -246,7 +461,7 @@ def baseline_text(doc: dict[str, Any]) -> str:
         out.append(printable(f"  {h['name']} (alone: {own}): {len(h['lost'])} feature(s)"))
         if h["lost"]:
             out.append(_wrap(_paired(h["lost"], names), indent="    "))
-    notes = [n for n in doc.get("notes", []) if "different vendors" not in n]
+    notes = [n for n in doc.get("notes", []) if "different vendors" not in n and "different architectures" not in n]
     if notes:
         out.append("")
         out += [printable(f"note: {n}") for n in notes]
@@ -254,19 +469,28 @@ def baseline_text(doc: dict[str, Any]) -> str:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
+    from reports.sanitize import printable
+
     sources = [s for spec in args.inputs for s in load_input(spec, allow_dir=True)]
     doc = baseline_doc(sources)
+    fits = bool(doc["model"] or doc.get("host_passthrough"))
     if args.format == "json":
         sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-        return 0 if doc["model"] else 1
+        return 0 if fits else 1
     if args.format in ("libvirt", "qemu"):
-        if not doc["model"]:
-            print("hostaudit: no named CPU model fits every host: nothing to render", file=sys.stderr)
+        if not fits:
+            why = doc.get("headline") if doc.get("arch") != "x86" else None
+            print(printable(f"hostaudit: {why or 'no named CPU model fits every host'}: nothing to render"),
+                  file=sys.stderr)
             return 1
         sys.stdout.write(doc["libvirt"] if args.format == "libvirt" else doc["qemu"] + "\n")
+        left = doc.get("left_out") or {}
+        for key, why in (("unnamed", "no QEMU or libvirt name"), ("unknown", "flags hostaudit does not know")):
+            if left.get(key):
+                print(printable(f"hostaudit: note: left out ({why}): {', '.join(left[key])}"), file=sys.stderr)
         return 0
     sys.stdout.write(baseline_text(doc))
-    return 0 if doc["model"] else 1
+    return 0 if fits else 1
 
 
 # ------------------------------------------------------------------------------------------------
@@ -276,7 +500,8 @@ def models_doc(host: CpuSource | None, vendor: str | None) -> dict[str, Any]:
     from audit.cpu import models as cm
 
     table = cm.load_table()
-    gv = cm.guest_visible(host.cpu.flags, table) if host else None
+    foreign = host is not None and host.arch not in ("x86", None)
+    gv = cm.guest_visible(host.cpu.flags, table) if host and not foreign else None
     rows = []
     for name, line, rank, level, nfeat, alias in cm.model_table_rows(vendor, table):
         row: dict[str, Any] = {"name": name, "vendor": line, "rank": int(rank),
@@ -291,7 +516,18 @@ def models_doc(host: CpuSource | None, vendor: str | None) -> dict[str, Any]:
                            "source": dict(table.source)}
     if table.kernel is not None:
         doc["flag_source"] = {"current": table.kernel.current, "kernels": table.kernel.describe()}
-    if host is not None:
+    if host is not None and foreign:
+        from audit.cpu import arm64
+
+        if arm64.is_arm(host.cpu):
+            note = (f"{arm64.KVM['no_models']}; this host: "
+                    f"{arm64.implementations_text(arm64.implementations(host.cpu))}")
+        else:
+            note = (f"the model table is x86 (libvirt's x86 CPU map): it says nothing about this "
+                    f"{arch_label(host.arch)} host")
+        doc["host"] = {**host.describe(), "newest_model": None, "level": None, "unknown": [], "note": note}
+        doc["libvirt_names"] = {}
+    elif host is not None:
         newest = cm.newest_model(host.cpu.flags, host.vendor, table)
         doc["host"] = {**host.describe(), "newest_model": newest.name if newest else None,
                        "level": cm.x86_level(host.cpu.flags, table),
@@ -307,18 +543,21 @@ def models_text(doc: dict[str, Any]) -> str:
 
     host = doc.get("host")
     headers = ["model", "vendor", "rank", "level", "features", "alias of"]
-    if host:
+    compared = bool(host) and "note" not in host
+    if compared:
         headers += ["supported", "missing"]
     names = doc.get("libvirt_names", {})
     rows = []
     for r in doc["models"]:
         row = [r["name"], r["vendor"], str(r["rank"]), r["level"] or "-", str(r["features"]), r["alias_of"] or ""]
-        if host:
+        if compared:
             shown = ", ".join(_paired(r["missing"][:6], names)) + (", ..." if len(r["missing"]) > 6 else "")
             row += ["yes" if r["supported"] else "no", shown]
         rows.append(row)
     out = []
-    if host:
+    if host and not compared:
+        out += [printable(_host_line("host: ", host)), printable(f"note: {host['note']}"), ""]
+    elif host:
         out += [printable(_host_line("host: ", host)),
                 f"newest model: {host['newest_model'] or 'none'}; x86-64 level: {host['level'] or 'none'}"]
         if host.get("unknown"):

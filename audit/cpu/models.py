@@ -14,7 +14,7 @@ import enum
 import functools
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from types import MappingProxyType
@@ -648,6 +648,11 @@ def _recommend(verdict: Verdict, missing: tuple[str, ...], pool: Baseline, table
 # ------------------------------------------------------------------------------------------
 # Renderers
 # ------------------------------------------------------------------------------------------
+#: A libvirt or QEMU feature or model name as the renderers write it: no ',' or '=' (QEMU option
+#: syntax), no quote, '<', '&' or space. The table's names all are; anything else is left out and listed.
+_RENDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+
+
 def _names(features: Iterable[str], vendor: str | None, table: ModelTable,
            kind: str) -> tuple[list[str], list[str]]:
     """(libvirt or QEMU names, Linux flags with no such name) for the given flags."""
@@ -656,13 +661,21 @@ def _names(features: Iterable[str], vendor: str | None, table: ModelTable,
     unnamed: list[str] = []
     for flag in sorted(feats):
         entry = _name_entry(flag, feats, vendor, table)
-        if entry is None:
+        name = entry[kind] if entry is not None else None
+        if not isinstance(name, str) or not _RENDER_NAME.match(name):
             unnamed.append(flag)
             continue
-        name = entry[kind]
         if name not in out:
             out.append(name)
     return out, unnamed
+
+
+def _model_name(b: Baseline) -> str:
+    if b.model is None:
+        raise ValueError("no named CPU model fits these hosts")
+    if not _RENDER_NAME.match(b.model.name):
+        raise ValueError(f"CPU model name {b.model.name!r} cannot be rendered")
+    return b.model.name
 
 
 def _attr(value: str) -> str:
@@ -670,33 +683,66 @@ def _attr(value: str) -> str:
     return "'" + escape(value, {"'": "&apos;", '"': "&quot;"}) + "'"
 
 
-def libvirt_xml(b: Baseline, table: ModelTable | None = None) -> str:
-    """<cpu mode='custom'> for libvirt domain XML: the model, the extra features, disables."""
+#: An XML comment's text that needs no escaping: printable ASCII without '--' or a final '-'.
+_PLAIN_COMMENT = re.compile(r"(?:[ !-,./-~]|-(?!-))*[ !-,./-~]\Z")
+
+
+def _comment(text: str, escape_comment: Callable[[str], str] | None) -> str:
+    if escape_comment is not None:
+        return escape_comment(text)
+    if not _PLAIN_COMMENT.match(text):
+        raise ValueError("text not safe in an XML comment: render with comment=reports.sanitize.xml_comment_text")
+    return text
+
+
+def left_out(b: Baseline, table: ModelTable | None = None) -> dict[str, list[str]]:
+    """What the renderers leave out of the CPU definition, by why: 'unnamed' (shared features
+    libvirt or QEMU has no name for) and 'unknown' (flags of some host no table knows)."""
     table = table or load_table()
-    if b.model is None:
-        raise ValueError("no named CPU model fits these hosts")
+    vendor = b.vendor or (b.model.vendor if b.model else None)
+    _, unnamed_libvirt = _names(b.extra_features, vendor, table, "libvirt")
+    _, unnamed_qemu = _names(b.extra_features, vendor, table, "qemu")
+    return {"unnamed": sorted(set(unnamed_libvirt) | set(unnamed_qemu)),
+            "unknown": sorted({f for h in b.hosts for f in h.unknown})}
+
+
+def libvirt_xml(b: Baseline, table: ModelTable | None = None, *,
+                comment: Callable[[str], str] | None = None) -> str:
+    """<cpu mode='custom'> for libvirt domain XML: the model, the extra features, disables, and
+    comments naming what was left out (shared features libvirt has no name for, flags no table
+    knows). Names are the table's, checked against _RENDER_NAME and escaped; comment text goes
+    through ``comment`` (reports.sanitize.xml_comment_text), and without one a comment whose text
+    is not plain ASCII without '--' is refused (ValueError): host text never becomes markup."""
+    table = table or load_table()
+    name = _model_name(b)
+    assert b.model is not None
     required, unnamed = _names(b.extra_features, b.vendor or b.model.vendor, table, "libvirt")
     lines = ["<cpu mode='custom' match='exact' check='partial'>",
-             f"  <model fallback='forbid'>{escape(b.model.name)}</model>"]
+             f"  <model fallback='forbid'>{escape(name)}</model>"]
     if b.model.vendor:
-        lines.append(f"  <vendor>{_LIBVIRT_VENDOR[b.model.vendor]}</vendor>")
+        lines.append(f"  <vendor>{escape(_LIBVIRT_VENDOR[b.model.vendor])}</vendor>")
     lines += [f"  <feature policy='require' name={_attr(n)}/>" for n in required]
-    lines += [f"  <feature policy='disable' name={_attr(n)}/>" for n in b.model.disable]
+    lines += [f"  <feature policy='disable' name={_attr(n)}/>" for n in b.model.disable if _RENDER_NAME.match(n)]
+    notes = []
     if unnamed:
-        # '--' may not appear inside an XML comment; flag names never contain it.
-        lines.append(f"  <!-- shared, but libvirt has no name for: {' '.join(unnamed)} -->")
+        notes.append("shared, but libvirt has no name for: " + " ".join(unnamed))
+    unknown = sorted({f for h in b.hosts for f in h.unknown})
+    if unknown:
+        notes.append("left out, flags hostaudit does not know: " + " ".join(unknown))
+    lines += [f"  <!-- {_comment(n, comment)} -->" for n in notes]
     lines.append("</cpu>")
     return "\n".join(lines) + "\n"
 
 
 def qemu_cpu_arg(b: Baseline, table: ModelTable | None = None) -> str:
-    """The -cpu value: MODEL,+feat,...,-disabled (QEMU spellings)."""
+    """The -cpu value: MODEL,+feat,...,-disabled (QEMU spellings). Only names of the table that are
+    plain QEMU names are written; what is left out is listed by left_out()."""
     table = table or load_table()
-    if b.model is None:
-        raise ValueError("no named CPU model fits these hosts")
+    name = _model_name(b)
+    assert b.model is not None
     names, _unnamed = _names(b.extra_features, b.vendor or b.model.vendor, table, "qemu")
-    disabled = [table.libvirt_to_qemu.get(n, n) for n in b.model.disable]
-    return ",".join([b.model.name, *(f"+{n}" for n in names), *(f"-{n}" for n in disabled)])
+    disabled = [q for q in (table.libvirt_to_qemu.get(n, n) for n in b.model.disable) if _RENDER_NAME.match(q)]
+    return ",".join([name, *(f"+{n}" for n in names), *(f"-{n}" for n in disabled)])
 
 
 # ------------------------------------------------------------------------------------------

@@ -29,7 +29,14 @@ class CpuSource:
         """'intel', 'amd' or 'hygon' from vendor_id (Hygon is its own vendor for migration)."""
         return _VENDORS.get((self.cpu.vendor or "").strip(), self.cpu.vendor_kind)
 
+    @property
+    def arch(self) -> str | None:
+        """'x86', 'arm64', 'arm', 's390x', 'powerpc' or None (from what the cpuinfo shows)."""
+        return self.cpu.arch
+
     def describe(self) -> dict[str, Any]:
+        from audit.cpu import arm64
+
         return {
             "name": self.name,
             "source": self.source,
@@ -39,6 +46,8 @@ class CpuSource:
             "processors": self.cpu.processors,
             "flags_differ": self.cpu.flags_differ,
             "kernel_release": self.kernel_release,
+            "arch": self.cpu.arch,
+            "implementations": arm64.implementation_docs(self.cpu),
         }
 
 
@@ -54,7 +63,7 @@ def running_kernel(host: Any) -> str | None:
 
 def _checked(cpu: CpuInfo, where: str) -> CpuInfo:
     if not cpu.flags:
-        raise UsageError(f"{where}: no CPU flags found (not the /proc/cpuinfo of an x86 host?)")
+        raise UsageError(f"{where}: no CPU flags found (neither an x86 flags line nor an ARM Features line)")
     return cpu
 
 
@@ -76,6 +85,7 @@ def load_local() -> CpuSource:
 
 
 def load_file(path: str) -> CpuSource:
+    from audit.host.fs import MAX_READ
     from audit.host.snapshot import host_from_snapshot, looks_like_snapshot, parse_snapshot, read_input
 
     blob = read_input(path, what="input")
@@ -96,10 +106,13 @@ def load_file(path: str) -> CpuSource:
                          kernel_release=running_kernel(host))
     if b"\0" in blob[:65536]:
         raise UsageError(f"{path}: neither a snapshot nor a /proc/cpuinfo file (binary data)")
+    if len(blob) > MAX_READ:  # what hostaudit reads of any host file, /proc/cpuinfo included
+        raise UsageError(f"{path}: {len(blob)} bytes, larger than the {MAX_READ}-byte limit of a /proc/cpuinfo file")
     try:
         cpu = parse_cpuinfo(blob.decode("utf-8", errors="replace"))
     except ParseError as exc:
-        raise UsageError(f"{path}: neither a snapshot nor a /proc/cpuinfo file ({exc.problem})") from None
+        where = f"{path}:{exc.line}" if exc.line else path
+        raise UsageError(f"{where}: neither a snapshot nor a /proc/cpuinfo file ({exc.problem})") from None
     return CpuSource(name=stem, source=path, kind="cpuinfo", cpu=_checked(cpu, path))
 
 

@@ -1,13 +1,69 @@
-"""/proc/cpuinfo: vendor, model name and the CPU flags every processor has."""
+"""/proc/cpuinfo: architecture, vendor, model name, the CPU flags every processor has and, on ARM,
+each processor's implementation (the MIDR_EL1 fields the kernel prints).
+
+Bounded by construction, whatever the input: the text is walked line by line without copying it,
+only the keys read below are kept, a flags line holds at most ``MAX_FLAGS_PER_LINE`` words and the
+whole file at most ``MAX_DISTINCT_FLAGS`` distinct flags and ``MAX_PROCESSORS`` processors; past
+any of these the parser raises ParseError naming the limit and the line. Processors that print the
+same flags line (the usual case) cost one string comparison each, not a set.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from audit.errors import ParseError
 
+#: Far above any real CPU (x86 prints about 200-300 flags, arm64 about 60 Features): a flags line
+#: with more words, or a file with more distinct flags, is not a /proc/cpuinfo.
+MAX_FLAGS_PER_LINE = 4096
+MAX_DISTINCT_FLAGS = 4096
+#: Linux's largest NR_CPUS is 8192 (x86 MAXSMP); eight times that.
+MAX_PROCESSORS = 65536
+#: A flag is a short word; a flags line longer than this many characters is refused before it is split.
+MAX_FLAGS_LINE_CHARS = MAX_FLAGS_PER_LINE * 64
+#: Any other value kept (model name, vendor, CPU part, ...) is far shorter.
+MAX_VALUE_CHARS = 1024
+_MAX_KEY_CHARS = 64
+
 # x86 "flags", ARM "Features", s390x "features": all are whitespace-separated lists of words.
 _FLAG_KEYS = ("flags", "features")
+_ARM_KEYS = ("cpu implementer", "cpu architecture", "cpu variant", "cpu part", "cpu revision")
+#: Only these keys are kept; every other line is skipped without being copied.
+_KEPT = frozenset({"processor", "processor name", "vendor_id", "vendor", "model name", "cpu model", "cpu",
+                   "cpu family", "model", *_FLAG_KEYS, *_ARM_KEYS})
+_X86_VENDORS = frozenset({"GenuineIntel", "AuthenticAMD", "HygonGenuine", "CentaurHauls", "Shanghai",
+                          "GenuineTMx86", "CyrixInstead", "Geode by NSC", "NexGenDriven", "RiseRiseRise",
+                          "SiS SiS SiS", "UMC UMC UMC", "Vortex86 SoC"})
+_NONBLANK = re.compile(r"\S")
+_WORD = re.compile(r"\S+")
+_KNOWN_LINES = 64  # distinct flags lines remembered as already counted (big.LITTLE hosts have a few)
+
+
+class Midr(NamedTuple):
+    """One ARM processor's implementation, as /proc/cpuinfo prints the fields of its MIDR_EL1.
+
+    None where the line is missing or not a number. The "CPU architecture" line is left out: an
+    arm64 kernel prints 8 for every CPU, which says nothing about the implementation.
+    """
+
+    implementer: int | None
+    part: int | None
+    variant: int | None
+    revision: int | None
+
+    @property
+    def label(self) -> str:
+        """'0x41/0xd0c r3p1' (implementer/part, variant and revision as ARM writes them)."""
+        def hx(v: int | None, width: int) -> str:
+            return "?" if v is None else f"0x{v:0{width}x}"
+
+        r = "?" if self.variant is None else str(self.variant)
+        p = "?" if self.revision is None else str(self.revision)
+        return f"{hx(self.implementer, 2)}/{hx(self.part, 3)} r{r}p{p}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -19,6 +75,11 @@ class CpuInfo:
     flags: frozenset[str]  # present on *every* processor (heterogeneous hosts: the intersection)
     processors: int
     flags_differ: bool = False  # some processors have flags others lack
+    #: "x86", "arm64" (a 64-bit ARM kernel), "arm" (a 32-bit ARM kernel), "s390x", "powerpc"; None
+    #: when the text does not say.
+    arch: str | None = None
+    #: Per processor (in file order), its implementation on ARM; empty on other architectures.
+    midrs: tuple[Midr, ...] = ()
 
     @property
     def vendor_kind(self) -> str | None:
@@ -30,72 +91,182 @@ class CpuInfo:
             return "amd"
         return None
 
+    @property
+    def implementations(self) -> tuple[tuple[Midr, int], ...]:
+        """Each distinct implementation with how many processors have it, in order of first
+        appearance: one on most hosts, several on big.LITTLE ones."""
+        counts: dict[Midr, int] = {}
+        for m in self.midrs:
+            counts[m] = counts.get(m, 0) + 1
+        return tuple(counts.items())
 
-def _split_line(line: str) -> tuple[str, str] | None:
-    if ":" not in line:
-        return None  # tolerated: some arches and captures have such lines
-    key, _, value = line.partition(":")
-    return key.strip().lower(), value.strip()
+
+def _lines(text: str) -> Iterator[tuple[int, int, int]]:
+    """(line number, start, end) of every line, without copying the text."""
+    pos, n, number = 0, len(text), 0
+    while pos < n:
+        end = text.find("\n", pos)
+        if end < 0:
+            end = n
+        number += 1
+        yield number, pos, end
+        pos = end + 1
+
+
+def _number(value: str | None) -> int | None:
+    """0x41, 0xd0c, 3 -> int; anything else (archspec's "Irrelevant") -> None."""
+    if not value:
+        return None
+    try:
+        return int(value, 16) if value[:2].lower() == "0x" else int(value, 10)
+    except ValueError:
+        return None
+
+
+class _Flags:
+    """The intersection, the union (capped) and whether processors differ, fed one line at a time."""
+
+    __slots__ = ("common", "differ", "first", "known", "lines", "seen")
+
+    def __init__(self) -> None:
+        self.common: set[str] | None = None
+        self.first: frozenset[str] | None = None
+        self.seen: set[str] = set()
+        self.known: set[str] = set()  # lines already counted: the same line again changes nothing
+        self.differ = False
+        self.lines = 0
+
+    def add(self, text: str, number: int, start: int, end: int) -> None:
+        self.lines += 1
+        if end - start > MAX_FLAGS_LINE_CHARS:
+            raise ParseError(f"flags line longer than {MAX_FLAGS_LINE_CHARS} characters: not a /proc/cpuinfo",
+                             line=number)
+        value = text[start:end]
+        if value in self.known:
+            return
+        words: list[str] = []
+        for m in _WORD.finditer(text, start, end):
+            if len(words) == MAX_FLAGS_PER_LINE:
+                raise ParseError(f"more than {MAX_FLAGS_PER_LINE} flags on one processor's flags line: "
+                                 "not a /proc/cpuinfo", line=number)
+            words.append(m.group())
+        line = frozenset(words)
+        new = line - self.seen
+        if len(self.seen) + len(new) > MAX_DISTINCT_FLAGS:
+            raise ParseError(f"more than {MAX_DISTINCT_FLAGS} distinct flags: not a /proc/cpuinfo", line=number)
+        self.seen |= new
+        if self.first is None:
+            self.first, self.common = line, set(line)
+        else:
+            assert self.common is not None
+            self.common &= line
+            self.differ = self.differ or line != self.first
+        if len(self.known) < _KNOWN_LINES:
+            self.known.add(value)
 
 
 def parse_cpuinfo(text: str) -> CpuInfo:
-    """Parse /proc/cpuinfo. Separators may be tabs or spaces; blank lines separate processors."""
-    blocks: list[dict[str, str]] = []
-    current: dict[str, str] = {}
-    shared: dict[str, str] = {}  # s390x and ARM put some keys in a header without "processor"
-    for raw in text.splitlines():
-        if not raw.strip():
-            if current:
-                blocks.append(current)
-                current = {}
+    """Parse /proc/cpuinfo. Separators may be tabs or spaces; blank lines separate processors, and
+    so does a second "processor" line. Lines without ":" are tolerated. Raises ParseError when no
+    processor is described or a limit above is passed."""
+    flags = _Flags()
+    firsts: dict[str, tuple[int, str]] = {}  # key -> (index of the first processor that has it, value)
+    shared: dict[str, str] = {}  # s390x and ARM put some keys in a header or trailer block
+    midrs: list[Midr] = []
+    interned: dict[Midr, Midr] = {}  # one object per implementation, however many processors share it
+    procs = numbered = 0
+    arm_arch = ""
+    block: dict[str, str] = {}
+    flag_line: tuple[int, int, int] | None = None  # (line number, start, end) of the block's flags line
+
+    def end_block(number: int) -> None:
+        nonlocal procs, numbered, arm_arch, flag_line
+        if "processor" not in block and flag_line is None:
+            shared.update(block)  # a header or trailer ("Hardware", s390x's summary)
+            block.clear()
+            return
+        index, procs = procs, procs + 1
+        if "processor" in block:
+            numbered += 1
+            if numbered > MAX_PROCESSORS:
+                raise ParseError(f"more than {MAX_PROCESSORS} processors: not a /proc/cpuinfo", line=number)
+        for key, value in block.items():
+            if value and key not in firsts:
+                firsts[key] = (index, value)
+        if flag_line is not None:
+            flags.add(text, *flag_line)
+        if "cpu implementer" in block:
+            m = Midr(*(_number(block.get(k)) for k in ("cpu implementer", "cpu part", "cpu variant", "cpu revision")))
+            midrs.append(interned.setdefault(m, m))
+            arm_arch = arm_arch or block.get("cpu architecture", "")
+        block.clear()
+        flag_line = None
+
+    number = 0
+    for number, start, end in _lines(text):
+        if _NONBLANK.search(text, start, end) is None:
+            end_block(number)
             continue
-        kv = _split_line(raw)
-        if kv is None:
+        colon = text.find(":", start, end)
+        if colon < 0 or colon - start > _MAX_KEY_CHARS:
+            continue  # tolerated: some arches and captures have such lines; no key of ours is that long
+        key = text[start:colon].strip().lower()
+        if key not in _KEPT:
             continue
-        key, value = kv
-        if key == "processor" and current and "processor" in current:
-            blocks.append(current)
-            current = {}
-        current.setdefault(key, value)
-    if current:
-        blocks.append(current)
-    if not blocks:
+        if key in _FLAG_KEYS:
+            if flag_line is None:
+                flag_line = (number, colon + 1, end)
+            continue
+        if end - colon - 1 > MAX_VALUE_CHARS:
+            raise ParseError(f"'{key}' value longer than {MAX_VALUE_CHARS} characters: not a /proc/cpuinfo",
+                             line=number)
+        value = text[colon + 1:end].strip()
+        if key == "processor" and not value.isdigit():
+            key = "processor name"  # ARM kernels' "Processor : AArch64 Processor rev 14 (aarch64)"
+        if key == "processor" and "processor" in block:
+            end_block(number)
+        block.setdefault(key, value)
+    end_block(number)
+
+    if not procs and not shared:
         raise ParseError("no processor information found")
 
-    procs = [b for b in blocks if "processor" in b or any(k in b for k in _FLAG_KEYS)]
-    for b in blocks:
-        if b not in procs:
-            shared.update(b)
-    if not procs:
-        procs = blocks
-
-    flag_sets: list[frozenset[str]] = []
-    for b in procs:
-        for key in _FLAG_KEYS:
-            if key in b:
-                flag_sets.append(frozenset(b[key].split()))
-                break
-    if not flag_sets and "features" in shared:
-        flag_sets.append(frozenset(shared["features"].split()))
-    if flag_sets:
-        flags = frozenset.intersection(*flag_sets)
-        differ = any(s != flag_sets[0] for s in flag_sets)
-    else:
-        flags, differ = frozenset(), False
-
     def first(*keys: str) -> str | None:
-        for b in (*procs, shared):
-            for k in keys:
-                if b.get(k):
-                    return b[k]
-        return None
+        """The value of the first processor that has one of the keys (earlier keys win within a
+        processor), else the header's."""
+        found = [(firsts[k][0], i, firsts[k][1]) for i, k in enumerate(keys) if k in firsts]
+        if found:
+            return min(found)[2]
+        return next((shared[k] for k in keys if shared.get(k)), None)
 
+    vendor = first("vendor_id", "vendor")
     return CpuInfo(
-        vendor=first("vendor_id", "vendor"),
+        vendor=vendor,
         model_name=first("model name", "cpu model", "cpu"),
         family=first("cpu family"),
         model=first("model"),
-        flags=flags,
-        processors=sum(1 for b in procs if "processor" in b) or len(procs),
-        flags_differ=differ,
+        flags=frozenset(flags.common or ()),
+        processors=numbered or procs or 1,
+        flags_differ=flags.differ,
+        arch=_arch(vendor=vendor, family=first("cpu family"), cpu=first("cpu"), midrs=midrs, arm_arch=arm_arch,
+                   name=first("processor name", "model name")),
+        midrs=tuple(midrs),
     )
+
+
+def _arch(*, vendor: str | None, family: str | None, cpu: str | None, midrs: list[Midr], arm_arch: str,
+          name: str | None) -> str | None:
+    """The architecture the kernel that printed this runs on, from what only it prints."""
+    if midrs:
+        # arm64 kernels print "CPU architecture: 8" for every CPU; 32-bit ones the CPU's (7 also on
+        # ARMv8 cores running AArch32).
+        if arm_arch.strip() == "8" or "aarch64" in (name or "").lower():
+            return "arm64"
+        return "arm" if arm_arch.strip().isdigit() else "arm64"
+    if vendor and vendor.startswith("IBM/S390"):
+        return "s390x"
+    if vendor in _X86_VENDORS or (vendor and family):
+        return "x86"
+    if (cpu or "").upper().startswith(("POWER", "PPC")):
+        return "powerpc"
+    return None
