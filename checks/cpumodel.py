@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from audit import hookimpl
+from audit.host.arch import I386, X86_64, arch_name
 from audit.host.core import Host
 from audit.model import Check, Evidence, Outcome, Severity, check, errored, failed, passed, skipped
 from audit.policy import Policy
@@ -12,6 +13,23 @@ CPUINFO = "/proc/cpuinfo"
 
 def _shown(names: list[str], limit: int = 12) -> str:
     return " ".join(names[:limit]) + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
+
+
+def _other_arch(arch: str, expected: str, ev: Evidence) -> Outcome:
+    """[cpu] names libvirt's x86 CPU models and x86 flags: a pool of x86 guests. A host of another
+    architecture cannot run them under KVM, so it fails the gate (a skip would let it through).
+    An arm64 pool has no shared model to gate on: KVM on arm64 runs a named CPU model only on that
+    very CPU, otherwise "-cpu host" or "-cpu max" (QEMU issue 239, Peter Maydell), so its hosts
+    need the same CPU (compare their implementer, part and Features)."""
+    return failed(
+        f"this host is {arch}: the pool's {expected} is x86 (libvirt's x86 CPU map), which KVM on {arch} cannot"
+        " give a guest",
+        ev,
+        fix=[f"# this host cannot join a pool of x86 guests ({expected})",
+             f"# a pool of {arch} hosts runs its guests with the host CPU (libvirt host-passthrough, QEMU -cpu host):"
+             " give it hosts with the same CPU, and a policy without [cpu] required_model/required_flags"],
+        notes="KVM runs guests of the host's own architecture.",
+    )
 
 
 @check(
@@ -84,6 +102,9 @@ def cpu_baseline(host: Host, policy: Policy) -> Outcome:
         parts.append("flags differ between processors: only flags common to all counted")
     ev = Evidence(source=CPUINFO, observed="; ".join(parts), expected=expected)
 
+    arch = arch_name(host)
+    if arch is not None and arch not in (X86_64, I386):
+        return _other_arch(arch, expected, ev)
     if not lacks_model and not lacks_flags:
         return passed(f"CPU supports {expected}", ev)
     what = []

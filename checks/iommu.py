@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from audit import hookimpl
 from audit.boot.facts import boot_cmdline
+from audit.host.arch import ARM64, I386, X86_64, arch_name
 from audit.host.core import Host
+from audit.host.facts import loaded_modules
 from audit.host.kernel import kernel_config
-from audit.host.memory import iommu_state
+from audit.host.memory import IommuState, iommu_state
 from audit.model import Check, Evidence, Outcome, Severity, check, failed, passed, skipped, warned
 from audit.parsers.cmdline import Param, last, values
 from audit.policy import Policy
 from audit.remedy.cmdline import kernel_params
 from audit.remedy.packages import stock_kernel
+from audit.remedy.system import persist_module
 from audit.remedy.target import FixTarget
 from checks._common import hint, maybe, maybe_value
 
@@ -79,6 +82,81 @@ INTEL_DEFAULT_ON = ("CONFIG_INTEL_IOMMU_DEFAULT_ON", "CONFIG_INTEL_IOMMU_DEFAULT
 KCONFIG_OPTIONS = ("CONFIG_INTEL_IOMMU", "CONFIG_DMAR", *INTEL_DEFAULT_ON, "CONFIG_AMD_IOMMU")
 
 
+#: arm64's IOMMU drivers for KVM hosts: the Arm SMMU (v1/v2) and SMMUv3. Both are tristate: a module
+#: loads when firmware describes the SMMU (drivers/iommu/arm/Kconfig).
+SMMU_OPTIONS = ("CONFIG_ARM_SMMU_V3", "CONFIG_ARM_SMMU")
+SMMU_MODULES = {"CONFIG_ARM_SMMU_V3": "arm_smmu_v3", "CONFIG_ARM_SMMU": "arm_smmu"}
+#: What names the SMMUs register under /sys/class/iommu: "smmu3.%pa" (arm-smmu-v3.c) and "smmu.%pa"
+#: (arm-smmu.c, qcom_iommu.c): smmu3.0x0000000009050000 on QEMU's virt machine.
+SMMU_UNIT_PREFIXES = ("smmu3.", "smmu.")
+#: The x86 IOMMU parameters, which arm64 kernels do not know.
+X86_PARAMS = ("intel_iommu", "amd_iommu", "iommu")
+
+
+def _arm64_iommu(host: Host, boot_summary: str, params: list[Param] | None) -> Outcome:
+    """arm64: the IOMMU is an SMMU the firmware describes (ACPI IORT or the device tree). No boot
+    parameter turns it on: the driver attaches to every SMMU described, when the kernel has it."""
+    kc = maybe(host, kernel_config)
+    ev = [Evidence(source="next boot", observed=boot_summary)]
+    if params is not None:
+        x86 = [p.name + (f"={p.value}" if p.value is not None else "") for p in params if p.key in X86_PARAMS]
+        if x86:
+            ev.append(Evidence(source="next boot", observed=f"{' '.join(x86)}: x86 parameters, ignored on arm64"))
+    built: list[str] = []
+    if kc is not None:
+        built = [o for o in SMMU_OPTIONS if kc.config.get(o) in ("y", "m")]
+        ev.append(Evidence(source=kc.source, observed=", ".join(kc.config.describe(o) for o in SMMU_OPTIONS),
+                           expected="CONFIG_ARM_SMMU_V3=y or m (or CONFIG_ARM_SMMU)"))
+    lacks = kc is not None and not built
+
+    def kernel_fail() -> Outcome:
+        return failed("the kernel is built without the arm64 SMMU drivers (CONFIG_ARM_SMMU_V3, CONFIG_ARM_SMMU)", ev,
+                      fix=stock_kernel(FixTarget.of(host), ARM64), reboot=True)
+
+    if not host.has_runtime:
+        if lacks:
+            return kernel_fail()
+        if kc is None:
+            return skipped("cannot tell: no kernel config says whether this arm64 kernel has the SMMU driver", ev)
+        return passed(f"the kernel has the SMMU driver ({', '.join(f'{o}={kc.config.get(o)}' for o in built)});"
+                      " on arm64 no boot parameter enables it: it attaches to the SMMUs the firmware describes"
+                      " (ACPI IORT or device tree), which an image does not show", ev)
+    state = host.fact(iommu_state)
+    smmus = [u for u in state.units if u.startswith(SMMU_UNIT_PREFIXES)]
+    ev.append(_state_evidence(state))
+    if state.groups > 0:  # whichever driver made them (an SMMU, or a SoC's own IOMMU)
+        groups = f"{state.groups} group" + ("" if state.groups == 1 else "s")
+        return passed(f"IOMMU active ({groups}; SMMU: {', '.join(smmus) or 'none listed'})", ev)
+    if lacks:
+        return kernel_fail()
+    firmware = "IORT" in state.acpi_tables or state.devicetree
+    if not firmware:
+        return failed("no IOMMU: the firmware describes no SMMU (no ACPI IORT table, no device tree)", ev,
+                      fix=["# the platform must have an SMMU and its firmware describe it in the ACPI IORT table",
+                           "# in a virtual machine: give it one (QEMU: -machine virt,iommu=smmuv3)"],
+                      reboot=True, notes="A firmware matter; it cannot be changed from the running system.")
+    mods = maybe(host, loaded_modules)
+    as_modules = [SMMU_MODULES[o] for o in built if kc is not None and kc.config.get(o) == "m"]
+    if as_modules and mods is not None and not set(as_modules) & mods:
+        ev.append(Evidence(source="/proc/modules", observed=f"{', '.join(as_modules)} not loaded"))
+        return failed(f"no IOMMU groups: the SMMU driver ({as_modules[0]}) is a module and is not loaded", ev,
+                      fix=persist_module(FixTarget.of(host), as_modules[0]),
+                      notes="udev loads it when firmware describes an SMMU; loaded by hand it attaches now.")
+    where = ("the firmware has an ACPI IORT table, but an IORT also maps the interrupt controller's ITS: it may"
+             " describe no SMMU") if "IORT" in state.acpi_tables else "the firmware's device tree may describe no SMMU"
+    return failed(f"no IOMMU groups: the SMMU driver attached to nothing ({where})", ev,
+                  fix=["# check that the platform has an SMMU and that its firmware describes it (an IORT SMMUv3"
+                       " node or a device-tree iommu node); some firmware has a setting for it",
+                       "# in a virtual machine: give it one (QEMU: -machine virt,iommu=smmuv3)"],
+                  reboot=True, notes="The kernel log shows whether arm-smmu-v3 probed and why not.")
+
+
+def _state_evidence(state: IommuState) -> Evidence:
+    return Evidence(source="/sys/kernel/iommu_groups", observed=f"{state.groups} group(s); units: "
+                    f"{', '.join(state.units) or 'none'}; ACPI tables: {', '.join(state.acpi_tables) or 'none'}"
+                    + ("; device tree" if state.devicetree else ""), expected="at least one IOMMU group")
+
+
 @check(
     "iommu.enabled",
     title="The IOMMU is enabled (device assignment, VFIO)",
@@ -90,10 +168,17 @@ KCONFIG_OPTIONS = ("CONFIG_INTEL_IOMMU", "CONFIG_DMAR", *INTEL_DEFAULT_ON, "CONF
 def iommu_enabled(host: Host, policy: Policy) -> Outcome:
     """Passing PCI devices (NICs, GPUs, NVMe) to guests with VFIO needs an active IOMMU, which
     also isolates devices' DMA from the host. Intel needs intel_iommu=on unless the kernel enables
-    it by default; AMD enables it by default; firmware must provide the DMAR/IVRS table."""
+    it by default; AMD enables it by default; firmware must provide the DMAR/IVRS table. On arm64
+    the IOMMU is an SMMU described by the ACPI IORT table or the device tree: no parameter enables
+    it, the kernel needs its driver (CONFIG_ARM_SMMU_V3)."""
     if not policy.iommu_required:
         return skipped(f"the policy does not require an IOMMU ({policy.source})")
     boot = host.fact(boot_cmdline)
+    arch = arch_name(host)
+    if arch == ARM64:
+        return _arm64_iommu(host, boot.summary, list(boot.params) if boot.params is not None else None)
+    if arch is not None and arch not in (X86_64, I386):
+        return skipped(f"hostaudit knows the IOMMU of x86 and arm64 only (this system: {arch})")
     kc = maybe(host, kernel_config)
     kconf: dict[str, str | None] = {}
     if kc is not None:
@@ -134,9 +219,7 @@ def iommu_enabled(host: Host, policy: Policy) -> Outcome:
                       fix=kernel_params(FixTarget.of(host), add=add, remove=remove, topic="iommu"), reboot=True,
                       notes="Also enable VT-d / AMD-Vi in the firmware setup.")
     state = host.fact(iommu_state)
-    ev.append(Evidence(source="/sys/kernel/iommu_groups", observed=f"{state.groups} group(s); units: "
-                       f"{', '.join(state.units) or 'none'}; ACPI tables: {', '.join(state.acpi_tables) or 'none'}",
-                       expected="at least one IOMMU group"))
+    ev.append(_state_evidence(state))
     active = state.groups > 0
     running_ok, running_why = iommu_on(running_params, kconf, vendor or "intel")
     if active and persistent_ok is not False:
@@ -150,7 +233,7 @@ def iommu_enabled(host: Host, policy: Policy) -> Outcome:
     if kernel_lacks:
         return failed("no IOMMU: the kernel is built without the IOMMU driver", ev,
                       fix=stock_kernel(FixTarget.of(host)), reboot=True)
-    if running_ok and not state.acpi_tables:
+    if running_ok and not {"DMAR", "IVRS"} & set(state.acpi_tables):
         return failed("the kernel was told to enable the IOMMU but firmware provides no DMAR/IVRS table", ev,
                       fix=["# enable Intel VT-d / AMD-Vi (IOMMU) in the firmware setup, then reboot"], reboot=True,
                       notes="A firmware setting; it cannot be changed from the running system.")

@@ -6,9 +6,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from audit import hookimpl
+from audit.host.arch import ARM64, I386, X86_64, arch_name
 from audit.host.core import Host
 from audit.host.kernel import kernel_config
-from audit.model import Check, Evidence, Outcome, Severity, failed, passed, warned
+from audit.model import Check, Evidence, Outcome, Severity, failed, passed, skipped, warned
 from audit.policy import Policy
 from audit.remedy.packages import stock_kernel
 from audit.remedy.target import FixTarget
@@ -41,10 +42,15 @@ def _kernel_fail(host: Host, what: str, evidence: Sequence[Evidence]) -> Outcome
     return failed(
         f"kernel {rel} lacks {what}",
         evidence,
-        fix=stock_kernel(FixTarget.of(host)),
+        fix=stock_kernel(FixTarget.of(host), arch_name(host)),
         reboot=True,
         notes="Kernel options are fixed at build time: boot a kernel built with them.",
     )
+
+
+X86 = (X86_64, I386)
+#: Example remedies for `hostaudit explain` (the real one names the target's own package).
+STOCK_KERNEL_EXAMPLE = ("apt-get install linux-image-amd64   # arm64: linux-image-arm64; or: dnf install kernel",)
 
 
 def kconfig(
@@ -53,11 +59,25 @@ def kconfig(
     requirements: Mapping[str, frozenset[str]],
     severity: Severity,
     rationale: str,
+    *,
+    arm64: Mapping[str, frozenset[str]] | None = None,
 ) -> Check:
-    """A check that passes when every option has one of its allowed values."""
-    reqs = tuple(Requirement(opt, allowed) for opt, allowed in requirements.items())
+    """A check that passes when every option has one of its allowed values.
+
+    ``requirements`` hold on every architecture unless ``arm64`` is given: then they are the x86
+    options (also used where the architecture is unknown, as before), ``arm64`` the arm64 ones, and
+    another known architecture is skipped as one hostaudit has no options for."""
+    default = tuple(Requirement(opt, allowed) for opt, allowed in requirements.items())
+    on_arm = tuple(Requirement(opt, allowed) for opt, allowed in (arm64 or {}).items())
 
     def evaluate(host: Host, policy: Policy) -> Outcome:
+        reqs = default
+        if arm64 is not None:
+            arch = arch_name(host)
+            if arch == ARM64:
+                reqs = on_arm
+            elif arch is not None and arch not in X86:
+                return skipped(f"hostaudit knows the options for this on x86 and arm64 only (this kernel: {arch})")
         results = [_evidence(host, r) for r in reqs]
         evidence = [ev for ev, _ in results]
         missing = [r.option for r, (_, ok) in zip(reqs, results, strict=True) if not ok]
@@ -73,7 +93,7 @@ def kconfig(
         rationale=rationale,
         evaluate=evaluate,
         reads=KCONFIG_READS,
-        example_fix=("apt-get install linux-image-amd64   # or: dnf install kernel",),
+        example_fix=STOCK_KERNEL_EXAMPLE,
     )
 
 
@@ -102,17 +122,38 @@ KCONFIG_CHECKS = [
     ),
     kconfig(
         "kernel.aesni",
-        "Kernel has the AES-NI crypto driver",
+        "Kernel has the hardware AES crypto driver (x86 AES-NI, arm64 Crypto Extensions)",
         {"CONFIG_CRYPTO_AES_NI_INTEL": BUILTIN_OR_MODULE},
         Severity.MEDIUM,
-        "Disk and network encryption on the host (LUKS, IPsec, TLS migration) uses AES-NI when the"
-        " driver exists; without it AES runs in software, many times slower.",
+        "Disk and network encryption on the host (LUKS, IPsec, TLS migration) uses the CPU's AES"
+        " instructions when the kernel has their driver: AES-NI (aesni_intel) on x86, the ARMv8"
+        " Crypto Extensions (aes_ce_blk, the ECB/CBC/CTR/XTS modes dm-crypt and IPsec use; it"
+        " selects the aes_ce_cipher block cipher) on arm64. Without it AES runs in software, many"
+        " times slower.",
+        arm64={"CONFIG_CRYPTO_AES_ARM64_CE_BLK": BUILTIN_OR_MODULE},
     ),
 ]
 
 
+def _kvm_arm64(host: Host) -> Outcome:
+    """arm64: KVM is one part of the kernel, with no vendor module. Its option is a bool in
+    arch/arm64/kvm/Kconfig (in a 3.18-based tree, in mainline at 5.11 and in 2024 trees alike),
+    so it is built in or absent, never a module."""
+    ev, ok = _evidence(host, Requirement("CONFIG_KVM", BUILTIN_OR_MODULE))
+    if ok:
+        return passed(f"KVM is built into the kernel ({ev.observed}); arm64 has no vendor module: KVM starts"
+                      " when the kernel is entered at EL2 (see cpu.virtualization)", ev)
+    return _kernel_fail(host, "CONFIG_KVM (arm64 builds KVM into the kernel)", [ev])
+
+
 def _kvm(host: Host, policy: Policy) -> Outcome:
-    """KVM needs the core module and the vendor module (kvm_intel for VT-x, kvm_amd for AMD-V)."""
+    """KVM needs the core module and, on x86, the vendor module (kvm_intel for VT-x, kvm_amd for
+    AMD-V). On arm64 KVM is built into the kernel (CONFIG_KVM=y) and there is no vendor module."""
+    arch = arch_name(host)
+    if arch == ARM64:
+        return _kvm_arm64(host)
+    if arch is not None and arch not in X86:
+        return skipped(f"hostaudit knows the KVM options of x86 and arm64 kernels only (this kernel: {arch})")
     kc = host.fact(kernel_config)
     core_ev, core_ok = _evidence(host, Requirement("CONFIG_KVM", BUILTIN_OR_MODULE))
     intel_ev, intel_ok = _evidence(host, Requirement("CONFIG_KVM_INTEL", BUILTIN_OR_MODULE))
@@ -136,7 +177,7 @@ def _kvm(host: Host, policy: Policy) -> Outcome:
             f"KVM is built with the PVM backend only ({want} is not set): guests run without"
             " hardware virtualization (VT-x/AMD-V), slower and with fewer features",
             evidence,
-            fix=stock_kernel(FixTarget.of(host)),
+            fix=stock_kernel(FixTarget.of(host), arch),
             reboot=True,
             notes="A stock distribution kernel builds kvm_intel and kvm_amd as modules.",
         )
@@ -146,13 +187,13 @@ def _kvm(host: Host, policy: Policy) -> Outcome:
 
 KVM_CHECK = Check(
     id="kernel.kvm",
-    title="Kernel has KVM and the vendor module for this CPU",
+    title="Kernel has KVM (on x86 with the vendor module for this CPU)",
     severity=Severity.CRITICAL,
     category="kernel",
     rationale=" ".join((_kvm.__doc__ or "").split()),
     evaluate=_kvm,
     reads=(*KCONFIG_READS, "/proc/cpuinfo"),
-    example_fix=("apt-get install linux-image-amd64   # or: dnf install kernel",),
+    example_fix=STOCK_KERNEL_EXAMPLE,
 )
 
 @hookimpl

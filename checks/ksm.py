@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from audit import hookimpl
 from audit.errors import FactUnavailable
 from audit.host.core import Host
+from audit.host.kernel import kernel_config
 from audit.host.memory import (
     KSM_UNITS,
     fstab,
@@ -24,11 +25,24 @@ from audit.policy import Policy
 from audit.remedy.ksm import KSM_RUN, ksm_off, ksm_on, ksm_units_off
 from audit.remedy.system import afterwards, swap_file
 from audit.remedy.target import FixTarget
-from checks._common import maybe
+from checks._common import hint, maybe
 from checks._hugepages import human_size
 
-PAGE_SIZE = 4096  # KSM merges base pages; 4 KiB on x86-64
+PAGE_SIZE = 4096  # KSM merges base pages: 4 KiB on x86, and where the kernel config does not say
 SWAP_FILE = "/swapfile-ksm"
+
+
+def base_page_size(host: Host) -> int:
+    """The base page size KSM merges: the kernel config's CONFIG_PAGE_SHIFT (newer kernels, every
+    architecture) or arm64's CONFIG_ARM64_PAGE_SHIFT (4, 16 or 64 KiB: RHEL 8 builds its arm64
+    kernel with 64 KiB pages, Debian's arm64-16k flavour with 16 KiB); else 4 KiB, x86's size."""
+    kc = hint(lambda: host.fact(kernel_config))
+    if kc is not None:
+        for option in ("PAGE_SHIFT", "ARM64_PAGE_SHIFT"):
+            value = kc.config.get(option) or ""
+            if value.isdigit() and 12 <= int(value) <= 18:
+                return 1 << int(value)
+    return PAGE_SIZE
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,13 +189,13 @@ def ksm_mode(host: Host, policy: Policy) -> Outcome:
 def swap_for_ksm(host: Host, policy: Policy) -> Outcome:
     """Memory that KSM merged comes back unmerged the moment guests write to it; if the host
     cannot swap it out, the OOM killer takes guests instead. Swap should be at least the policy
-    factor times what KSM currently saves (pages_sharing x page size)."""
+    factor times what KSM currently saves (pages_sharing x the kernel's base page size)."""
     pic = ksm_picture(host)
     if not pic.running and not pic.enabled:
         return skipped("KSM neither runs nor starts at boot: no swap is needed for it", pic.evidence)
     if host.has_runtime and pic.state is None:  # ksm.state reports the service that starts for nothing
         return skipped(f"the running kernel has no KSM, so it merges nothing ({pic.state_problem})", pic.evidence)
-    savings = (pic.state.pages_sharing or 0) * PAGE_SIZE if pic.state else 0
+    savings = (pic.state.pages_sharing or 0) * base_page_size(host) if pic.state else 0
     need = int(savings * policy.swap_ksm_factor)
     if host.has_runtime:
         devs = host.fact(swaps)

@@ -271,11 +271,20 @@ def ksmtuned_conf(host: Host) -> dict[str, str]:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IommuState:
     groups: int  # entries under /sys/kernel/iommu_groups
-    units: tuple[str, ...]  # /sys/class/iommu entries (dmar0, ivhd0, ...)
-    acpi_tables: tuple[str, ...]  # DMAR (Intel VT-d) / IVRS (AMD-Vi) present in firmware
+    units: tuple[str, ...]  # /sys/class/iommu entries (dmar0, ivhd0; arm64 SMMUs: smmu3.0x..., smmu.0x...)
+    #: ACPI tables that describe IOMMUs, present in firmware: DMAR (Intel VT-d), IVRS (AMD-Vi), IORT
+    #: (arm64: SMMUs, and the interrupt controller's ITS, so an IORT alone does not prove an SMMU)
+    acpi_tables: tuple[str, ...]
+    devicetree: bool = False  # booted with a device tree (arm64 boards describe their SMMU there instead)
 
 
-@fact(paths=[f"{IOMMU_GROUPS}/*", f"{IOMMU_CLASS}/*", f"{ACPI_TABLES}/DMAR", f"{ACPI_TABLES}/IVRS"], runtime=True)
+#: The ACPI tables that describe IOMMUs, in the order they are reported.
+IOMMU_ACPI_TABLES = ("DMAR", "IVRS", "IORT")
+DEVICETREE = "/sys/firmware/devicetree/base"
+
+
+@fact(paths=[f"{IOMMU_GROUPS}/*", f"{IOMMU_CLASS}/*", f"{ACPI_TABLES}/DMAR", f"{ACPI_TABLES}/IVRS",
+             f"?{ACPI_TABLES}/IORT", f"?{DEVICETREE}"], runtime=True)
 def iommu_state(host: Host) -> IommuState:
     if not host.has_runtime:
         raise host.runtime_unavailable(IOMMU_GROUPS)
@@ -288,8 +297,9 @@ def iommu_state(host: Host) -> IommuState:
         except FactUnavailable:
             return []
 
-    tables = tuple(t for t in ("DMAR", "IVRS") if host.kind(f"{ACPI_TABLES}/{t}") is not None)
-    return IommuState(groups=len(names(IOMMU_GROUPS)), units=tuple(names(IOMMU_CLASS)), acpi_tables=tables)
+    tables = tuple(t for t in IOMMU_ACPI_TABLES if host.kind(f"{ACPI_TABLES}/{t}") is not None)
+    return IommuState(groups=len(names(IOMMU_GROUPS)), units=tuple(names(IOMMU_CLASS)), acpi_tables=tables,
+                      devicetree=host.kind(DEVICETREE) == "dir")
 
 
 @fact(paths=[EFI_DIR], runtime=True)

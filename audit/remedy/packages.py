@@ -9,7 +9,7 @@ temporary ``policy-rc.d`` that refuses every start is in place while apt runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from audit.remedy.target import FixTarget
 
@@ -85,6 +85,20 @@ def install(target: FixTarget, package: Package) -> list[str]:
     return install_command(target, installer, name)
 
 
-def stock_kernel(target: FixTarget) -> list[str]:
-    """The honest remedy for a missing kernel option: boot a kernel that was built with it."""
-    return install(target, STOCK_KERNEL)
+#: Debian's stock kernel metapackage per architecture (the kernel's names: audit.host.arch), built
+#: from linux-signed-<arch>: linux-image-amd64 "Linux for 64-bit PCs", linux-image-arm64 "Linux for
+#: 64-bit ARMv8 machines" (packages.debian.org). Red Hat's ``kernel`` and SUSE's ``kernel-default``
+#: are named alike on every architecture; Ubuntu's ``linux-generic`` too.
+DEBIAN_STOCK_KERNEL = {"x86_64": "linux-image-amd64", "arm64": "linux-image-arm64"}
+
+
+def stock_kernel(target: FixTarget, arch: str | None = None) -> list[str]:
+    """The honest remedy for a missing kernel option: boot a kernel that was built with it.
+
+    ``arch`` is the target's architecture (None: unknown, advised as before: the amd64 package).
+    On an architecture without a Debian name here, a Debian target gets the ``otherwise`` advice."""
+    if arch is None or arch == "x86_64":
+        return install(target, STOCK_KERNEL)
+    name = DEBIAN_STOCK_KERNEL.get(arch)
+    debian = f"{name}   # Debian's stock kernel (Ubuntu: linux-generic)" if name else None
+    return install(target, replace(STOCK_KERNEL, debian=debian))
