@@ -119,17 +119,17 @@ def select_checks(
 
 def run_check(check: Check, host: Host, policy: Policy) -> Outcome:
     """Run one check; nothing it raises escapes, and a crash is never a pass."""
-    if check.runtime_only and not host.has_runtime:
-        return skipped(
-            "not applicable to an unbooted image: this check needs a running kernel "
-            f"({', '.join(check.reads) or 'runtime state'})"
-        )
-    if check.arches:
+    if check.arches:  # first: an x86 check on an arm64 image is not applicable, whatever else
         from audit.host.arch import arch_name
 
         arch = arch_name(host)
         if arch is not None and arch not in check.arches:
             return not_applicable(f"not applicable on {arch}: {check.id} applies to {', '.join(check.arches)}")
+    if check.runtime_only and not host.has_runtime:
+        return skipped(
+            "not applicable to an unbooted image: this check needs a running kernel "
+            f"({', '.join(check.reads) or 'runtime state'})"
+        )
     try:
         outcome = check.evaluate(host, policy)
     except FactUnavailable as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from audit import hookimpl
 from audit.boot.model import ORDERED_PARAMS
+from audit.host.arch import X86_64
 from audit.host.core import Host
 from audit.host.memory import (
     DEV_HUGEPAGES_UNIT,
@@ -82,6 +83,8 @@ def boot_hugepages(host: Host, policy: Policy) -> Outcome:
     target = FixTarget.of(host)
     ev = list(plan.evidence)
     size, count = suggested_pool(policy, plan)
+    # what the next boot's kernel rejects on this CPU (hugepagesz=1G without pdpe1gb): said, not counted
+    rej = "".join(f"; {n}" for n in plan.boot_notes)
     P = {s: n for s, n in (plan.persistent or {}).items() if n}
     R = {s: n for s, n in (plan.running or {}).items() if n} if plan.running is not None else None
     if plan.persistent is None:
@@ -101,15 +104,23 @@ def boot_hugepages(host: Host, policy: Policy) -> Outcome:
                        " in sysctl files", ev)
     stale_msg, stale_fix = _stale_pool(target, plan)
     keep = configured_boot_pools(plan)  # what the inputs configure: a rewrite of the pairs keeps it
+    if policy.hugepages_size and plan.sizes is not None:
+        valid = plan.sizes.valid()
+        if valid is not None and policy.hugepages_size not in valid:
+            why = plan.sizes.why_not(policy.hugepages_size)
+            return failed(f"the policy wants {format_size(policy.hugepages_size)} pages, which this kernel cannot "
+                          f"reserve here: {why}{rej}", [*ev, plan.sizes.evidence],
+                          fix=[f"# choose a huge page size this host has (hugepages.size in the policy): {why}"],
+                          notes="No boot parameter reserves a page size the kernel rejects (see cpu.pdpe1gb).")
     if not P and not R:
         if not policy.hugepages_required:
-            return passed("no huge page pool is configured (not required by the policy)" + stale_msg, ev)
+            return passed("no huge page pool is configured (not required by the policy)" + stale_msg + rej, ev)
         if stale_fix and _inputs_enough(policy, plan, keep):
             cmds, notes, reboot = stale_fix, "Regenerate the boot configuration from its inputs.", True
         else:  # the inputs do not ask for what the policy wants either: reserve it (and regenerate)
             cmds, notes, reboot = remedy.reserve_pool(target, size, count, default_size=plan.default_size, keep=keep)
         return failed("no huge page pool is reserved (neither on the boot command line nor in sysctl files)"
-                      + stale_msg + plan.boot.predicted, ev, fix=cmds, notes=notes, reboot=reboot)
+                      + stale_msg + plan.boot.predicted + rej, ev, fix=cmds, notes=notes, reboot=reboot)
     if policy.hugepages_size or policy.hugepages_count:
         want_size = policy.hugepages_size or plan.default_size
         want = policy.hugepages_count or 1
@@ -120,9 +131,9 @@ def boot_hugepages(host: Host, policy: Policy) -> Outcome:
             cmds, notes, reboot = remedy.reserve_pool(target, want_size, want, default_size=plan.default_size,
                                                       keep=keep)
             return failed(f"persistent pool has {have} x {format_size(want_size)} pages; the policy wants {want}"
-                          + stale_msg + plan.boot.predicted, ev, fix=cmds, notes=notes, reboot=reboot)
+                          + stale_msg + plan.boot.predicted + rej, ev, fix=cmds, notes=notes, reboot=reboot)
     if R is None:
-        return passed(f"reserved at boot: {describe_pools(P)}{plan.boot.predicted}", ev)
+        return passed(f"reserved at boot: {describe_pools(P)}{plan.predicted}{rej}", ev)
     asked = dict(plan.running_request.pools) if plan.running_request else {}
     if plan.sysctl_count is not None:
         asked[plan.default_size] = plan.sysctl_count
@@ -131,7 +142,7 @@ def boot_hugepages(host: Host, policy: Policy) -> Outcome:
     lost = [s for s in R if R[s] > P.get(s, 0)]
     if pending and not lost:
         return warned(f"configured, not active: reboot pending (next boot: {describe_pools(P)}; now: "
-                      f"{describe_pools(R)})", ev,
+                      f"{describe_pools(R)}){rej}", ev,
                       fix=[*remedy.set_pools_now({s: P[s] for s in pending}), "# or reboot"],
                       notes="The running kernel has not been given the configured pool yet.", reboot=False)
     if lost:
@@ -144,15 +155,15 @@ def boot_hugepages(host: Host, policy: Policy) -> Outcome:
             return warned(f"active now, may be lost at next boot: {now} reserved now, {describe_pools(P)} in sysctl "
                           f"files; the next boot's command line is unknown ({plan.boot.summary})", ev, fix=fixes,
                           notes=notes, reboot=reboot)
-        return warned(f"active now, lost at next boot: {now} reserved now, {describe_pools(P)} configured", ev,
+        return warned(f"active now, lost at next boot: {now} reserved now, {describe_pools(P)} configured{rej}", ev,
                       fix=fixes, notes=notes, reboot=reboot)
     if short:
         got = "; ".join(f"{format_size(s)}: {R.get(s, 0)} of {P[s]}" for s in short)
         return warned(f"configured persistently, but the kernel holds fewer pages than it was asked for ({got}):"
-                      " see memory.hugepages_allocated", ev,
+                      f" see memory.hugepages_allocated{rej}", ev,
                       fix=[*remedy.compact_memory(), *remedy.set_pools_now({s: P[s] for s in short})],
                       notes="Memory was short or fragmented when the pool was reserved.")
-    return passed(f"reserved persistently and active: {describe_pools(P)}", ev)
+    return passed(f"reserved persistently and active: {describe_pools(P)}{rej}", ev)
 
 
 @check(
@@ -174,7 +185,8 @@ def hugepages_fit(host: Host, policy: Policy) -> Outcome:
             pools[s] = max(pools.get(s, 0), n)
     total = sum(s * n for s, n in pools.items())
     if not total:
-        return skipped("no huge page pool is configured or reserved: nothing to fit", plan.evidence)
+        rej = "".join(f"; next boot: {n}" for n in plan.boot_notes)
+        return skipped("no huge page pool is configured or reserved: nothing to fit" + rej, plan.evidence)
     mi = maybe(host, meminfo)
     if mi is not None and mi.mem_total:
         mem, src = mi.mem_total, "/proc/meminfo"
@@ -188,14 +200,17 @@ def hugepages_fit(host: Host, policy: Policy) -> Outcome:
                                    expected=f"<= {policy.hugepages_max_memory_fraction:.0%} of memory")]
     limit = int(mem * policy.hugepages_max_memory_fraction)
     fix = ["# shrink the pool: lower hugepages= on the kernel command line or vm.nr_hugepages in /etc/sysctl.d"]
+    # pools the kernel rejects on this CPU are not counted (they are never reserved); an image's pool
+    # that depends on the CPU it boots on is counted, and said to depend on it
+    also = plan.depends if plan.persistent_without is not None else ""
     if total > mem:
-        return failed(f"huge page pools ({human_size(total)}) exceed physical memory ({human_size(mem)})",
+        return failed(f"huge page pools ({human_size(total)}) exceed physical memory ({human_size(mem)}){also}",
                       ev, fix=fix, notes="The kernel reserves what it can and leaves the host with no memory.")
     if total > limit:
         return warned(f"huge page pools take {total / mem:.0%} of memory, over the policy's "
-                      f"{policy.hugepages_max_memory_fraction:.0%}", ev, fix=fix,
+                      f"{policy.hugepages_max_memory_fraction:.0%}{also}", ev, fix=fix,
                       notes="Leave memory for the host, QEMU's own overhead and the page cache.")
-    return passed(f"huge page pools take {human_size(total)} of {human_size(mem)} ({total / mem:.0%})", ev)
+    return passed(f"huge page pools take {human_size(total)} of {human_size(mem)} ({total / mem:.0%}){also}", ev)
 
 
 @check(
@@ -240,28 +255,34 @@ def hugepages_allocated(host: Host, policy: Policy) -> Outcome:
     severity=Severity.HIGH,
     reads=["/proc/cpuinfo", "boot configuration", "/proc/cmdline"],
     runtime_only=True,
+    arches=[X86_64],
     example_fix=["# use 2 MiB pages (hugepagesz=2M) on CPUs without pdpe1gb"],
 )
 def pdpe1gb(host: Host, policy: Policy) -> Outcome:
-    """1 GiB pages need the CPU's pdpe1gb feature; without it the kernel ignores hugepagesz=1G
-    and guests configured for 1 GiB pages do not start."""
+    """1 GiB pages need the CPU's pdpe1gb feature (an x86 flag); without it the kernel rejects
+    hugepagesz=1G and ignores the hugepages= after it, and guests configured for 1 GiB pages do
+    not start."""
     cpu = host.cpuinfo
     plan = hugepage_plan(host)
-    wanted = GIB in plan.sizes_in_use() or policy.hugepages_size == GIB
-    for req in (plan.boot_request, plan.running_request):  # the kernel drops 1G pools it cannot have
-        if req is not None:
-            wanted = wanted or bool(req.pools.get(GIB)) or any("1G" in t.upper() or "1024M" in t.upper()
-                                                                 for t in req.ignored)
+    run, nxt = plan.running_replay, plan.boot_replay
+    # asked for now or at the next boot, whether or not the kernel accepts it on this CPU
+    now = bool((plan.running or {}).get(GIB)) or (run is not None and (bool(run.request.pools.get(GIB))
+                                                                         or GIB in run.rejected))
+    later = bool((plan.persistent or {}).get(GIB)) or (nxt is not None and GIB in nxt.rejected)
+    wanted = now or later or policy.hugepages_size == GIB
     has = "pdpe1gb" in cpu.flags
     ev = Evidence(source="/proc/cpuinfo", observed=("has" if has else "lacks") + " pdpe1gb",
                   expected="pdpe1gb" if wanted else None)
     if has:
-        return passed("1 GiB pages supported (pdpe1gb)" + (" and in use" if wanted else ""), [*plan.evidence, ev])
+        use = (" and in use" if now else " and configured for the next boot" if later
+               else "; the policy wants them" if wanted else "")
+        return passed("1 GiB pages supported (pdpe1gb)" + use, [*plan.evidence, ev])
     if wanted:
         return failed("1 GiB huge pages are configured but the CPU lacks pdpe1gb", [*plan.evidence, ev],
                       fix=[*remedy.drop_boot_pools(FixTarget.of(host)),
                            "# then reserve 2 MiB pages instead (vm.nr_hugepages)"],
-                      reboot=True, notes="The kernel ignores hugepagesz=1G on this CPU.")
+                      reboot=True, notes="The kernel rejects hugepagesz=1G on this CPU and ignores the hugepages= "
+                                         "after it (Linux 4.7 and later; older kernels give it to the default size).")
     return skipped("no 1 GiB pages asked for, and the CPU has no pdpe1gb", [ev])
 
 

@@ -148,3 +148,21 @@ def test_rhel8_kernelopts_without_grubenv_is_what_grub2_mkconfig_will_store(make
     live = resolve(make_root, {"etc/default/grub": RHEL8_DEFAULT, "boot/loader/entries/x.conf": ROCKY_BLS},
                    predict=False)
     assert effective_params(live) is None
+
+
+def test_a_predicted_1g_pool_also_depends_on_the_cpu_the_image_boots_on(make_root):
+    # issue #10 section 4: the generator's output is predicted, and so is whether the CPU has pdpe1gb
+    from audit.engine import collect_checks, run_check
+    from audit.host.core import Host
+    from audit.model import Status
+    from audit.plugins import make_plugins
+    from audit.policy import DEFAULT_POLICY
+
+    checks = {d.check.id: d.check for d in collect_checks(make_plugins(entry_points=False))[0]}
+    pools = "hugepagesz=2M hugepages=512 hugepagesz=1G hugepages=8"
+    root = make_root({"etc/os-release": DEBIAN_OS, **KERNEL, "etc/default/grub": tuned(DEBIAN_DEFAULT, pools)})
+    out = run_check(checks["boot.hugepages"], Host.from_root(str(root)), DEFAULT_POLICY)
+    assert out.status is Status.PASS
+    assert out.message == ("reserved at boot: 512 x 2M, 8 x 1G (predicted: /boot/grub/grub.cfg not generated yet; the "
+                           "1G pool needs a CPU with pdpe1gb, and the CPU it boots on is not known here; on a CPU "
+                           "without it: 512 x 2M)")

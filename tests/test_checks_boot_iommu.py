@@ -337,6 +337,13 @@ def _nehalem_1g() -> dict:
     return {k: v for k, v in tree.items() if "hugepages-1048576kB" not in k}
 
 
+def _broadwell_1g() -> dict:
+    """32 x 1G on a CPU that has pdpe1gb, on the 24G machine: the pool is reserved and does not fit
+    (on the Nehalem, without pdpe1gb, the kernel rejects it: nothing to fit, issue #10 section 4)."""
+    tree = trees.debian12_live("hugepagesz=1G hugepages=32", cpuinfo="intel-xeon-e5-2690v4-broadwell-ep.txt")
+    return tree
+
+
 MULTITENANT = load_policy(profile="kvm-host-multitenant")
 STRICT = dataclasses.replace(DEFAULT_POLICY, hugepages_size=1 << 30, hugepages_count=64, thp_allowed=("madvise",),
                              host_memory=16 << 30)
@@ -356,6 +363,7 @@ SCENARIOS = {
     "ksmtuned-without-ksm": (_ksmtuned_without_ksm, DEFAULT_POLICY),
     "masked-dev-hugepages": (_masked_hugepages, DEFAULT_POLICY),
     "nehalem-1g-too-big": (_nehalem_1g, DEFAULT_POLICY),
+    "broadwell-1g-too-big": (_broadwell_1g, DEFAULT_POLICY),
     "no-boot-config": (lambda: trees.live_tree(thp="always madvise [never]\n"), STRICT),
 }
 

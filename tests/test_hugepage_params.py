@@ -158,3 +158,16 @@ def test_dash_spelling_and_2mb_units_from_centos6_sample():
 def test_no_hugepage_parameters():
     r = req("ro quiet")
     assert r.pools == {} and not r.requested and r.problems == ()
+
+
+def test_the_cpu_aware_replay_agrees_with_valid_sizes_on_current_kernels():
+    # audit.host.pagesizes.replay reads the same line with the sizes of the CPU and the release of
+    # the kernel; on a current kernel its pools are the parser's with valid_sizes
+    from audit.host.pagesizes import PageSizes, replay
+
+    no_1g = PageSizes(arch="x86_64", accepted=frozenset({2 * M}), rejected={G: "this CPU has no pdpe1gb"},
+                      default_size=2 * M)
+    line = "hugepagesz=1G hugepages=4 hugepagesz=2M hugepages=8"
+    assert replay(tokenize(line), no_1g, "6.1.0").request.pools == req(line, valid_sizes={2 * M}).pools
+    # before 4.7 the 4 went to the 2M default, and before 5.8 the explicit 8 for 2M won over it
+    assert replay(tokenize(line), no_1g, "4.4.0").request.pools == {2 * M: 8}
