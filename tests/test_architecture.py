@@ -31,6 +31,7 @@ FLOORS: tuple[tuple[str, int, str], ...] = (
     ("audit.remedy", 5, "remedy"),
     ("audit.hookspecs", 6, "engine"),
     ("audit.plugins", 6, "engine"),
+    ("audit.entrypoints", 6, "engine"),
     ("audit.engine", 6, "engine"),
     ("audit.capture", 6, "engine"),
     ("checks", 7, "checks"),
