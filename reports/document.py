@@ -1,4 +1,7 @@
-"""The report as plain data (schema_version 1): what JSON is, and what other reporters start from."""
+"""The report as plain data (schema_version 1): what JSON is, and what other reporters start from.
+
+Strings here are as the host, the plugins and the policy gave them; each reporter makes them safe
+for its format with reports.sanitize (JSON: ``sanitize_tree``)."""
 
 from __future__ import annotations
 

@@ -8,22 +8,21 @@ boot configuration run once, at the end, after every change to its inputs; what 
 re-audit ask for next (``audit.remedy.AFTERWARDS`` notes) is repeated in the closing note. Every
 command the checks give can run twice and leave the same files (see ``audit.remedy``).
 
-Everything in it that came from the audited host is either inside a comment, made one line by
-``printable`` (no newline can end the comment and start a command), or inside a command that the
-check built with ``shlex.quote``. A command that could still break out of its own line (an
-unterminated quote, a newline outside quotes, a trailing backslash, control characters) is not
+Everything in it that came from the audited host, a plugin or a policy is either inside a comment
+(``reports.sanitize.shell_comment``: one printable line, so no newline can end the comment and start
+a command), or a word this module quotes (``shell_word``), or inside a command that audit.remedy built
+with every host value quoted (``shlex.quote``). A command that could still break out of its own line
+(an unterminated quote, a newline outside quotes, a trailing backslash, control characters) is not
 emitted as code: it is shown as a comment, and the reader decides.
 """
 
 from __future__ import annotations
 
-import shlex
-
 from audit.model import Report, Result, Status, TargetMode
 from audit.remedy.cmdline import is_regeneration
 from audit.remedy.system import AFTERWARDS
 from reports.document import evidence_text
-from reports.sanitize import printable
+from reports.sanitize import printable, shell_comment, shell_hint, shell_word
 
 RULE = "# " + "-" * 94
 #: characters after which a ``#`` begins a bash comment (it must start a word)
@@ -32,7 +31,7 @@ _WORD_BREAK = " \t\n;&|()<>"
 
 def comment(text: str) -> str:
     """One comment line, whatever ``text`` holds: newlines and control characters become visible."""
-    return f"# {printable(text)}".rstrip()
+    return shell_comment(text)
 
 
 def unsafe_command(cmd: str) -> str | None:
@@ -121,7 +120,7 @@ def _header(report: Report, failed: list[Result]) -> list[str]:
         lines += [
             "#",
             comment(f"This audit read the {t.mode.value} at {t.root}. Run this script from outside the image,"),
-            comment(f"with the image root as its only argument: bash fix.sh {t.root}"),
+            comment(f"with the image root as its only argument: bash fix.sh {shell_hint(t.root)}"),
             '# Every path it changes is under that root ("$ROOT"); it starts, loads and mounts nothing,',
             "# and running it twice leaves the same files as running it once.",
             "",
@@ -181,7 +180,7 @@ def _section(n: int, total: int, r: Result, done: dict[str, str], regens: list[s
     if rem is not None and rem.reboot_required:
         out.append("# needs a reboot to take effect")
     out.append(RULE)
-    out.append(f"printf '==> %s\\n' {shlex.quote(printable(f'[{n}/{total}] {r.id}'))}")
+    out.append(f"printf '==> %s\\n' {shell_word(printable(f'[{n}/{total}] {r.id}'))}")
     commands = rem.commands if rem is not None else ()
     if not commands:
         out.append(comment(f"no command can fix this automatically: see 'hostaudit explain {r.id}'"))
@@ -255,5 +254,5 @@ def _closing(report: Report, failed: list[Result]) -> list[str]:
     else:
         lines += [comment(f"A reboot is needed before these take effect: {', '.join(reboot)}"), RULE]
         done = f"hostaudit: done; reboot for these to take effect: {' '.join(reboot)}"
-    lines += [f"echo {shlex.quote('hostaudit: afterwards: ' + note)} >&2" for note in after]
-    return [*lines, f"echo {shlex.quote(printable(done))} >&2"]
+    lines += [f"echo {shell_word('hostaudit: afterwards: ' + note)} >&2" for note in after]
+    return [*lines, f"echo {shell_word(printable(done))} >&2"]

@@ -1,19 +1,21 @@
 """HTML reporter: one self-contained page (inline CSS and JS, nothing fetched) for people.
 
 Built from the JSON document (``report_dict``) with jinja2, autoescaped by the template's ``.html``
-name, so every value from the host is escaped; imported only when an HTML report is asked for.
+name; every value from the host goes through the ``show`` filter (``reports.sanitize.html_text``),
+which also makes control and bidi characters visible. Imported only when an HTML report is asked for.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import re
 from typing import Any
+
+from markupsafe import Markup
 
 from audit.model import Report, Status
 from reports.document import gate_text, report_dict
-from reports.sanitize import printable
+from reports.sanitize import html_text
 
 #: problems first, passes last: the reader looks at the top
 STATUS_ORDER: tuple[str, ...] = tuple(
@@ -21,15 +23,13 @@ STATUS_ORDER: tuple[str, ...] = tuple(
 )
 _RANK = {s: i for i, s in enumerate(STATUS_ORDER)}
 _SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
-#: lone surrogates cannot be written as UTF-8 at all; U+FFFE/U+FFFF are not characters
-_UNWRITABLE = re.compile("[\ud800-\udfff\ufffe\uffff]")
 
 
-def show(text: object, multiline: bool = False) -> str:
-    """Host text as the reader should see it: escaping is autoescape's job; this makes control and
-    bidi characters visible (``\\x1b``) so they cannot hide or reorder what the page says."""
-    out = printable("" if text is None else str(text), keep_newlines=multiline)
-    return _UNWRITABLE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", out)
+def show(text: object, multiline: bool = False) -> Markup:
+    """The template's ``show`` filter: host text as the reader should see it (``html_text``: control
+    and bidi characters visible, so they cannot hide or reorder what the page says; escaped), marked
+    safe so that autoescape does not escape it twice."""
+    return Markup(html_text(text, multiline=multiline))
 
 
 def _csp_hash(text: object) -> str:

@@ -27,6 +27,8 @@ def is_journal(stream: Any) -> bool:
 
 
 def line(priority: int, text: str) -> str:
+    """One journal line: host text made ``printable``, so it can neither start a line (and a priority
+    prefix) of its own nor carry terminal escapes into ``journalctl``."""
     return f"<{priority}>{printable(text)}\n"
 
 

@@ -9,7 +9,6 @@ imports junit-xml (old, and it pulls in six): JSON and text runs never load it.
 from __future__ import annotations
 
 import os
-import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 
@@ -17,20 +16,7 @@ from junit_xml import TestCase, TestSuite, to_xml_report_string
 
 from audit.model import Judgement, Report, Result, Verdict
 from reports.document import evidence_text
-from reports.sanitize import printable
-
-#: Code points XML 1.0 forbids even as character references, after ``printable`` has escaped the C0/C1
-#: controls: lone surrogates (from surrogateescape decoding) and the non-characters U+FFFE/U+FFFF.
-_NOT_XML = re.compile("[\ud800-\udfff\ufffe\uffff]")
-
-
-def _xml_text(text: str | None, *, multiline: bool = False) -> str:
-    """Host text made valid and visible in XML: controls become ``\\xNN`` instead of being dropped
-    (junit-xml's own cleaning deletes them silently, which hides what the host really had)."""
-    out = printable(text or "", keep_newlines=multiline)
-    if multiline:
-        out = out.replace("\t", " ")
-    return _NOT_XML.sub(lambda m: f"\\u{ord(m.group(0)):04x}", out)
+from reports.sanitize import xml_text  # every host value reaches the XML through it
 
 
 def _details(r: Result, j: Judgement) -> str:
@@ -50,17 +36,17 @@ def _details(r: Result, j: Judgement) -> str:
     if r.waiver:
         lines.append(f"waiver: {r.waiver}")
     # every line is host text: make each one safe on its own, then join with real newlines
-    return "\n".join(_xml_text(line) for line in lines)
+    return "\n".join(xml_text(line) for line in lines)
 
 
 def _case(r: Result, j: Judgement) -> TestCase:
     case = TestCase(
-        name=_xml_text(r.id),
-        classname=f"hostaudit.{_xml_text(r.check.category)}",
+        name=xml_text(r.id),
+        classname=f"hostaudit.{xml_text(r.check.category)}",
         elapsed_sec=round(r.duration_ms / 1000.0, 6),
     )
     severity = str(r.effective_severity)
-    message = _xml_text(j.headline(r.outcome.message))
+    message = xml_text(j.headline(r.outcome.message))
     body = _details(r, j)
     verdict = j.verdict
     if verdict.counts:  # exactly the results that set exit code 1
@@ -68,7 +54,7 @@ def _case(r: Result, j: Judgement) -> TestCase:
     elif verdict is Verdict.ERROR:
         case.add_error_info(message=message, output=body, error_type=severity)
     elif verdict is Verdict.WAIVED:
-        reason = _xml_text(r.waiver or "waived by policy")
+        reason = xml_text(r.waiver or "waived by policy")
         case.add_skipped_info(message=f"waived: {reason}", output=body)
     elif verdict is Verdict.SKIPPED or verdict is Verdict.BELOW_THRESHOLD:
         case.add_skipped_info(message=message, output=body)
@@ -103,7 +89,7 @@ def _properties(report: Report) -> dict[str, str]:
         "strict": "true" if report.gate.strict else "false",
         "required": " ".join(report.gate.required),
     }
-    return {k: _xml_text(v if v is not None else "unknown") for k, v in props.items()}
+    return {k: xml_text(v if v is not None else "unknown") for k, v in props.items()}
 
 
 def _suites(report: Report) -> list[TestSuite]:
@@ -111,10 +97,10 @@ def _suites(report: Report) -> list[TestSuite]:
     for r, j in report.judged():  # already sorted by id
         by_category.setdefault(r.check.category, []).append((r, j))
     props = _properties(report)
-    hostname = _xml_text(report.target.hostname) if report.target.hostname else None
+    hostname = xml_text(report.target.hostname) if report.target.hostname else None
     return [
         TestSuite(
-            name=f"hostaudit.{_xml_text(category)}",
+            name=f"hostaudit.{xml_text(category)}",
             test_cases=[_case(r, j) for r, j in results],
             hostname=hostname,
             timestamp=report.started_at,

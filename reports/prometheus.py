@@ -17,15 +17,15 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 
 from audit.model import Report, Status
-from reports.sanitize import printable
+from reports.sanitize import prom_label_value
 
 PREFIX = "hostaudit_"
 
 
 def label_value(text: str) -> str:
-    """A label value for the text format: ``\\``, ``"`` and newline escaped; the rest made printable."""
-    shown = printable(text)  # newlines become "\n" text; control characters and surrogates \xNN
-    return shown.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    """A label value for the text format: ``\\``, ``"`` and newline escaped; the rest made printable
+    (``reports.sanitize.prom_label_value``, where every format's rule lives)."""
+    return prom_label_value(text)
 
 
 def _labels(labels: Mapping[str, str]) -> str:

@@ -1,12 +1,13 @@
-"""Terminal reporter: a table of results (problems first), what to run to fix them, a summary line."""
+"""Terminal reporter: a table of results (problems first), what to run to fix them, a summary line.
+
+Every value from the host, a plugin or a policy reaches the terminal through ``printable``: one line,
+control and bidi characters shown as escapes."""
 
 from __future__ import annotations
 
-import shlex
-
 from audit.model import Judgement, Report, Result, Status, Verdict
 from reports.document import evidence_text, gate_text
-from reports.sanitize import printable
+from reports.sanitize import printable, shell_hint
 
 ORDER = {Status.FAIL: 0, Status.ERROR: 1, Status.WARN: 2, Status.WAIVED: 3, Status.SKIP: 4, Status.PASS: 5}
 COLORS = {
@@ -44,7 +45,7 @@ def header(report: Report) -> str:
 def summary_line(report: Report, exit_code: int) -> str:
     counts = report.summary()
     shown = ", ".join(f"{n} {s}" for s, n in counts.items() if n or s in ("pass", "fail"))
-    return f"{len(report.results)} checks: {shown}; gate: {gate_text(report)}; exit code {exit_code}"
+    return printable(f"{len(report.results)} checks: {shown}; gate: {gate_text(report)}; exit code {exit_code}")
 
 
 def _sorted(results: tuple[Result, ...]) -> list[Result]:
@@ -53,7 +54,7 @@ def _sorted(results: tuple[Result, ...]) -> list[Result]:
 
 def remediation_block(r: Result, j: Judgement | None = None) -> list[str]:
     message = j.headline(r.outcome.message) if j is not None else r.outcome.message
-    out = [f"[{r.status.value.upper()}] {r.id} ({r.effective_severity}): {printable(message)}"]
+    out = [printable(f"[{r.status.value.upper()}] {r.id} ({r.effective_severity}): {message}")]
     out.extend(f"    {printable(evidence_text(ev))}" for ev in r.outcome.evidence)
     rem = r.outcome.remediation
     if rem is not None:
@@ -75,7 +76,7 @@ def render(report: Report, *, exit_code: int, color: bool = False) -> str:
         (
             _paint(r.status.value.upper(), r.status, color),
             str(r.effective_severity),
-            r.id,
+            printable(r.id),
             printable(j.headline(r.outcome.message)),
         )
         for r, j in ordered
@@ -87,7 +88,7 @@ def render(report: Report, *, exit_code: int, color: bool = False) -> str:
     if todo:
         lines += ["", "What to fix:"]
         if any(IMAGE_ROOT in cmd for r, _ in todo if r.outcome.remediation for cmd in r.outcome.remediation.commands):
-            root = shlex.quote(report.target.root)
+            root = shell_hint(report.target.root)  # as it is typed
             lines.append(printable(f'(image commands: "$ROOT" is the image root, here ROOT={root}; --fix-script '
                                    "writes them as a script that takes the root as its only argument)"))
         for r, j in todo:

@@ -1,4 +1,7 @@
-"""``hostaudit checks`` and ``hostaudit explain ID``: the check catalogue; they read nothing from the host."""
+"""``hostaudit checks`` and ``hostaudit explain ID``: the check catalogue; they read nothing from the host.
+
+What plugins declare (ids, titles, rationales, example commands) is shown through reports.sanitize:
+printable on a terminal, surrogates shown in JSON."""
 
 from __future__ import annotations
 
@@ -42,32 +45,35 @@ def catalogue(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def cmd_checks(args: argparse.Namespace) -> int:
+    from reports.sanitize import printable, sanitize_tree
+
     rows = catalogue(args)
     if args.format == "json":
-        sys.stdout.write(json.dumps(rows, indent=2, sort_keys=True) + "\n")
+        sys.stdout.write(json.dumps(sanitize_tree(rows), indent=2, sort_keys=True) + "\n")
         return 0
     from tabulate import tabulate
 
-    table = [(r["id"], r["severity"], r["title"], r["plugin"]) for r in rows]
+    table = [tuple(printable(str(r[k])) for k in ("id", "severity", "title", "plugin")) for r in rows]
     print(tabulate(table, headers=("id", "severity", "title", "plugin"), disable_numparse=True))
     return 0
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from audit.engine import collect_checks
+    from reports.sanitize import printable
 
     declared, _ = collect_checks(_plugins(args))
     for d in declared:
         if d.check.id == args.check_id:
             c = d.check
-            print(f"{c.id}: {c.title}")
-            print(f"severity: {c.severity}   category: {c.category}   plugin: {d.plugin}")
+            print(printable(f"{c.id}: {c.title}"))
+            print(printable(f"severity: {c.severity}   category: {c.category}   plugin: {d.plugin}"))
             print(f"applies to: {'a running host only' if c.runtime_only else 'a running host and an image'}")
-            print(f"\nwhy: {c.rationale}")
+            print("\nwhy: " + printable(c.rationale, keep_newlines=True))  # a docstring: its lines kept
             if c.reads:
-                print("\nreads:\n" + "\n".join(f"  {p}" for p in c.reads))
+                print("\nreads:\n" + "\n".join(f"  {printable(p)}" for p in c.reads))
             if c.example_fix:
-                print("\nremediation example:\n" + "\n".join(f"  $ {cmd}" for cmd in c.example_fix))
+                print("\nremediation example:\n" + "\n".join(f"  $ {printable(cmd)}" for cmd in c.example_fix))
             return 0
     raise UsageError(f"no check with id {args.check_id!r} (see 'hostaudit checks')")
 

@@ -115,7 +115,7 @@ def _say(priority: int, text: str, journal: bool) -> None:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from reports.journal import INFO, NOTICE, WARNING, is_journal
-    from reports.sanitize import printable
+    from reports.sanitize import printable, sanitize_tree
 
     journal = args.format == "text" and is_journal(sys.stdout)
     old_path, new_path = _paths(args)
@@ -130,7 +130,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         if args.format == "json":
             doc = {"old": None, "new": {"started_at": new.get("started_at"), "target": new.get("target")},
                    "changes": [], "worse": 0, "note": f"no previous report ({exc})"}
-            sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+            sys.stdout.write(json.dumps(sanitize_tree(doc), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
         else:
             _say(NOTICE, f"no previous report ({printable(str(exc))}): nothing to compare yet", journal)
         return 0
@@ -146,7 +146,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
                         for c in changes],
             "worse": len(worse),
         }
-        sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+        # the reports' text as they hold it (a "\udcff" escape in a report is a lone surrogate: shown)
+        sys.stdout.write(json.dumps(sanitize_tree(doc), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
         return 1 if worse else 0
     if differ:
         shown = "; ".join(f"{k} {printable(str(a))} -> {printable(str(b))}" for k, a, b in differ)

@@ -25,7 +25,7 @@ if [[ "${EUID}" -ne 0 ]]; then
 fi
 
 # ----------------------------------------------------------------------------------------------
-# [1/3] cpu.aes (medium): CPU has AES-NI
+# [1/3] cpu.aes (medium): CPU has AES instructions (x86 AES-NI, arm64 Crypto Extensions)
 # finding: CPU lacks aes
 # read /proc/cpuinfo: Intel(R) Xeon(R) Gold 6132 CPU @ 2.60GHz (GenuineIntel); lacks aes (expected aes)
 # why: AES-NI comes from the CPU.
