@@ -84,7 +84,7 @@ def collect_checks(plugins: Plugins) -> tuple[list[Declared], list[Declared]]:
             if bad:
                 raise TypeError(f"hostaudit_checks returned {type(bad[0]).__name__}, not Check")
             for c in checks:
-                if not _ID_RE.match(c.id):
+                if not _ID_RE.fullmatch(c.id):
                     raise ValueError(f"check id {c.id!r} does not match {CHECK_ID_RE}")
         except KeyboardInterrupt:
             raise

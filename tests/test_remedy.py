@@ -184,3 +184,14 @@ def test_hugetlbfs_mounts_and_swap():
         " || echo '/swapfile-ksm none swap defaults 0 0' >> /etc/fstab"]
     assert swap_file(IMAGE, "/swapfile-ksm", G)[0].startswith('[[ -e "$ROOT"/swapfile-ksm ]] || {')
     assert len(swap_file(IMAGE, "/swapfile-ksm", G)) == 2  # no swapon from outside the image
+
+
+@pytest.mark.parametrize("token", ['a=$(reboot)', 'a=`id`', 'a="b', 'a=\\x', "a=b;c"])
+def test_grub_defaults_never_carry_shell_syntax(token: str) -> None:
+    # /etc/default/grub is sourced by grub-mkconfig inside double quotes: such a token would run
+    from audit.remedy import cmdline
+    from audit.remedy.target import FixTarget
+
+    for family in ("debian", "rhel"):
+        (line,) = cmdline._grub_defaults(FixTarget(family=family), f"hugepages=16 {token}", ["hugepages"], "hp")
+        assert line.startswith("# not written:")

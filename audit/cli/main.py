@@ -58,6 +58,12 @@ def _normalize_argv(argv: list[str]) -> list[str]:
     return ["run", *argv]
 
 
+def _shown(text: str) -> str:
+    from reports.sanitize import printable
+
+    return printable(text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -65,16 +71,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser(argv_n[0] if argv_n else None)
         args = parser.parse_args(argv_n)
         return int(args.func(args))
-    except UsageError as exc:
-        print(f"hostaudit: {exc}" if not str(exc).startswith("hostaudit") else str(exc), file=sys.stderr)
+    except UsageError as exc:  # messages may quote host paths and content: shown, never raw
+        text = _shown(str(exc))
+        print(f"hostaudit: {text}" if not text.startswith("hostaudit") else text, file=sys.stderr)
         return 2
     except HostauditError as exc:  # e.g. duplicate check ids: start-up stops, nothing audited
-        print(f"hostaudit: {exc}", file=sys.stderr)
+        print(f"hostaudit: {_shown(str(exc))}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         return 0
     except Exception as exc:  # a bug must still end in one line and a non-zero code, not a traceback
-        print(f"hostaudit: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"hostaudit: internal error: {type(exc).__name__}: {_shown(str(exc))}", file=sys.stderr)
         if os.environ.get("HOSTAUDIT_DEBUG"):
             raise
         return 2

@@ -14,6 +14,7 @@ installed, and nothing is regenerated.
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -146,8 +147,16 @@ def _topic(pairs: Sequence[tuple[str, str | None]], remove: Sequence[str]) -> st
     return "".join(c if c.isalnum() else "-" for c in first.lower())
 
 
+#: What a kernel parameter written into a GRUB defaults file may hold: that file is sourced as shell by
+#: grub-mkconfig, inside double quotes, where "$(...)", backquotes, '"' and '\\' would be acted on.
+_SAFE_TOKEN = re.compile(r"[A-Za-z0-9_.,:=/+@%~-]+")
+
+
 def _grub_defaults(target: FixTarget, tokens: str, names: list[str], topic: str) -> list[str]:
     """The parameters in the GRUB defaults: taken off where the inputs hold them, then written once."""
+    if not all(_SAFE_TOKEN.fullmatch(t) for t in tokens.split()):
+        return ["# not written: a parameter holds characters grub-mkconfig's shell would act on; "
+                "edit the GRUB defaults by hand"]
     files = target.files_with(names)
     line = f'GRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX {tokens}"'
     if target.family == "debian":
