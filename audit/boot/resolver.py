@@ -38,6 +38,7 @@ from audit.parsers.grub import (
     BlscfgCall,
     BlsEntry,
     BootContext,
+    GrubLimitError,
     GrubRun,
     MenuEntry,
     MenuItem,
@@ -255,13 +256,15 @@ def _bls_items(reader: Reader, call: BlscfgCall, chain: _Chain, context: BootCon
         return []
     stems = {n[:-5]: n for n in names}
     items: list[_Item] = []
-    for stem in sort_bls_names(stems):
+    for stem in sort_bls_names(stems, source=d):
         path = f"{d}/{stems[stem]}"
         text = reader.text(path)
         if text is None:
             continue
         try:
             bls = parse_bls_entry(text)
+        except GrubLimitError as exc:  # a bound ran out: an error naming the file, never "GRUB skips it"
+            raise exc.at(path) from None
         except ParseError as exc:
             chain.problems.append(f"{path}: {exc.problem}; GRUB would skip it")
             continue
@@ -368,6 +371,8 @@ def _resolve_grub2(
         return
     try:
         script = parse_grub_script(text)
+    except GrubLimitError as exc:  # a bound ran out: an error naming the file, not "unknown"
+        raise exc.at(path) from None
     except ParseError as exc:
         chain.problems.append(f"{path}:{exc.line or '?'}: {exc.problem}; GRUB configuration not usable")
         chain.config_path = path

@@ -16,7 +16,8 @@ Runtime values (``/proc/sys/...``) are a separate fact: ``proc_sys_path`` names 
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
@@ -33,6 +34,14 @@ SYSCTL_DIRS = (
 SYSCTL_CONF = "/etc/sysctl.conf"
 
 _GLOB_CHARS = frozenset("*?[")
+#: The longest line read: systemd-sysctl reads lines with read_line(f, LONG_LINE_MAX) (1 MiB) and
+#: gives up on the file at a longer one. It caps the value too.
+MAX_LINE = 1 << 20
+_SPACE = re.compile(r"\s")  # what str.isspace() calls a blank
+#: What a message quotes of a line or key.
+_QUOTED = 80
+#: The line breaks str.splitlines() knows (the line numbers stay what they were with it).
+_BREAK = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,10 +102,32 @@ def proc_sys_path(key: str) -> str:
     return "/proc/sys/" + _path_form(key.strip())
 
 
+def _quote(text: str) -> str:
+    return repr(text) if len(text) <= _QUOTED else repr(text[:_QUOTED]) + f"... ({len(text)} characters)"
+
+
+def _lines(text: str) -> Iterator[tuple[int, str]]:
+    """(number, line) as ``enumerate(text.splitlines(), 1)`` gives them, one line at a time and
+    without copying a line longer than ``MAX_LINE`` (ParseError naming its number)."""
+    pos = lineno = 0
+    n = len(text)
+    while pos < n:
+        lineno += 1
+        m = _BREAK.search(text, pos)
+        end = n if m is None else m.start()
+        if end - pos > MAX_LINE:
+            raise ParseError(f"line of {end - pos} characters: longer than the {MAX_LINE} systemd-sysctl reads",
+                             line=lineno)
+        yield lineno, text[pos:end]
+        pos = n if m is None else end + (2 if text.startswith("\r\n", end) else 1)
+
+
 def parse_sysctl_conf(text: str) -> list[SysctlSetting]:
-    """Parse one sysctl.d file or /etc/sysctl.conf; settings in file order, duplicates kept."""
+    """Parse one sysctl.d file or /etc/sysctl.conf; settings in file order, duplicates kept.
+
+    A line longer than ``MAX_LINE`` characters is a ParseError naming it, as for systemd-sysctl."""
     settings: list[SysctlSetting] = []
-    for lineno, raw in enumerate(text.splitlines(), start=1):
+    for lineno, raw in _lines(text):
         line = raw.strip()
         if not line or line[0] in "#;":
             continue
@@ -106,14 +137,14 @@ def parse_sysctl_conf(text: str) -> list[SysctlSetting]:
         if ignore_errors:
             key = key[1:].strip()
         if not eq and not ignore_errors:
-            raise ParseError(f"not an assignment (no '='): {line!r}", line=lineno)
+            raise ParseError(f"not an assignment (no '='): {_quote(line)}", line=lineno)
         if not key:
-            raise ParseError(f"no key before '=': {line!r}", line=lineno)
-        if any(c.isspace() for c in key):
-            raise ParseError(f"key contains whitespace: {key!r}", line=lineno)
+            raise ParseError(f"no key before '=': {_quote(line)}", line=lineno)
+        if _SPACE.search(key):
+            raise ParseError(f"key contains whitespace: {_quote(key)}", line=lineno)
         normalized = normalize_sysctl_key(key)
         if not normalized:
-            raise ParseError(f"key has no name: {key!r}", line=lineno)
+            raise ParseError(f"key has no name: {_quote(key)}", line=lineno)
         settings.append(
             SysctlSetting(
                 key=normalized,

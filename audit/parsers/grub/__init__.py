@@ -7,6 +7,8 @@ a :class:`GrubFiles` callback object supplied by the caller, so it stays testabl
 
 The files, lowest layer first (each imports only those above it):
 
+- ``limits``: bounds on the work a configuration may cause, and the error naming the file and line
+  where one runs out (:class:`GrubLimitError`); an audited image is untrusted input.
 - ``lexer``: text into commands of words, quoting kept (shared by the shell and GRUB script readers).
 - ``expand``: word expansion from an environment, field splitting, kernel command line joining.
 - ``shellvars``: ``/etc/default/grub`` and ``grub.d/*.cfg`` variables (:func:`parse_shell_vars`).
@@ -29,7 +31,11 @@ from audit import lazy_exports
 
 #: name -> submodule defining it. Private names are listed so that existing imports keep working.
 _SUBMODULE_OF: dict[str, str] = {
+    # limits
+    "GrubLimitError": "limits",
+    "Meter": "limits",
     # lexer
+    "LexStats": "lexer",
     "Part": "lexer",
     "Word": "lexer",
     "Command": "lexer",
@@ -127,16 +133,19 @@ __all__ = [
     "FunctionBlock",
     "GrubEnv",
     "GrubFiles",
+    "GrubLimitError",
     "GrubRun",
     "GrubScript",
     "IfBlock",
     "KernelCommand",
     "LegacyConfig",
     "LegacyEntry",
+    "LexStats",
     "LoopBlock",
     "MenuBlock",
     "MenuEntry",
     "MenuItem",
+    "Meter",
     "Node",
     "Part",
     "Redirect",

@@ -10,6 +10,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from audit.errors import ParseError
+from audit.parsers.grub.limits import (
+    MAX_BLS_ENTRIES,
+    MAX_BLS_ENTRY_BYTES,
+    MAX_BLS_KEYS,
+    MAX_EXPANSION,
+    GrubLimitError,
+    iter_lines,
+)
+
+_KEY_VALUE = re.compile(r"(\S+)\s*(.*)$")
 
 # -- BLS entries ---------------------------------------------------------------------------------------
 
@@ -53,12 +63,18 @@ class BlsEntry:
 def parse_bls_entry(text: str) -> BlsEntry:
     """A Boot Loader Specification entry: ``key value`` lines; ``#`` comments, blank lines and keys
     without a value are tolerated. ``initrd``, ``options``, ``grub_arg`` and ``grub_class`` may
-    repeat. Raises ParseError only for binary content."""
+    repeat. Raises ParseError for binary content, and GrubLimitError for an entry larger than
+    ``MAX_BLS_ENTRY_BYTES`` characters or with more than ``MAX_BLS_KEYS`` keys (every entry read is
+    kept, so each must stay small)."""
     if "\0" in text:
         raise ParseError("binary content (NUL bytes)")
+    if len(text) > MAX_BLS_ENTRY_BYTES:
+        raise GrubLimitError(
+            f"BLS entry of {len(text)} characters: more than the {MAX_BLS_ENTRY_BYTES} hostaudit reads"
+        )
     keys: list[tuple[str, str, int]] = []
     stop: int | None = None
-    for n, raw in enumerate(text.splitlines(), start=1):
+    for n, raw in iter_lines(text):
         line = raw.lstrip(" \t").rstrip("\r")
         if line.startswith("#"):
             continue
@@ -70,8 +86,10 @@ def parse_bls_entry(text: str) -> BlsEntry:
             stop = n
         if not line.strip():
             continue
-        m = re.match(r"(\S+)\s*(.*)$", line)
+        m = _KEY_VALUE.match(line)
         assert m is not None
+        if len(keys) >= MAX_BLS_KEYS:
+            raise GrubLimitError(f"more than {MAX_BLS_KEYS} keys in one BLS entry", line=n)
         keys.append((m.group(1), m.group(2).rstrip(), n))
     if stop is not None and not any(n > stop for _k, _v, n in keys):
         stop = None  # nothing after it: GRUB loses nothing
@@ -186,24 +204,43 @@ def bls_compare(a: str, b: str) -> int:
     return 0
 
 
-def sort_bls_names(names: Iterable[str]) -> list[str]:
-    """BLS entry ids in GRUB's menu order: newest first (rhboot grub2 ``bls_add_entry``)."""
+def sort_bls_names(names: Iterable[str], *, source: str = "BLS entry directory") -> list[str]:
+    """BLS entry ids in GRUB's menu order: newest first (rhboot grub2 ``bls_add_entry``).
+
+    More than ``MAX_BLS_ENTRIES`` names raise GrubLimitError naming ``source`` (the directory): each
+    entry is a file to read, for every ``blscfg``."""
+    names = list(names)
+    if len(names) > MAX_BLS_ENTRIES:
+        raise GrubLimitError(
+            f"{len(names)} BLS entries: more than the {MAX_BLS_ENTRIES} hostaudit reads", source=source
+        )
     return sorted(names, key=functools.cmp_to_key(bls_compare), reverse=True)
 
 
-def expand_bls_options(text: str, env: Mapping[str, str]) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+_BLS_VAR = re.compile(r"\$\{([A-Za-z0-9_]+)\}|\$([A-Za-z0-9_]+)")
+
+
+def expand_bls_options(
+    text: str, env: Mapping[str, str], *, source: str = "BLS entry options"
+) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     """``options`` with ``$name``/``${name}`` replaced from ``env``, as blscfg does when it builds
-    the menu. An undefined variable expands to nothing. Returns (text, used, undefined)."""
+    the menu. An undefined variable expands to nothing. Returns (text, used, undefined).
+    Raises GrubLimitError (naming ``source``) past ``MAX_EXPANSION`` characters of values."""
     used: list[str] = []
     undefined: list[str] = []
+    produced = 0
 
     def sub(m: re.Match[str]) -> str:
+        nonlocal produced
         name = m.group(1) or m.group(2)
         used.append(name)
         if name not in env:
             undefined.append(name)
             return ""
+        produced += len(env[name])
+        if produced > MAX_EXPANSION:
+            raise GrubLimitError(f"the options expand to more than {MAX_EXPANSION} characters", source=source)
         return env[name]
 
-    out = re.sub(r"\$\{([A-Za-z0-9_]+)\}|\$([A-Za-z0-9_]+)", sub, text)
+    out = _BLS_VAR.sub(sub, text)
     return " ".join(out.split()), tuple(dict.fromkeys(used)), tuple(dict.fromkeys(undefined))

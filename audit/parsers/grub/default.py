@@ -9,22 +9,20 @@ import re
 # -- default entry selection -------------------------------------------------------------------------
 
 
+_DEFAULT_PIECE = re.compile(r">>|>|[^>]+")
+
+
 def split_default(value: str) -> list[str]:
     """``default`` split into menu levels at ``>`` (``>>`` is a literal ``>`` in a title)."""
     parts: list[str] = []
     buf: list[str] = []
-    i = 0
-    while i < len(value):
-        if value[i] == ">":
-            if value[i + 1 : i + 2] == ">":
-                buf.append(">")
-                i += 2
-                continue
+    for m in _DEFAULT_PIECE.finditer(value):
+        piece = m.group()
+        if piece == ">":
             parts.append("".join(buf))
             buf = []
         else:
-            buf.append(value[i])
-        i += 1
+            buf.append(">" if piece == ">>" else piece)
     parts.append("".join(buf))
     return parts
 

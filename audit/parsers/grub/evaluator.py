@@ -18,6 +18,11 @@ When GRUB does what (GRUB's source: grub-core/normal/menu.c, normal/context.c, c
 - ``blscfg`` creates its entries where it stands and expands their ``options`` right then
   (``expand_val`` in rhboot's blscfg.c since 2018, ``blsuki_expand_val`` in upstream's blsuki.c):
   a variable set after ``blscfg`` does not reach them (``BlscfgCall.env`` is the snapshot).
+
+What it may cost is bounded (``audit.parsers.grub.limits``): evaluation steps across every file and
+call, files read, characters expanded, menu items, ``blscfg`` commands, and the nesting of loaded
+files; a file that loads itself while it runs (directly or through others) is a loop. Each raises
+:class:`GrubLimitError` naming the file and line: the configuration is unusable, never half-read.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from audit.errors import ParseError
 from audit.parsers.grub.expand import _expand_fields, _Expansion
 from audit.parsers.grub.grubenv import parse_grubenv
 from audit.parsers.grub.lexer import _NAME, Command, Word, _is_assignment
+from audit.parsers.grub.limits import MAX_PROBLEMS, GrubLimitError, Meter
 from audit.parsers.grub.script import FunctionBlock, GrubScript, IfBlock, MenuBlock, Node, parse_grub_script
 
 # -- GRUB 2 script: evaluation -----------------------------------------------------------------------
@@ -177,6 +183,7 @@ class GrubRun:
     exported: frozenset[str] = frozenset()
     dropped: dict[str, str] = field(default_factory=dict)  # see BootContext.dropped (configfile)
     functions: dict[str, FunctionBlock] = field(default_factory=dict)  # defined when the file has run
+    steps: int = 0  # evaluation steps the run took (Meter.steps), for tests of linear work
 
     @property
     def has_entries(self) -> bool:
@@ -191,22 +198,37 @@ class _Return(_Stop):
     """``return``: ends the function (or sourced file) it is in."""
 
 
+def _base_env(platform: str | None) -> dict[str, str]:
+    """The variables GRUB sets before any script runs."""
+    env = dict(GRUB_FEATURES)
+    if platform:
+        env["grub_platform"] = platform
+    return env
+
+
+def _unknown_vars(platform: str | None) -> frozenset[str]:
+    """Values only the booting machine knows: a condition that reads them is undecidable here."""
+    return frozenset({"grub_cpu", "?"} if platform else {"grub_cpu", "?", "grub_platform"})
+
+
 class _Evaluator:
-    MAX_DEPTH = 8
+    MAX_DEPTH = 8  # files loaded from loaded files
 
     def __init__(
-        self, files: GrubFiles, platform: str | None, env: Mapping[str, str], *, export_all: bool = False
+        self,
+        files: GrubFiles,
+        platform: str | None,
+        env: Mapping[str, str],
+        *,
+        export_all: bool = False,
+        meter: Meter | None = None,
     ) -> None:
         self.files = files
         self.platform = platform
         self.export_all = export_all  # a new context copies every variable (Fedora/RHEL builds)
-        self.env: dict[str, str] = dict(GRUB_FEATURES)
-        # values only the booting machine knows: a condition that reads them is undecidable here
-        self.unknown = {"grub_cpu", "?"}
-        if platform:
-            self.env["grub_platform"] = platform
-        else:
-            self.unknown.add("grub_platform")
+        self.meter = meter if meter is not None else Meter()
+        self.env: dict[str, str] = _base_env(platform)
+        self.unknown = _unknown_vars(platform)
         self.env.update(env)
         self.exported: set[str] = set(GRUB_EXPORTED)
         self.origins: dict[str, str] = {}
@@ -214,7 +236,11 @@ class _Evaluator:
         self.dropped: dict[str, str] = {}
         self.uncertain: dict[str, str] = {}
         self.problems: list[str] = []
+        self.problems_dropped = 0
         self.executed: list[str] = []
+        #: files running now, outermost first, with the variables each started with: entering one of
+        #: them again with the same variables repeats what it did, without end (a loop)
+        self.active: list[tuple[str, dict[str, str]]] = []
         self.redirects: list[Redirect] = []
         self.env_loads: list[tuple[str, dict[str, str]]] = []
         self.menu: list[MenuItem | _PendingSubmenu] = []
@@ -224,9 +250,22 @@ class _Evaluator:
         self.depth = 0
         self.grubenv_problems_seen: set[str] = set()
 
+    def exp(self) -> _Expansion:
+        return _Expansion(meter=self.meter)
+
+    def problem(self, text: str) -> None:
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(text)
+        else:
+            self.problems_dropped += 1
+
     # mode: "run" (certain), "maybe" (under an undecidable condition), "shadow" (other branches)
     def run_nodes(self, nodes: Iterable[Node], label: str, mode: str) -> None:
+        meter = self.meter
         for node in nodes:
+            meter.label = label
+            meter.line = node.line
+            meter.step()
             if isinstance(node, Command):
                 self.run_command(node, label, mode)
             elif isinstance(node, IfBlock):
@@ -252,31 +291,7 @@ class _Evaluator:
                 undecided = True
 
     def condition(self, cond: Command) -> bool | None:
-        if not cond.words:
-            return None
-        exp = _Expansion()
-        args = [t for t, _ in _expand_fields(cond.words, self.env, exp)]
-        if any(v in self.unknown and v not in self.env for v in exp.used):
-            return None
-        negate = False
-        while args and args[0] == "!":
-            negate = not negate
-            args = args[1:]
-        if not args:
-            return None
-        if args[0] == "[":
-            result = _test(args[1:-1] if args[-1] == "]" else args[1:], self.files)
-        elif args[0] == "test":
-            result = _test(args[1:], self.files)
-        elif args[0] == "true":
-            result = True
-        elif args[0] == "false":
-            result = False
-        else:
-            result = None
-        if result is None:
-            return None
-        return not result if negate else result
+        return _condition(cond, self.env, self.unknown, self.files, self.meter)
 
     def set_var(self, name: str, value: str, where: str, mode: str, used: tuple[str, ...] = ()) -> None:
         if mode == "run":
@@ -297,13 +312,13 @@ class _Evaluator:
             words = cmd.words[1:]
         if name == "set":
             for word in words:
-                exp = _Expansion()
+                exp = self.exp()
                 for text, _ in _expand_fields([word], self.env, exp):
                     var, eq, value = text.partition("=")
                     if eq and _NAME.fullmatch(var):
                         self.set_var(var, value, where, mode, tuple(dict.fromkeys(exp.used)))
         elif name == "unset":
-            for text, _ in _expand_fields(words, self.env, _Expansion()):
+            for text, _ in _expand_fields(words, self.env, self.exp()):
                 if mode == "run":
                     self.env.pop(text, None)
                     self.exported.discard(text)
@@ -314,7 +329,7 @@ class _Evaluator:
         elif name == "export":
             if mode == "shadow":
                 return
-            for text, _ in _expand_fields(words, self.env, _Expansion()):
+            for text, _ in _expand_fields(words, self.env, self.exp()):
                 self.exported.add(text)
                 # kern/env.c: exporting an unset variable sets it to "" (unless it may be set already)
                 if text not in self.env and text not in self.uncertain:
@@ -324,8 +339,11 @@ class _Evaluator:
         elif name == "blscfg":
             if mode == "shadow":
                 return
-            args = [t for t, _ in _expand_fields(words, self.env, _Expansion()) if not t.startswith("-")]
+            args = [t for t, _ in _expand_fields(words, self.env, self.exp()) if not t.startswith("-")]
             blsdir = args[0] if args else self.env.get("blsdir") or None
+            self.meter.blscfg_call()
+            self.meter.menu_item()
+            self.meter.step(len(self.env) + len(self.origins) + len(self.dropped))  # the snapshot below
             self.menu.append(
                 BlscfgCall(
                     source=label,
@@ -354,7 +372,8 @@ class _Evaluator:
         if self.calls >= self.MAX_CALLS or self.calls_total >= self.MAX_CALLS_TOTAL:
             return
         self.calls_total += 1
-        args = [t for t, _ in _expand_fields(words, self.env, _Expansion())]
+        args = [t for t, _ in _expand_fields(words, self.env, self.exp())]
+        self.meter.step(len(self.env))  # bind_arguments looks at every variable
         with bind_arguments(self.env, args):
             self.calls += 1
             try:
@@ -365,7 +384,7 @@ class _Evaluator:
                 self.calls -= 1
 
     def load_env(self, cmd: Command, label: str, mode: str) -> None:
-        args = [t for t, _ in _expand_fields(cmd.words[1:], self.env, _Expansion())]
+        args = [t for t, _ in _expand_fields(cmd.words[1:], self.env, self.exp())]
         path = None
         names: list[str] = []
         k = 0
@@ -386,18 +405,22 @@ class _Evaluator:
         if got is None:
             return
         envlabel, text = got
+        self.meter.read(f"load_env {envlabel}")
         try:
             grubenv = parse_grubenv(text.encode("utf-8", "surrogateescape"))
+        except GrubLimitError as exc:
+            raise exc.at(envlabel) from None
         except ParseError as exc:
             if envlabel not in self.grubenv_problems_seen:
                 self.grubenv_problems_seen.add(envlabel)
                 where = f"{envlabel}:{exc.line}" if exc.line else envlabel
-                self.problems.append(f"{where}: {exc.problem}; GRUB loads no variables from it")
+                self.problem(f"{where}: {exc.problem}; GRUB loads no variables from it")
             return
         for p in grubenv.problems:
             if envlabel not in self.grubenv_problems_seen:
                 self.grubenv_problems_seen.add(envlabel)
-                self.problems.append(f"{envlabel}: {p}")
+                self.problem(f"{envlabel}: {p}")
+        self.meter.step(len(grubenv.values))
         loaded: dict[str, str] = {}
         for var, value in grubenv.values.items():
             if names and var not in names:
@@ -410,13 +433,13 @@ class _Evaluator:
             self.env_loads.append((envlabel, loaded))
 
     def redirect(self, cmd: Command, name: str, label: str, mode: str) -> None:
-        args = [t for t, _ in _expand_fields(cmd.words[1:], self.env, _Expansion())]
+        args = [t for t, _ in _expand_fields(cmd.words[1:], self.env, self.exp())]
         if not args or mode == "shadow":
             return
         target = args[0]
         if self.depth >= self.MAX_DEPTH:
-            self.problems.append(f"{label}:{cmd.line}: '{name} {target}' nested too deep; not followed")
-            return
+            chain = " -> ".join(a for a, _ in self.active)
+            raise self.meter.error(f"'{name} {target}': files loaded more than {self.MAX_DEPTH} deep ({chain})")
         got = self.files.read(target)
         self.redirects.append(
             Redirect(
@@ -425,43 +448,57 @@ class _Evaluator:
         )
         if got is None:
             if mode == "run" and name in ("configfile", "normal"):
-                self.problems.append(
+                self.problem(
                     f"{label}:{cmd.line}: '{name} {cmd.words[1].raw}' loads {target}, which does not exist"
                 )
             return
         sub_label, text = got
+        self.meter.read(f"'{name} {target}'")
         if sub_label in self.executed and name in ("configfile", "normal"):
-            self.problems.append(f"{label}:{cmd.line}: '{name}' loads {sub_label} again (a loop); stopped")
+            self.problem(f"{label}:{cmd.line}: '{name}' loads {sub_label} again (a loop); stopped")
             raise _Stop
+        self.meter.step(len(self.env))  # comparing and keeping the variables below
+        for k, (running, env) in enumerate(self.active):
+            if running == sub_label and env == self.env:  # GRUB would recurse until it runs out of memory
+                loop = " -> ".join([*(a for a, _ in self.active[k:]), sub_label])
+                raise self.meter.error(
+                    f"'{name} {target}' loads {sub_label} while it is running, with the same variables: "
+                    f"a loop without end ({loop})"
+                )
         try:
             script = parse_grub_script(text)
+        except GrubLimitError as exc:
+            raise exc.at(sub_label) from None
         except ParseError as exc:
-            self.problems.append(f"{sub_label}:{exc.line or '?'}: {exc.problem}; not used")
+            self.problem(f"{sub_label}:{exc.line or '?'}: {exc.problem}; not used")
             return
         self.depth += 1
+        self.active.append((sub_label, dict(self.env)))
         if name == "configfile" and mode == "run":  # commands/configfile.c: a new context
             self.new_context(f"before 'configfile' at {label}:{cmd.line}")
         saved_dir = self.env.get("config_directory")
         self.env["config_directory"] = _dirname(target)
         self.executed.append(sub_label)
-        if name in ("configfile", "normal") and mode == "run":
-            self.menu = []  # the loaded file's menu replaces this one
+        try:
+            if name in ("configfile", "normal") and mode == "run":
+                self.menu = []  # the loaded file's menu replaces this one
+                with contextlib.suppress(_Stop):
+                    self.run_nodes(script.nodes, sub_label, mode)
+                raise _Stop
             with contextlib.suppress(_Stop):
                 self.run_nodes(script.nodes, sub_label, mode)
-            raise _Stop
-        try:
-            self.run_nodes(script.nodes, sub_label, mode)
-        except _Stop:
-            pass
         finally:
             self.depth -= 1
-            if saved_dir is None:
-                self.env.pop("config_directory", None)
-            else:
-                self.env["config_directory"] = saved_dir
+            self.active.pop()
+            if not (name in ("configfile", "normal") and mode == "run"):
+                if saved_dir is None:
+                    self.env.pop("config_directory", None)
+                else:
+                    self.env["config_directory"] = saved_dir
 
     def add_menu(self, node: MenuBlock, label: str, *, conditional: bool) -> None:
-        fields = [t for t, _ in _expand_fields(node.args, self.env, _Expansion())]
+        self.meter.menu_item()
+        fields = [t for t, _ in _expand_fields(node.args, self.env, self.exp())]
         title, entry_id, classes = _menu_args(fields)
         if node.kind == "menuentry":
             self.menu.append(
@@ -482,6 +519,7 @@ class _Evaluator:
     def new_context(self, why: str) -> None:
         """normal/context.c ``grub_env_new_context``: the new context holds the exported variables of
         the current one (every variable on Fedora/RHEL builds), all of them exported."""
+        self.meter.step(len(self.env) + len(self.origins) + len(self.uncertain))  # the copies below
         keep = set(self.env) if self.export_all else {k for k in self.env if k in self.exported}
         self.dropped = {
             k: f"set at {self.origins.get(k, 'GRUB start-up')}, not exported {why}"
@@ -509,6 +547,7 @@ class _Evaluator:
         with contextlib.suppress(_Stop):
             self.run_nodes(pending.node.body, pending.label, "maybe" if pending.conditional else "run")
         children = self.open_submenus(self.menu)
+        self.meter.step(len(self.env) + len(self.origins) + len(self.uncertain))  # the copies below
         context = BootContext(
             env=dict(self.env), origins=dict(self.origins), uncertain=dict(self.uncertain), dropped=self.dropped
         )
@@ -577,22 +616,70 @@ def _dirname(path: str) -> str:
     return head
 
 
-def _test(args: list[str], files: GrubFiles) -> bool | None:
+def _condition(
+    cond: Command, env: Mapping[str, str], unknown: Iterable[str], files: GrubFiles, meter: Meter | None = None
+) -> bool | None:
+    """Whether an ``if``/``elif`` condition holds: True, False, or None when undecidable here."""
+    if not cond.words:
+        return None
+    exp = _Expansion(meter=meter)
+    args = [t for t, _ in _expand_fields(cond.words, env, exp)]
+    if any(v in unknown and v not in env for v in exp.used):
+        return None
+    start = 0
+    while start < len(args) and args[start] == "!":
+        start += 1
+    negate = start % 2 == 1
+    args = args[start:]
+    if not args:
+        return None
+    if args[0] == "[":
+        result = _test(args[1:-1] if args[-1] == "]" else args[1:], files, meter)
+    elif args[0] == "test":
+        result = _test(args[1:], files, meter)
+    elif args[0] == "true":
+        result = True
+    elif args[0] == "false":
+        result = False
+    else:
+        result = None
+    if result is None:
+        return None
+    return not result if negate else result
+
+
+#: Parentheses nested deeper than this make a test undecidable (it would otherwise recurse without bound).
+_MAX_TEST_NESTING = 32
+
+
+def _test(args: list[str], files: GrubFiles, meter: Meter | None = None) -> bool | None:
     """GRUB's ``test``/``[``: string, number and file tests, ``!``, ``-a``, ``-o``. None when undecidable."""
     pos = 0
+    depth = 0
+    too_deep = False
 
     def primary() -> bool | None:
         nonlocal pos
+        negate = False
+        while pos < len(args) and args[pos] == "!":
+            negate = not negate
+            pos += 1
+        r = value()
+        return None if r is None else (not r if negate else r)
+
+    def value() -> bool | None:
+        nonlocal pos, depth, too_deep
         if pos >= len(args):
             return None
         a = args[pos]
-        if a == "!":
-            pos += 1
-            r = primary()
-            return None if r is None else not r
         if a == "(":
             pos += 1
+            if depth >= _MAX_TEST_NESTING:
+                too_deep = True
+                return None
+            depth += 1
             r = or_expr()
+            depth -= 1
             if pos < len(args) and args[pos] == ")":
                 pos += 1
             return r
@@ -629,6 +716,8 @@ def _test(args: list[str], files: GrubFiles) -> bool | None:
                 return operand != ""
             if a == "-d":
                 return None
+            if a == "-s" and meter is not None:
+                meter.read(f"test -s {operand}")  # it reads the file
             return files.exists(operand, nonempty=a == "-s")
         pos += 1
         return a != ""
@@ -653,7 +742,8 @@ def _test(args: list[str], files: GrubFiles) -> bool | None:
 
     if not args:
         return False
-    return or_expr()
+    result = or_expr()
+    return None if too_deep else result
 
 
 def run_grub_script(
@@ -664,17 +754,25 @@ def run_grub_script(
     platform: str | None = None,
     env: Mapping[str, str] | None = None,
     export_all: bool = False,
+    meter: Meter | None = None,
 ) -> GrubRun:
     """Execute a parsed GRUB 2 configuration the way GRUB's normal mode would before showing the
     menu, then run each submenu's body as GRUB does when the submenu is entered. ``platform`` is
     "efi" or "pc" (``$grub_platform``), None when unknown; ``env`` presets variables (``prefix``,
     ``config_directory``...), exported as GRUB exports them. ``export_all``: a new context
-    (submenu, configfile) gets every variable, not only the exported ones, as in Fedora/RHEL builds."""
-    ev = _Evaluator(files, platform, env or {}, export_all=export_all)
+    (submenu, configfile) gets every variable, not only the exported ones, as in Fedora/RHEL builds.
+
+    Raises GrubLimitError (naming the file and line) when the configuration needs more work than any
+    real one does (``audit.parsers.grub.limits``; ``meter`` may carry other bounds, for tests)."""
+    ev = _Evaluator(files, platform, env or {}, export_all=export_all, meter=meter)
     ev.executed.append(label)
+    ev.active.append((label, dict(ev.env)))
     with contextlib.suppress(_Stop):
         ev.run_nodes(script.nodes, label, "run")
+    ev.active.clear()
     menu = ev.open_submenus(ev.menu)
+    if ev.problems_dropped:
+        ev.problems.append(f"... and {ev.problems_dropped} more problems of the same configuration")
     return GrubRun(
         env=ev.env,
         origins=ev.origins,
@@ -688,4 +786,5 @@ def run_grub_script(
         exported=frozenset(ev.exported),
         dropped=ev.dropped,
         functions=ev.functions,
+        steps=ev.meter.steps,
     )

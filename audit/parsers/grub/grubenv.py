@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from audit.errors import ParseError
+from audit.parsers.grub.limits import GrubLimitError
 
 # -- grubenv ---------------------------------------------------------------------------------------
 
 GRUBENV_SIGNATURE = "# GRUB Environment Block\n"
 GRUBENV_SIZE = 1024
+#: A larger block is not read: grub2-editenv writes 1024 bytes, and GRUB reads the whole file.
+MAX_GRUBENV = 1 << 20
+
+_LINE = re.compile(r"(?:[^\\\n]+|\\[\s\S]|\\\Z)*")  # up to an unescaped newline
+_ESCAPE = re.compile(r"\\([\s\S])")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -24,9 +31,11 @@ def parse_grubenv(data: str | bytes) -> GrubEnv:
     with ``#`` to 1024 bytes; ``\\`` escapes a backslash or newline in a value.
 
     A block that ``grub2-editenv`` would call "invalid environment block" (no signature, NUL
-    bytes, a line without ``=``) raises ParseError.
+    bytes, a line without ``=``) raises ParseError; one over ``MAX_GRUBENV`` bytes GrubLimitError.
     """
     raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
+    if len(raw) > MAX_GRUBENV:
+        raise GrubLimitError(f"environment block of {len(raw)} bytes: hostaudit reads blocks up to {MAX_GRUBENV}")
     problems: list[str] = []
     if not raw.startswith(GRUBENV_SIGNATURE.encode()):
         raise ParseError("invalid environment block (no '# GRUB Environment Block' signature)", line=1)
@@ -46,20 +55,13 @@ def parse_grubenv(data: str | bytes) -> GrubEnv:
             k = body.find("\n", i)
             i = len(body) if k < 0 else k + 1
             continue
-        # a value may contain an escaped newline, so scan characters
-        buf: list[str] = []
+        # a value may contain an escaped newline: the line ends at the first unescaped one
+        m = _LINE.match(body, i)
+        assert m is not None  # the pattern matches the empty string
         start_line = lineno
-        while i < len(body) and body[i] != "\n":
-            if body[i] == "\\" and i + 1 < len(body):
-                if body[i + 1] == "\n":
-                    lineno += 1
-                buf.append(body[i + 1])
-                i += 2
-            else:
-                buf.append(body[i])
-                i += 1
-        i += 1
-        entry = "".join(buf)
+        lineno += m.group().count("\n")
+        entry = _ESCAPE.sub(r"\1", m.group())
+        i = m.end() + 1
         if not entry.strip():
             continue
         name, eq, value = entry.partition("=")

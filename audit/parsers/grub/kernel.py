@@ -5,12 +5,23 @@ and its arguments with variables expanded.
 from __future__ import annotations
 
 import contextlib
+from collections import ChainMap
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
-from audit.parsers.grub.evaluator import GrubFiles, MenuEntry, _Evaluator, _Return, bind_arguments
+from audit.parsers.grub.evaluator import (
+    GrubFiles,
+    MenuEntry,
+    _base_env,
+    _condition,
+    _Evaluator,
+    _Return,
+    _unknown_vars,
+    bind_arguments,
+)
 from audit.parsers.grub.expand import _expand_fields, _Expansion, _join_cmdline
 from audit.parsers.grub.lexer import _NAME, Command, Word, _is_assignment
+from audit.parsers.grub.limits import Meter
 from audit.parsers.grub.script import FunctionBlock, IfBlock, Node
 
 # -- a menu entry's kernel command ---------------------------------------------------------------------
@@ -51,8 +62,15 @@ def entry_kernel(
     boots: expanded with ``env`` (the variables of the entry's menu once the file has run) plus what
     the body's ``set`` commands and calls of ``functions`` (``GrubRun.functions``) set before it.
     ``uncertain``: variables set under a condition the evaluator could not decide; what is computed
-    from them is reported in ``uncertain_variables``. None when the entry loads no kernel."""
+    from them is reported in ``uncertain_variables``. None when the entry loads no kernel.
+    Raises GrubLimitError (naming the entry's file and line) when the body needs more work than any
+    real entry does (``audit.parsers.grub.limits``)."""
+    meter = Meter()
+    meter.label = entry.source
     scope = dict(env)
+    # a condition sees GRUB's own variables under the entry's (as a fresh evaluator's would)
+    cond_env = ChainMap(scope, _base_env(platform))
+    unknown = _unknown_vars(platform)
     hypervisor: list[str] = []
     result: list[KernelCommand] = []
     known = dict(functions or {})
@@ -60,20 +78,22 @@ def entry_kernel(
     tainted = {v: f"${v}" for v in uncertain}  # variable -> why its value is uncertain
 
     def reads_tainted(words: Iterable[Word]) -> str | None:
-        exp = _Expansion()
+        exp = _Expansion(meter=meter)
         _expand_fields(words, scope, exp)
         return next((tainted[v] for v in exp.used if v in tainted), None)
 
     def walk(nodes: Iterable[Node], cause: str | None) -> bool:
         """cause: why the commands walked may not run (an undecidable condition), None when they do."""
         for node in nodes:
+            meter.line = node.line
+            meter.step()
             if isinstance(node, IfBlock):
                 for cond, body in node.branches:
                     truth: bool | None = True
                     why = cause
                     if cond is not None:
                         why = reads_tainted(cond.words)
-                        truth = None if why else _Evaluator(files, platform, scope).condition(cond)
+                        truth = None if why else _condition(cond, cond_env, unknown, files, meter)
                         why = why or cause or f"the condition at line {cond.line}"
                     if truth is False:
                         continue
@@ -90,7 +110,7 @@ def entry_kernel(
                 args_words = node.words[1:]
             if name == "set":
                 for word in args_words:
-                    exp = _Expansion()
+                    exp = _Expansion(meter=meter)
                     for text, _ in _expand_fields([word], scope, exp):
                         var, eq, value = text.partition("=")
                         if eq and _NAME.fullmatch(var):
@@ -102,13 +122,14 @@ def entry_kernel(
                                 tainted.pop(var, None)
                 continue
             if name == "unset":
-                for text, _ in _expand_fields(args_words, scope, _Expansion()):
+                for text, _ in _expand_fields(args_words, scope, _Expansion(meter=meter)):
                     scope.pop(text, None)
                 continue
             if name == "return" and calls[0]:
                 raise _Return
             if name in known and calls[0] < _Evaluator.MAX_CALLS and calls[1] < _Evaluator.MAX_CALLS_TOTAL:
-                args = [t for t, _ in _expand_fields(args_words, scope, _Expansion())]
+                args = [t for t, _ in _expand_fields(args_words, scope, _Expansion(meter=meter))]
+                meter.step(len(scope))  # bind_arguments looks at every variable
                 # every positional name: an argument that expands to nothing shifts the others
                 positional = [str(k) for k in range(1, max(len(args), 9) + 1)] + ["#", "@", "*"]
                 outer = {k: tainted.pop(k) for k in positional if k in tainted}
@@ -133,7 +154,7 @@ def entry_kernel(
                 continue
             is_module = name in _MODULE_COMMANDS and hypervisor
             if name in _LINUX_COMMANDS or is_module or name == "chainloader":
-                exp = _Expansion()
+                exp = _Expansion(meter=meter)
                 fields = _expand_fields(args_words, scope, exp)
                 while fields and fields[0][0].startswith("--"):  # --nounzip, --type=...
                     fields = fields[1:]

@@ -5,6 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from audit.parsers.grub.limits import MAX_LEGACY_MODULES, MAX_MENU_ITEMS, MAX_PROBLEMS, GrubLimitError, iter_lines
+
+_NUMBER = re.compile(r"\s*(\d+)")
+_COMMAND = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:\s*=\s*|\s+|$)(.*)$")
+
 # -- legacy GRUB (0.97): grub.conf / menu.lst -----------------------------------------------------------
 
 
@@ -31,7 +36,9 @@ class LegacyConfig:
 
 def parse_legacy_grub(text: str) -> LegacyConfig:
     """GRUB legacy ``grub.conf``/``menu.lst``. Every line after ``title`` belongs to that entry,
-    indented or not (inspec #868); ``key=value`` and ``key value`` are both accepted."""
+    indented or not (inspec #868); ``key=value`` and ``key value`` are both accepted.
+    Raises GrubLimitError past ``MAX_MENU_ITEMS`` entries or ``MAX_LEGACY_MODULES`` modules in one;
+    keeps ``MAX_PROBLEMS`` problems (and counts the rest)."""
     default = fallback = None
     default_line = None
     entries: list[LegacyEntry] = []
@@ -41,6 +48,7 @@ def parse_legacy_grub(text: str) -> LegacyConfig:
     initrd: str | None = None
     root: str | None = None
     modules: list[tuple[str, str, int]] = []
+    more_problems = 0
 
     def close() -> None:
         if title is None:
@@ -58,17 +66,22 @@ def parse_legacy_grub(text: str) -> LegacyConfig:
             )
         )
 
-    for n, raw in enumerate(text.splitlines(), start=1):
+    for n, raw in iter_lines(text):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        m = re.match(r"([A-Za-z_][A-Za-z0-9_]*)(?:\s*=\s*|\s+|$)(.*)$", line)
+        m = _COMMAND.match(line)
         if m is None:
-            problems.append(f"line {n}: not a GRUB command: {line[:40]!r}")
+            if len(problems) < MAX_PROBLEMS:
+                problems.append(f"line {n}: not a GRUB command: {line[:40]!r}")
+            else:
+                more_problems += 1
             continue
         cmd, rest = m.group(1).lower(), m.group(2).strip()
         if cmd == "title":
             close()
+            if len(entries) >= MAX_MENU_ITEMS:
+                raise GrubLimitError(f"more than {MAX_MENU_ITEMS} title entries", line=n)
             title, kernel, initrd, root, modules = (rest, n), None, None, None, []
             continue
         if title is None:
@@ -78,17 +91,23 @@ def parse_legacy_grub(text: str) -> LegacyConfig:
                 fallback = (rest.split() or [""])[0]
             continue
         words = rest.split()
-        while words and words[0].startswith("--"):  # kernel --no-mem-option, module --type=...
-            words.pop(0)
+        first = 0
+        while first < len(words) and words[first].startswith("--"):  # kernel --no-mem-option, module --type=...
+            first += 1
+        words = words[first:]
         if cmd == "kernel" and words and kernel is None:
             kernel = (words[0], _args_after(rest, words[0]), n)
         elif cmd == "initrd" and words and initrd is None:
             initrd = words[0]
         elif cmd == "module" and words:
+            if len(modules) >= MAX_LEGACY_MODULES:
+                raise GrubLimitError(f"more than {MAX_LEGACY_MODULES} module lines in one entry", line=n)
             modules.append((words[0], _args_after(rest, words[0]), n))
         elif cmd == "root":
             root = rest
     close()
+    if more_problems:
+        problems.append(f"... and {more_problems} more lines that are not GRUB commands")
     return LegacyConfig(
         default=default,
         default_line=default_line,
@@ -105,8 +124,8 @@ def _args_after(rest: str, path: str) -> str:
 
 def parse_legacy_default_file(text: str) -> int | None:
     """``/boot/grub/default`` (written by ``savedefault``): the saved entry number."""
-    for line in text.splitlines():
-        m = re.match(r"\s*(\d+)", line)
+    for _, line in iter_lines(text):
+        m = _NUMBER.match(line)
         if m:
             return int(m.group(1))
         if line.strip() and not line.startswith("#"):

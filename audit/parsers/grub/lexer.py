@@ -1,5 +1,9 @@
 """GRUB script and shell lexer: text split into commands of words, quoting kept (the lexical layer shared
 by the shell-variable and GRUB script readers).
+
+Linear in the input: literal text is taken in runs (one regular-expression match from the current
+position, never from the start), pieces of a word are joined once when the word ends, and every
+construct (quotes, ``${...}``, ``$(...)``, comments) is scanned once. Equal words share one object.
 """
 
 from __future__ import annotations
@@ -8,9 +12,23 @@ import re
 from dataclasses import dataclass
 
 from audit.errors import ParseError
+from audit.parsers.grub.limits import MAX_WORDS, GrubLimitError
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ASSIGN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=")
+_BRACED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*|[0-9]+|[?#@*])(?:(:?[-+=?])(.*))?", re.S)
+_DIGITS = re.compile(r"[0-9]+")
+_PARENS = re.compile(r"[()]")
+_BLANKS = re.compile(r"[ \t\r]+")
+#: an unquoted run of literal text: up to anything the main loop handles itself (GRUB, shell)
+_RUN = (re.compile(r"[^ \t\r\n;'\"$\\]+"), re.compile(r"[^ \t\r\n;'\"$\\`&|]+"))
+#: what ends a word that is one unquoted run (the common case, read without the general machinery)
+_WORD_END = (frozenset(" \t\r\n;"), frozenset(" \t\r\n;&|"))
+#: a run inside double quotes
+_DQ_RUN = (re.compile(r'[^"$\\]+'), re.compile(r'[^"$\\`]+'))
+#: what a backslash escapes inside double quotes: GRUB's yylex.l DQUOTE state has \$ \\ \" and
+#: \newline; the shell adds \`
+_DQ_ESCAPES = ('$"\\\n', '$`"\\\n')
 
 # -- words: the lexical layer shared by the shell and GRUB script readers --------------------------
 
@@ -47,6 +65,19 @@ class Command:
         return self.words[0].literal if self.words else None
 
 
+class LexStats:
+    """Work one or more lexer runs did, for tests that check it grows linearly with the input:
+    ``words`` and ``commands`` produced, ``steps`` (passes of the main loop and of the double-quote
+    loop, each handling one construct or run of text), ``scanned`` (characters those passes cover)
+    and ``copied`` (characters copied into words: their raw text and joined literal pieces). A linear
+    lexer scans and copies each character a bounded number of times."""
+
+    __slots__ = ("commands", "copied", "scanned", "steps", "words")
+
+    def __init__(self) -> None:
+        self.words = self.commands = self.steps = self.scanned = self.copied = 0
+
+
 def _read_var(text: str, i: int, *, shell: bool, quoted: bool) -> tuple[Part | None, int]:
     """Parse the expansion at ``text[i] == '$'``; (None, i+1) when the ``$`` is literal."""
     n = len(text)
@@ -55,56 +86,104 @@ def _read_var(text: str, i: int, *, shell: bool, quoted: bool) -> tuple[Part | N
         return None, j
     c = text[j]
     if c == "(" and shell:
-        depth, k = 0, j
-        while k < n:
-            if text[k] == "(":
+        depth = 0
+        for m in _PARENS.finditer(text, j):
+            if m.group() == "(":
                 depth += 1
-            elif text[k] == ")":
+            else:
                 depth -= 1
                 if depth == 0:
-                    return Part("cmd", text[i : k + 1], quoted), k + 1
-            k += 1
+                    return Part("cmd", text[i : m.end()], quoted), m.end()
         raise ParseError("unterminated $(...)")
     if c == "{":
         k = text.find("}", j)
         if k < 0:
             raise ParseError("unterminated ${...}")
-        inner = text[j + 1 : k]
-        m = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*|[0-9]+|[?#@*])(?:(:?[-+=?])(.*))?", inner, re.S)
+        m = _BRACED.fullmatch(text, j + 1, k)
         if m is None:
             return Part("cmd", text[i : k + 1], quoted), k + 1  # ${#x}, ${x%y}...: not evaluated
         return Part("var", m.group(1), quoted, m.group(2) or "", m.group(3) or ""), k + 1
     m = _NAME.match(text, j)
     if m:
         return Part("var", m.group(0), quoted), m.end()
-    if c.isdigit() or c in "?#@*$!-":
+    if c.isdigit():
+        if not shell:  # GRUB reads every digit ($10 is the tenth argument); the shell reads one
+            m = _DIGITS.match(text, j)
+            if m:
+                return Part("var", m.group(0), quoted), m.end()
+        return Part("var", c, quoted), j + 1
+    if c in "?#@*$!-":
         return Part("var", c, quoted), j + 1
     return None, j
 
 
-def _lex(text: str, *, shell: bool) -> list[Command]:
-    """Split a script into simple commands (words with quoting kept), one per line or ``;``."""
+def _lex(text: str, *, shell: bool, stats: LexStats | None = None) -> list[Command]:
+    """Split a script into simple commands (words with quoting kept), one per line or ``;``.
+
+    Raises ParseError (with the line) on an unterminated quote or substitution, and GrubLimitError
+    past ``MAX_WORDS`` words."""
     commands: list[Command] = []
     words: list[Word] = []
-    parts: list[Part] | None = None
+    parts: list[Part] | None = None  # the word being read; None between words
+    pending: list[str] = []  # literal pieces not yet made a Part
+    pending_quoted = False
     word_start = 0
     cmd_line = line = 1
     i, n = 0, len(text)
+    nwords = steps = scanned = copied = 0
+    known: dict[str, Word] = {}  # a word's parts depend only on its raw text: equal words share one
+    run_re = _RUN[shell]
+    word_end = _WORD_END[shell]
+    dq_run_re = _DQ_RUN[shell]
+    dq_escapes = _DQ_ESCAPES[shell]
 
     def lit(s: str, quoted: bool) -> None:
+        nonlocal pending_quoted, copied
+        copied += len(s)
+        if pending and pending_quoted != quoted:
+            flush()
+        pending.append(s)
+        pending_quoted = quoted
+
+    def flush() -> None:
+        nonlocal copied
         assert parts is not None
-        if parts and parts[-1].kind == "lit" and parts[-1].quoted == quoted:
-            parts[-1] = Part("lit", parts[-1].text + s, quoted)
+        if len(pending) == 1:
+            parts.append(Part("lit", pending[0], pending_quoted))
         else:
-            parts.append(Part("lit", s, quoted))
+            joined = "".join(pending)
+            copied += len(joined)
+            parts.append(Part("lit", joined, pending_quoted))
+        pending.clear()
+
+    def add(part: Part) -> None:
+        assert parts is not None
+        if pending:
+            flush()
+        parts.append(part)
 
     def end_word(at: int) -> None:
-        nonlocal parts
+        nonlocal parts, copied
         if parts is None:
             return
-        w = Word(tuple(parts), text[word_start:at])
-        words.append(w)
+        if pending:
+            flush()
+        raw = text[word_start:at]
+        copied += len(raw)
+        w = known.get(raw)
+        if w is None:
+            if len(parts) == 1 and parts[0].kind == "lit" and not parts[0].quoted and parts[0].text == raw:
+                raw = parts[0].text  # one string for both
+            w = known[raw] = Word(tuple(parts), raw)
         parts = None
+        push(w)
+
+    def push(w: Word) -> None:
+        nonlocal nwords
+        words.append(w)
+        nwords += 1
+        if nwords > MAX_WORDS:
+            raise GrubLimitError(f"more than {MAX_WORDS} words: larger than any real configuration", line=line)
         if w.literal == "{":  # "menuentry 'x' {" : the body starts a new command
             end_command()
 
@@ -114,101 +193,134 @@ def _lex(text: str, *, shell: bool) -> list[Command]:
             commands.append(Command(tuple(words), cmd_line))
         words = []
 
+    def var(at: int, quoted: bool) -> int:
+        try:
+            part, end = _read_var(text, at, shell=shell, quoted=quoted)
+        except ParseError as exc:
+            raise ParseError(exc.problem, line=line) from None
+        if part is None:
+            lit("$", quoted)
+        else:
+            add(part)
+        return end
+
     while i < n:
+        steps += 1
         c = text[i]
+        start = i
         if c == "\\" and i + 1 < n and text[i + 1] == "\n":
             i += 2
             line += 1
-            continue
-        if c in " \t\r":
+        elif c in " \t\r":
             end_word(i)
-            i += 1
-            continue
-        if c == "\n" or c == ";" or (shell and c in "&|"):
+            i = _BLANKS.match(text, i).end()  # type: ignore[union-attr]
+        elif c == "\n" or c == ";" or (shell and c in "&|"):
             end_word(i)
             end_command()
             if c == "\n":
                 line += 1
             i += 1
-            continue
-        if c == "#" and parts is None:
-            while i < n and text[i] != "\n":
-                i += 1
-            continue
-        if parts is None:
-            parts = []
-            word_start = i
-            if not words:
-                cmd_line = line
-            if c == "}":  # a closing brace is a command of its own
-                end_command()
-                cmd_line = line
-        if c == "'":
-            k = text.find("'", i + 1)
-            if k < 0:
-                raise ParseError("unterminated single quote", line=line)
-            lit(text[i + 1 : k], True)
-            line += text.count("\n", i, k)
-            i = k + 1
-        elif c == '"':
-            start_line = line
-            i += 1
-            while True:
-                if i >= n:
-                    raise ParseError("unterminated double quote", line=start_line)
-                c = text[i]
-                if c == '"':
-                    i += 1
-                    break
-                if c == "\\" and i + 1 < n and text[i + 1] in '$`"\\\n':
-                    if text[i + 1] == "\n":
-                        line += 1
-                    else:
-                        lit(text[i + 1], True)
-                    i += 2
-                elif c == "$":
-                    try:
-                        part, i = _read_var(text, i, shell=shell, quoted=True)
-                    except ParseError as exc:
-                        raise ParseError(exc.problem, line=line) from None
-                    if part is None:
-                        lit("$", True)
-                    else:
-                        parts.append(part)
-                elif c == "`" and shell:
-                    k = text.find("`", i + 1)
-                    if k < 0:
-                        raise ParseError("unterminated backquote", line=line)
-                    parts.append(Part("cmd", text[i : k + 1], True))
-                    i = k + 1
-                else:
-                    if c == "\n":
-                        line += 1
-                    lit(c, True)
-                    i += 1
-        elif c == "$":
-            try:
-                part, i = _read_var(text, i, shell=shell, quoted=False)
-            except ParseError as exc:
-                raise ParseError(exc.problem, line=line) from None
-            if part is None:
-                lit("$", False)
-            else:
-                parts.append(part)
-        elif c == "`" and shell:
-            k = text.find("`", i + 1)
-            if k < 0:
-                raise ParseError("unterminated backquote", line=line)
-            parts.append(Part("cmd", text[i : k + 1], False))
-            i = k + 1
-        elif c == "\\" and i + 1 < n:
-            lit(text[i + 1], True)
-            i += 2
+        elif c == "#" and parts is None:
+            k = text.find("\n", i)
+            i = n if k < 0 else k
         else:
-            lit(c, False)
-            i += 1
+            if parts is None:
+                if not words:
+                    cmd_line = line
+                if c == "}":  # a closing brace is a command of its own
+                    end_command()
+                    cmd_line = line
+                m = run_re.match(text, i)
+                if m is not None and (m.end() == n or text[m.end()] in word_end):  # one plain run
+                    raw = m.group()
+                    copied += len(raw)
+                    w = known.get(raw)
+                    if w is None:
+                        w = known[raw] = Word((Part("lit", raw, False),), raw)
+                    push(w)
+                    i = m.end()
+                    scanned += i - start
+                    continue
+                parts = []
+                word_start = i
+            if c == "'":
+                k = text.find("'", i + 1)
+                if k < 0:
+                    raise ParseError("unterminated single quote", line=line)
+                lit(text[i + 1 : k], True)
+                line += text.count("\n", i, k)
+                i = k + 1
+            elif c == '"':
+                start_line = line
+                i += 1
+                while True:
+                    steps += 1
+                    if i >= n:
+                        raise ParseError("unterminated double quote", line=start_line)
+                    c = text[i]
+                    if c == '"':
+                        i += 1
+                        break
+                    if c == "\\":
+                        if i + 1 < n and text[i + 1] in dq_escapes:
+                            if text[i + 1] == "\n":
+                                line += 1
+                            else:
+                                lit(text[i + 1], True)
+                            i += 2
+                        else:
+                            lit("\\", True)
+                            i += 1
+                    elif c == "$":
+                        end = var(i, True)
+                        line += text.count("\n", i, end)
+                        i = end
+                    elif c == "`" and shell:
+                        k = text.find("`", i + 1)
+                        if k < 0:
+                            raise ParseError("unterminated backquote", line=line)
+                        add(Part("cmd", text[i : k + 1], True))
+                        line += text.count("\n", i, k)
+                        i = k + 1
+                    else:
+                        m = dq_run_re.match(text, i)
+                        assert m is not None
+                        s = m.group()
+                        lit(s, True)
+                        line += s.count("\n")
+                        i = m.end()
+            elif c == "$":
+                end = var(i, False)
+                line += text.count("\n", i, end)
+                i = end
+            elif c == "`" and shell:
+                k = text.find("`", i + 1)
+                if k < 0:
+                    raise ParseError("unterminated backquote", line=line)
+                add(Part("cmd", text[i : k + 1], False))
+                line += text.count("\n", i, k)
+                i = k + 1
+            elif c == "\\":
+                if i + 1 < n:
+                    lit(text[i + 1], True)
+                    i += 2
+                else:
+                    lit("\\", False)
+                    i += 1
+            else:
+                m = run_re.match(text, i)
+                assert m is not None  # c itself is in the run
+                lit(m.group(), False)
+                i = m.end()
+        scanned += i - start
     end_word(n)
     end_command()
+    if stats is not None:
+        stats.words += nwords
+        stats.commands += len(commands)
+        stats.steps += steps
+        stats.scanned += scanned
+        stats.copied += copied
     return commands
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from audit.errors import ParseError
-from audit.parsers.grub.lexer import Command, Word, _lex
+from audit.parsers.grub.lexer import Command, LexStats, Word, _lex
 
 # -- GRUB 2 script: syntax tree ---------------------------------------------------------------------
 
@@ -51,13 +51,14 @@ class GrubScript:
 _SPLIT_KEYWORDS = {"then", "else", "do"}
 
 
-def parse_grub_script(text: str) -> GrubScript:
+def parse_grub_script(text: str, *, stats: LexStats | None = None) -> GrubScript:
     """The syntax tree of a GRUB 2 script (``grub.cfg``, a stub, ``custom.cfg``).
 
-    Raises ParseError (with the line) on unterminated quotes and unbalanced blocks.
+    Raises ParseError (with the line) on unterminated quotes and unbalanced blocks, and
+    GrubLimitError past ``MAX_WORDS`` words. ``stats`` collects the lexer's work (tests).
     """
     commands: list[Command] = []
-    for cmd in _lex(text, shell=False):
+    for cmd in _lex(text, shell=False, stats=stats):
         if cmd.name in _SPLIT_KEYWORDS and len(cmd.words) > 1:  # "then search ..." on one line
             commands.append(Command(cmd.words[:1], cmd.line))
             commands.append(Command(cmd.words[1:], cmd.line))
