@@ -27,7 +27,16 @@ from hypothesis import strategies as st
 
 from audit.errors import ParseError, UsageError
 from audit.host.snapshot import SnapshotError, parse_snapshot
-from audit.parsers import cmdline, kconfig, memory, modules, mounts, osrelease, systemd
+from audit.parsers import cmdline, kconfig, memory, modules, mounts, osrelease, sysctl, systemd
+from audit.parsers import cpuinfo as cpuinfo_parser
+from audit.parsers.grub import (
+    parse_bls_entry,
+    parse_grub_script,
+    parse_grubenv,
+    parse_legacy_grub,
+    parse_shell_vars,
+    run_grub_script,
+)
 from audit.parsers.hugepages import parse_size
 from audit.policy import Policy, _load_toml, apply
 from tests.conftest import DATA
@@ -37,6 +46,37 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 # -- the parsers and the real files their inputs are shaped like ------------------------------------
+
+GRUB = DATA / "grub"
+
+
+class _SelfOnly:
+    """GRUB files: the script itself for any path, so ``source``/``configfile`` loops are exercised."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def exists(self, path: str, *, nonempty: bool = False) -> bool | None:
+        return True
+
+    def read(self, path: str) -> tuple[str, str] | None:
+        return "/boot/grub/grub.cfg", self.text
+
+
+def grub_run(text: str) -> Any:
+    """Parse and run a grub.cfg the way the resolver does, sourcing itself wherever it sources."""
+    return run_grub_script(parse_grub_script(text), label="/boot/grub/grub.cfg", files=_SelfOnly(text), platform="efi")
+
+
+def grub_kernels(text: str) -> list[Any]:
+    from audit.parsers.grub import entry_kernel
+
+    run = grub_run(text)
+    out = []
+    for item in list(run.menu)[:50]:
+        if hasattr(item, "body"):
+            out.append(entry_kernel(item, env=run.env, files=_SelfOnly(text), platform="efi"))
+    return out
 
 TEXT_PARSERS: dict[str, tuple[Callable[[str], Any], list[Path]]] = {
     "meminfo": (memory.parse_meminfo, [DATA / "proc/this-vm/meminfo"]),
@@ -59,6 +99,18 @@ TEXT_PARSERS: dict[str, tuple[Callable[[str], Any], list[Path]]] = {
     "int file": (memory.parse_int_file, []),
     "hugepage size": (parse_size, []),
     "hugepage dir": (memory.parse_hugepage_dir_name, []),
+    "cpuinfo": (cpuinfo_parser.parse_cpuinfo, [DATA / "cpuinfo/intel-xeon-gold-6132-skylake-sp.txt",
+                                               DATA / "cpuinfo/arm64-pixel5-kryo4xx-biglittle-android.txt"]),
+    "sysctl.conf": (sysctl.parse_sysctl_conf, []),
+    "grub.cfg": (grub_run, [GRUB / "debian12-grub.cfg", GRUB / "el8-bls-grub.cfg",
+                            GRUB / "insights-rhel8-blscfg-before-load_env-grub.cfg"]),
+    "grub.cfg kernels": (grub_kernels, [GRUB / "ubuntu2204-cloudimg-grub.cfg", GRUB / "rhel72-grub.cfg"]),
+    "grubenv": (parse_grubenv, [GRUB / "el8-grubenv", GRUB / "ubuntu2204-cloudimg-grubenv"]),
+    "BLS entry": (parse_bls_entry, [GRUB / "insights-rhel8.4-4.18.0-305.el8.x86_64.conf"]),
+    "legacy grub.conf": (parse_legacy_grub, [GRUB / "centos6-hugepages-grub.conf", GRUB / "rhel5-grub.conf",
+                                             GRUB / "amzn1-menu.lst"]),
+    "/etc/default/grub": (parse_shell_vars, [GRUB / "debian12-grub2-common-default-grub",
+                                             GRUB / "proxmox-kvm-host-etc-default-grub"]),
 }
 
 #: Real-looking fragments for the files without a sample in tests/data: what each file is made of.
@@ -260,6 +312,8 @@ def _work(parse: Callable[[str], Any], text: str) -> tuple[int, int]:
     return calls, peak
 
 
+SKYLAKE_BLOCK = (DATA / "cpuinfo/intel-xeon-gold-6132-skylake-sp.txt").read_text().split("\n\n")[0]
+
 #: One unit of each file kind, repeated to grow the input; a long line grows one line instead.
 UNITS: dict[str, tuple[str, Callable[[int], str]]] = {
     "meminfo lines": ("meminfo", lambda n: "".join(f"Key{i}:  {i} kB\n" for i in range(n))),
@@ -276,6 +330,10 @@ UNITS: dict[str, tuple[str, Callable[[int], str]]] = {
     "unit continuation": ("systemd unit", lambda n: "[Mount]\nOptions=a \\\n" + "b \\\n" * n + "c\n"),
     "os-release lines": ("os-release", lambda n: "".join(f'K{i}="v \\"{i}\\""\n' for i in range(n))),
     "crypto blocks": ("proc/crypto", lambda n: "name : cbc(aes)\ndriver : cbc-aes-aesni\nmodule : aesni_intel\n\n" * n),
+    "cpuinfo processors": ("cpuinfo", lambda n: (SKYLAKE_BLOCK + "\n\n") * (n // 10)),
+    "sysctl lines": ("sysctl.conf", lambda n: "".join(f"vm.nr_hugepages{i} = {i}\n" for i in range(n))),
+    "grubenv keys": ("grubenv", lambda n: "# GRUB Environment Block\n" + "".join(f"k{i}=v\n" for i in range(n))),
+    "BLS options": ("BLS entry", lambda n: "title t\nlinux /vmlinuz\noptions " + "a=b " * n + "\n"),
 }
 
 
