@@ -573,3 +573,15 @@ def test_hostile_nesting_is_refused_not_a_crash():
     ok = "if true; then\n" * 10 + "menuentry 'deep' {\n linux /vmlinuz\n}\n" + "fi\n" * 10
     run = run_grub_script(parse_grub_script(ok), label="c", files=Files())
     assert [m.title for m in run.menu] == ["deep"]
+
+
+def test_bls_lines_split_as_grub_splits_them() -> None:
+    """GRUB reads BLS files a line feed at a time and separates key and value at a space or tab
+    (grub_isspace): \\x1c-\\x1f, form feed, NEL and U+2028 stay inside the line, unlike in Python's
+    str.splitlines() and \\s. Found by hypothesis (tests/test_fuzz.py): '\\x1f0' crashed the parser."""
+    from audit.parsers.grub import parse_bls_entry
+
+    entry = parse_bls_entry("title a\x1fb\r\nlinux /vmlinuz\noptions a=b\x1c c\u2028d=e\x0cf\n")
+    assert entry.title == "a\x1fb"
+    assert entry.options == ("a=b\x1c c\u2028d=e\x0cf",)
+    assert parse_bls_entry("\x1f0").keys == (("\x1f0", "", 1),)

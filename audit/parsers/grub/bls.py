@@ -19,7 +19,8 @@ from audit.parsers.grub.limits import (
     iter_lines,
 )
 
-_KEY_VALUE = re.compile(r"(\S+)\s*(.*)$")
+#: GRUB's separators are space and tab (grub_isspace), not every Unicode space Python's \s means
+_KEY_VALUE = re.compile(r"([^ \t]+)[ \t]*(.*)$")
 
 # -- BLS entries ---------------------------------------------------------------------------------------
 
@@ -84,7 +85,7 @@ def parse_bls_entry(text: str) -> BlsEntry:
             sep = line.find("\t")
         if stop is None and (sep < 0 or sep + 1 >= len(line)):
             stop = n
-        if not line.strip():
+        if not line.strip(" \t"):
             continue
         m = _KEY_VALUE.match(line)
         assert m is not None

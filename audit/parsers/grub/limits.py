@@ -11,7 +11,6 @@ configuration is then reported as unusable (an ``error``), never evaluated in pa
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from audit.errors import FactError, ParseError
@@ -43,19 +42,23 @@ MAX_LEGACY_MODULES = 64
 MAX_PROBLEMS = 100
 
 #: The line breaks str.splitlines() knows.
-_BREAK = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
 def iter_lines(text: str) -> Iterator[tuple[int, str]]:
-    """``enumerate(text.splitlines(), 1)`` one line at a time: no list of every line at once."""
+    """The lines of a file as GRUB reads them (``grub_file_getline``: split at line feeds only, a
+    carriage return before one dropped), numbered from 1, one at a time: no list of every line. Not
+    ``str.splitlines``, which also splits at vertical tab, form feed, \x1c-\x1e, NEL and U+2028/9:
+    characters GRUB keeps inside a line."""
     pos = lineno = 0
     n = len(text)
     while pos < n:
         lineno += 1
-        m = _BREAK.search(text, pos)
-        end = n if m is None else m.start()
-        yield lineno, text[pos:end]
-        pos = n if m is None else end + (2 if text.startswith("\r\n", end) else 1)
+        end = text.find("\n", pos)
+        if end < 0:
+            end = n
+        line = text[pos:end]
+        yield lineno, line[:-1] if line.endswith("\r") else line
+        pos = end + 1
 
 
 class GrubLimitError(FactError, ParseError):
