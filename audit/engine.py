@@ -8,7 +8,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from audit import __version__
 from audit.errors import FactError, FactUnavailable, HostauditError, UsageError
@@ -47,8 +47,7 @@ class DuplicateCheckId(HostauditError):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class Declared:
+class Declared(NamedTuple):
     check: Check
     plugin: str
 

@@ -21,8 +21,7 @@ import os
 import re
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 _SECTION = re.compile(r"^\[\s*([^\]]+?)\s*\]\s*$")
 _VALUE = re.compile(r"^(?P<module>[\w.]+)\s*(?::\s*(?P<attr>[\w.]+))?\s*(?:\[.*\])?\s*$")
@@ -31,8 +30,7 @@ _DIST_DIR = re.compile(r"^(?P<name>[^-]+)(?:-(?P<version>[^-]+))?.*\.(?:dist|egg
 MAX_FILE = 1 << 20
 
 
-@dataclass(frozen=True, slots=True)
-class EntryPoint:
+class EntryPoint(NamedTuple):
     name: str
     value: str  # "module:attr"
     dist: str  # "NAME VERSION"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import enum
 import fnmatch
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
+
+T = TypeVar("T")
 
 
 class Status(str, enum.Enum):
@@ -51,22 +52,19 @@ class TargetMode(str, enum.Enum):
         return self.value
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Evidence:
+class Evidence(NamedTuple):
     source: str  # path as seen inside the root: "/proc/cmdline"
     observed: str  # what was read
     expected: str | None = None  # what the policy wanted
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Remediation:
+class Remediation(NamedTuple):
     commands: tuple[str, ...] = ()  # runtime first, then what makes it persistent
     reboot_required: bool = False
     notes: str = ""  # one-line explanation
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Outcome:
+class Outcome(NamedTuple):
     status: Status
     message: str
     evidence: tuple[Evidence, ...] = ()
@@ -79,8 +77,7 @@ class Outcome:
 Evaluate = Callable[[Any, Any], Outcome]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Check:
+class Check(NamedTuple):
     """A declared check. Declaring reads nothing; the engine calls ``evaluate``."""
 
     id: str
@@ -88,7 +85,7 @@ class Check:
     severity: Severity
     category: str
     rationale: str
-    evaluate: Evaluate = field(repr=False, compare=False)
+    evaluate: Evaluate
     reads: tuple[str, ...] = ()  # paths (inside the root) the check's facts come from
     runtime_only: bool = False  # needs a running kernel: not applicable to an unbooted image
     example_fix: tuple[str, ...] = ()  # a remediation example for `hostaudit explain`
@@ -96,8 +93,7 @@ class Check:
     arches: tuple[str, ...] = ()  # architectures it applies to ("x86_64", "arm64"); empty: all
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Result:
+class Result(NamedTuple):
     check: Check
     outcome: Outcome
     plugin: str
@@ -160,8 +156,7 @@ REQUIRED_UNKNOWN_NOTE = "required, but could not be checked"
 NOT_APPLICABLE_NOTE = "required, but not applicable here"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Gate:
+class Gate(NamedTuple):
     """What makes a run fail: the ``--fail-on`` threshold, ``--strict``, and the required check ids.
 
     Recorded on the Report, so every reporter (plugins' too) judges results as the exit code does.
@@ -213,8 +208,7 @@ class Gate:
         return ", ".join(parts)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Target:
+class Target(NamedTuple):
     mode: TargetMode
     root: str
     hostname: str | None = None
@@ -227,8 +221,7 @@ class Target:
     arch_source: str | None = None  # how it is known: "cpuinfo: /proc/cpuinfo", ...
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Report:
+class Report(NamedTuple):
     target: Target
     results: tuple[Result, ...]
     started_at: str  # UTC ISO 8601
@@ -236,7 +229,7 @@ class Report:
     tool_version: str
     profile: str = "kvm-host"
     problems: tuple[str, ...] = ()  # start-up problems that are not results (shown, never lost)
-    gate: Gate = field(default_factory=Gate)  # how results count towards the exit code
+    gate: Gate = Gate()  # how results count towards the exit code
 
     def summary(self) -> dict[str, int]:
         counts = {s.value: 0 for s in Status}
@@ -364,6 +357,16 @@ def check(
 
 def id_matches(check_id: str, patterns: Iterable[str]) -> bool:
     return any(fnmatch.fnmatchcase(check_id, p) for p in patterns)
+
+
+def replace(record: T, /, **changes: Any) -> T:
+    """A copy of ``record`` with ``changes``. hostaudit's records are NamedTuples (cheap to define:
+    start-up) or, where they hold mutable defaults, frozen dataclasses; this works on either."""
+    if hasattr(record, "_replace"):
+        return record._replace(**changes)  # type: ignore[attr-defined, no-any-return]
+    import dataclasses
+
+    return dataclasses.replace(record, **changes)  # type: ignore[type-var]
 
 
 def to_jsonable(value: Any) -> Any:

@@ -7,7 +7,6 @@ name the key: a typo in a policy must never silently weaken an audit.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import difflib
 import json
@@ -17,15 +16,14 @@ import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 from audit.errors import UsageError
 from audit.inputfile import read_user_text
-from audit.model import Severity
+from audit.model import Severity, replace
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Waiver:
+class Waiver(NamedTuple):
     reason: str
     expires: dt.date | None = None
 
@@ -261,7 +259,7 @@ def apply(base: Policy, data: Mapping[str, Any], *, source: str) -> Policy:
             expires = _date(w["expires"], f"{where}.expires") if "expires" in w else None
             waivers[check_id] = Waiver(reason=_str(w["reason"], f"{where}.reason"), expires=expires)
         changes["waivers"] = waivers
-    return dataclasses.replace(base, source=source, **changes)
+    return replace(base, source=source, **changes)
 
 
 def _load_toml(text: str, source: str) -> dict[str, Any]:
@@ -285,7 +283,7 @@ def load_profile(name: str, _seen: tuple[str, ...] = ()) -> Policy:
             raise UsageError(f"profile {name}: extends loops through {parent!r}")
         base = load_profile(_str(parent, f"profile {name}: extends"), (*_seen, name))
     policy = apply(base, data, source=f"built-in profile {name}")
-    return dataclasses.replace(policy, profile=name)
+    return replace(policy, profile=name)
 
 
 def load_policy(*, profile: str | None = None, path: str | None = None) -> Policy:

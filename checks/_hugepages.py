@@ -3,7 +3,6 @@ as the kernel reads the command line on this CPU (audit.host.pagesizes)."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 from audit.boot.facts import BootCmdline, boot_cmdline
@@ -12,7 +11,7 @@ from audit.errors import FactUnavailable
 from audit.host.core import Host
 from audit.host.memory import hugepage_state, meminfo, sysctl_config
 from audit.host.pagesizes import PageSizes, Replay, hugepage_sizes, replay
-from audit.model import Evidence
+from audit.model import Evidence, replace
 from audit.parsers.hugepages import HugepageRequest, format_size, hugepage_request
 from audit.policy import Policy
 from checks._common import hint, maybe
@@ -107,7 +106,7 @@ def page_sizes(host: Host) -> PageSizes:
         return sizes
     mi = maybe(host, meminfo)
     default = mi.hugepagesize if mi is not None and mi.hugepagesize else X86_DEFAULT_HUGEPAGE
-    return dataclasses.replace(sizes, default_size=default)
+    return replace(sizes, default_size=default)
 
 
 def release_for(host: Host, boot: BootCmdline, label: str) -> str | None:

@@ -4,7 +4,7 @@ the ARMv8 Crypto Extensions driver (AES-CE) on arm64."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from audit import hookimpl
 from audit.host.arch import ARM64, I386, X86_64, arch_name
@@ -20,8 +20,7 @@ from audit.remedy.target import FixTarget
 from checks._common import maybe
 
 
-@dataclass(frozen=True, slots=True)
-class AesDriver:
+class AesDriver(NamedTuple):
     """What provides hardware AES on one architecture."""
 
     name: str  # how messages call it

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from audit import hookimpl
 from audit.host.arch import ARM64, I386, X86_64, arch_name
@@ -20,8 +20,7 @@ BUILTIN = frozenset({"y"})
 BUILTIN_OR_MODULE = frozenset({"y", "m"})
 
 
-@dataclass(frozen=True, slots=True)
-class Requirement:
+class Requirement(NamedTuple):
     option: str
     allowed: frozenset[str]
 

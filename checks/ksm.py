@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from audit import hookimpl
 from audit.errors import FactUnavailable
@@ -45,8 +45,7 @@ def base_page_size(host: Host) -> int:
     return PAGE_SIZE
 
 
-@dataclass(frozen=True, slots=True)
-class KsmPicture:
+class KsmPicture(NamedTuple):
     state: KsmState | None  # None: no runtime view (image) or no KSM in the kernel
     state_problem: str | None  # why state is None
     units_at_boot: tuple[str, ...]  # ksm.service / ksmtuned.service that start at boot

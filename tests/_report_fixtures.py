@@ -7,7 +7,6 @@ the target description, messages, evidence and remediation of every status.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import shlex
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 from audit import hookimpl
 from audit.engine import exit_code, run_audit
 from audit.host.core import Host
-from audit.model import Check, Evidence, Outcome, Report, Severity, check, failed, warned
+from audit.model import Check, Evidence, Outcome, Report, Severity, check, failed, replace, warned
 from audit.plugins import make_plugins
 from audit.policy import Policy, Waiver
 
@@ -197,7 +196,7 @@ def build_report(tmp: Path, files: dict[str, str | bytes], plugin: object, name:
     plugins = make_plugins(builtins=BUILTINS, entry_points=False)
     plugins.pm.register(plugin, name=name)
     report = run_audit(plugins, Host.from_root(str(root)), policy, clock=clock, timer=Timer())
-    return dataclasses.replace(report, target=dataclasses.replace(report.target, root=SHOWN_ROOT))
+    return replace(report, target=replace(report.target, root=SHOWN_ROOT))
 
 
 def golden_report(tmp: Path) -> Report:
@@ -218,7 +217,7 @@ def with_gate(report: Report, **gate: object) -> Report:
     """The same results judged by another gate (``fail_on``, ``strict``, ``required``)."""
     from audit.model import Gate
 
-    return dataclasses.replace(report, gate=Gate(**gate))  # type: ignore[arg-type]
+    return replace(report, gate=Gate(**gate))  # type: ignore[arg-type]
 
 
 # -- golden files ------------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import pytest
@@ -10,7 +9,7 @@ import pytest
 from audit.cpu import models as cm
 from audit.engine import run_check
 from audit.host.core import Host
-from audit.model import Status
+from audit.model import Status, replace
 from audit.parsers.cpuinfo import parse_cpuinfo
 from audit.policy import DEFAULT_POLICY
 from checks.cpumodel import cpu_baseline
@@ -25,7 +24,7 @@ def host_with(make_root, sample: str) -> Host:
 
 
 def policy(model: str | None = None, flags: tuple[str, ...] = ()):
-    return dataclasses.replace(DEFAULT_POLICY, cpu_required_model=model, cpu_required_flags=flags,
+    return replace(DEFAULT_POLICY, cpu_required_model=model, cpu_required_flags=flags,
                                source="test-policy.toml")
 
 

@@ -3,7 +3,6 @@ remediation command of every check on those trees: bash-clean, one command a lin
 
 from __future__ import annotations
 
-import dataclasses
 import shlex
 import subprocess
 
@@ -11,7 +10,7 @@ import pytest
 
 from audit.engine import collect_checks, run_check
 from audit.host.core import Host
-from audit.model import Outcome, Status
+from audit.model import Outcome, Status, replace
 from audit.plugins import make_plugins
 from audit.policy import DEFAULT_POLICY, Policy, load_policy
 from tests import trees
@@ -345,7 +344,7 @@ def _broadwell_1g() -> dict:
 
 
 MULTITENANT = load_policy(profile="kvm-host-multitenant")
-STRICT = dataclasses.replace(DEFAULT_POLICY, hugepages_size=1 << 30, hugepages_count=64, thp_allowed=("madvise",),
+STRICT = replace(DEFAULT_POLICY, hugepages_size=1 << 30, hugepages_count=64, thp_allowed=("madvise",),
                              host_memory=16 << 30)
 
 SCENARIOS = {

@@ -4,14 +4,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 
 import pytest
 
 from audit.engine import collect_checks, run_check
 from audit.host.core import Host
-from audit.model import Outcome, Status
+from audit.model import Outcome, Status, replace
 from audit.plugins import make_plugins
 from audit.policy import DEFAULT_POLICY, Policy, load_policy
 from tests import trees
@@ -35,7 +34,7 @@ def audit(make_root):
 
 
 def policy(**changes) -> Policy:
-    return dataclasses.replace(DEFAULT_POLICY, **changes)
+    return replace(DEFAULT_POLICY, **changes)
 
 
 def set_sysctl(line: str) -> str:

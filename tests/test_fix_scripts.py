@@ -8,7 +8,6 @@ fake root writable; tools that act on a running system or the network are stubs.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 
 from audit.engine import run_audit
 from audit.host.core import Host
-from audit.model import Report, Status, TargetMode
+from audit.model import Report, Status, TargetMode, replace
 from audit.plugins import make_plugins
 from audit.policy import DEFAULT_POLICY, Policy
 from audit.remedy.cmdline import kernel_params
@@ -197,7 +196,7 @@ def _broken_image(make_root, *, generated: bool) -> Path:
 @pytest.mark.parametrize("size", [None, G], ids=["default-policy", "1G-policy"])
 @pytest.mark.parametrize("generated", [True, False], ids=["grub.cfg", "no-grub.cfg"])
 def test_one_round_of_an_image_script_converges(make_root, tmp_path, generated, size):
-    policy = dataclasses.replace(DEFAULT_POLICY, hugepages_size=size, hugepages_count=4 if size else None)
+    policy = replace(DEFAULT_POLICY, hugepages_size=size, hugepages_count=4 if size else None)
     root = _broken_image(make_root, generated=generated)
     before = audit_report(root, policy)
     failed = {r.id for r in before.results if r.status is Status.FAIL}
@@ -219,7 +218,7 @@ def test_a_stale_grub_cfg_with_a_1g_policy_keeps_the_inputs_pools(make_root, tmp
     round writes both pools (regenerating alone would bring back only the 2M pool)."""
     tree = trees.debian12_tree(asked=BROKEN + " hugepagesz=2M hugepages=512", booted=BROKEN)
     root = make_root(tree)
-    policy = dataclasses.replace(DEFAULT_POLICY, hugepages_size=G, hugepages_count=4)
+    policy = replace(DEFAULT_POLICY, hugepages_size=G, hugepages_count=4)
     before = audit_report(root, policy)
     text = fix_script.render(before, exit_code=1)
     once, again, _ = twice(lambda: run_image_script(root, text, tmp_path), root)
@@ -234,7 +233,7 @@ def test_a_stale_grub_cfg_with_a_1g_policy_keeps_the_inputs_pools(make_root, tmp
 def test_image_scripts_carry_no_runtime_command(make_root):
     for tree in (trees.debian12_tree(asked=BROKEN, booted=BROKEN), trees.rhel9_tree(),
                  trees.centos6_tree(live=False, params="iommu=off"), trees.ksm_running(trees.debian12_tree())):
-        report = audit_report(make_root(tree), dataclasses.replace(DEFAULT_POLICY, hugepages_size=G,
+        report = audit_report(make_root(tree), replace(DEFAULT_POLICY, hugepages_size=G,
                                                                    hugepages_count=2))
         assert report.target.mode is TargetMode.IMAGE
         text = fix_script.render(report, exit_code=1)

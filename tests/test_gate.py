@@ -34,6 +34,7 @@ from audit.model import (
     errored,
     failed,
     passed,
+    replace,
     skipped,
     warned,
 )
@@ -348,8 +349,8 @@ def test_exit_code_comes_from_the_reports_gate(tmp_path):
     report = run_audit(plugins, host, Policy(), select=["kernel.*"], fail_on=Severity.HIGH, clock=fx.clock)
     assert report.gate == Gate(fail_on=Severity.HIGH)
     assert exit_code(report) is ExitCode.OK  # kernel.ksm (medium) fails below high; kernel.kvm only warns
-    assert exit_code(dataclasses.replace(report, gate=Gate())) is ExitCode.FAILED
-    assert exit_code(dataclasses.replace(report, gate=Gate(fail_on=Severity.CRITICAL, strict=True))) \
+    assert exit_code(replace(report, gate=Gate())) is ExitCode.FAILED
+    assert exit_code(replace(report, gate=Gate(fail_on=Severity.CRITICAL, strict=True))) \
         is ExitCode.FAILED
 
 
@@ -358,7 +359,7 @@ def test_a_report_made_without_a_gate_is_judged_by_the_default_one():
                     started_at="x", duration_ms=0, tool_version="0")
     assert report.gate == Gate() and report.counting() == []
     assert exit_code(report) is ExitCode.INCOMPLETE
-    required = dataclasses.replace(report, gate=Gate(required=("a.b",)))
+    required = replace(report, gate=Gate(required=("a.b",)))
     assert [r.id for r in required.counting()] == ["a.b"] and exit_code(required) is ExitCode.FAILED
     assert required.gate_summary()["required_unknown"] == 1 and sum(required.gate_summary().values()) == 1
 

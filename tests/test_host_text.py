@@ -470,7 +470,7 @@ PLUGIN = f'''
 import dataclasses
 
 from audit import hookimpl
-from audit.model import Severity, check, passed
+from audit.model import replace, Severity, check, passed
 
 TEXT = {PAYLOAD + chr(0xDCFF) + chr(0)!r}
 
@@ -481,7 +481,7 @@ def decl(host, policy):
     return passed("fine")
 
 
-decl = dataclasses.replace(decl, rationale=TEXT)  # a docstring cannot hold a NUL
+decl = replace(decl, rationale=TEXT)  # a docstring cannot hold a NUL
 
 
 @hookimpl

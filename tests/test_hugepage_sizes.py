@@ -9,7 +9,6 @@ E5640 included), the kernel configs the real ones in tests/data/kconfig."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from audit.host.collect import collect_document, render_document
 from audit.host.core import Host
 from audit.host.pagesizes import ARM64_SIZES, PageSizes, hugepage_sizes, replay, series
 from audit.host.snapshot import host_from_snapshot, parse_snapshot
-from audit.model import Outcome, Status
+from audit.model import Outcome, Status, replace
 from audit.parsers.cmdline import tokenize
 from audit.plugins import make_plugins
 from audit.policy import DEFAULT_POLICY, Policy
@@ -323,7 +322,7 @@ def test_fit_does_not_count_memory_that_will_never_be_reserved(audit):
 
 
 def test_a_policy_size_the_cpu_cannot_have_is_said_so(audit):
-    policy = dataclasses.replace(DEFAULT_POLICY, hugepages_size=G, hugepages_count=4)
+    policy = replace(DEFAULT_POLICY, hugepages_size=G, hugepages_count=4)
     out = audit("boot.hugepages", nehalem_live("hugepagesz=1G hugepages=4"), policy)
     assert out.status is Status.FAIL
     assert out.message.startswith("the policy wants 1G pages, which this kernel cannot reserve here: this CPU has no "

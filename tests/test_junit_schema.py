@@ -5,11 +5,9 @@ XML without it."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
-from audit.model import Evidence, Outcome, Remediation, Severity, Status
+from audit.model import Evidence, Outcome, Remediation, Severity, Status, replace
 from reports import junit_report
 from tests import _report_fixtures as fx
 from tests import trees
@@ -39,25 +37,25 @@ def _render(report) -> str:
 
 def test_golden_hostile_and_empty_reports_validate(xsd, tmp_path):
     report = fx.golden_report(tmp_path / "host")
-    for r in (report, fx.hostile_report(tmp_path / "hostile"), dataclasses.replace(report, results=())):
+    for r in (report, fx.hostile_report(tmp_path / "hostile"), replace(report, results=())):
         xsd.validate(_render(r))
 
 
 def test_characters_xml_cannot_carry_still_validate(xsd, tmp_path):
     report = fx.golden_report(tmp_path / "host")
     weird = "lone \udc80 surrogate, \ufffe and \uffff non-characters, \x0c form feed"
-    bad = dataclasses.replace(
+    bad = replace(
         report.results[0],
         outcome=Outcome(status=Status.FAIL, message=weird, evidence=(Evidence(source=weird, observed=weird),),
                         remediation=Remediation(commands=(weird,))),
         severity=Severity.HIGH,
     )
-    xsd.validate(_render(dataclasses.replace(report, results=(bad,))))
+    xsd.validate(_render(replace(report, results=(bad,))))
 
 
 def test_tiny_durations_validate(xsd, tmp_path):
     report = fx.golden_report(tmp_path / "host")
-    tiny = dataclasses.replace(report, results=tuple(dataclasses.replace(r, duration_ms=0.004) for r in report.results))
+    tiny = replace(report, results=tuple(replace(r, duration_ms=0.004) for r in report.results))
     xsd.validate(_render(tiny))
 
 

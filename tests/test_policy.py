@@ -3,7 +3,6 @@ live and expired end to end through the console script, and ``hostaudit policy s
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import os
@@ -17,7 +16,7 @@ import pytest
 from audit.engine import ExitCode, exit_code, run_audit
 from audit.errors import UsageError
 from audit.host.core import Host
-from audit.model import Severity, Status
+from audit.model import Severity, Status, replace
 from audit.plugins import make_plugins
 from audit.policy import DEFAULT_POLICY, Policy, Waiver, load_policy, parse_bytes, to_toml
 from tests import trees
@@ -46,7 +45,7 @@ def write(tmp_path):
 
 def same_policy(a: Policy, b: Policy) -> bool:
     """Equal in everything but where it was read from."""
-    return dataclasses.replace(a, source="") == dataclasses.replace(b, source="")
+    return replace(a, source="") == replace(b, source="")
 
 
 # -- profiles -----------------------------------------------------------------------------------------
@@ -63,7 +62,7 @@ def test_kvm_host_profile_is_the_default():
 def test_multitenant_profile_turns_ksm_off_and_keeps_the_rest():
     policy = load_policy(profile="kvm-host-multitenant")
     assert policy.profile == "kvm-host-multitenant" and policy.ksm_mode == "off"
-    assert same_policy(dataclasses.replace(policy, ksm_mode="on", profile="kvm-host"), DEFAULT_POLICY)
+    assert same_policy(replace(policy, ksm_mode="on", profile="kvm-host"), DEFAULT_POLICY)
 
 
 def test_unknown_profile():
@@ -256,7 +255,7 @@ def test_expired_waiver_says_so_and_exits_1(image, write):
 def test_waiver_is_active_through_its_expiry_day(make_root):
     host = Host.from_root(str(make_root(trees.debian12_tree())))
     waiver = Waiver(reason="r", expires=dt.date(2027, 1, 31))
-    policy = dataclasses.replace(DEFAULT_POLICY, waivers={"ksm.state": waiver})
+    policy = replace(DEFAULT_POLICY, waivers={"ksm.state": waiver})
 
     def status_on(day: dt.date) -> Status:
         clock = lambda: dt.datetime.combine(day, dt.time(23, 59), tzinfo=dt.UTC)  # noqa: E731
@@ -271,7 +270,7 @@ def test_waiver_does_not_hide_a_pass_or_an_error(make_root):
     tree = trees.ksm_running(trees.live_tree())
     tree.update(trees.ksmtuned_unit())
     tree["etc/systemd/system/multi-user.target.wants/ksmtuned.service"] = "not a link\n"
-    policy = dataclasses.replace(DEFAULT_POLICY, waivers={"ksm.state": Waiver(reason="r"),
+    policy = replace(DEFAULT_POLICY, waivers={"ksm.state": Waiver(reason="r"),
                                                           "memory.thp": Waiver(reason="r")})
     tree["sys/kernel/mm/transparent_hugepage/enabled"] = "[always] [never]\n"
     host = Host.from_root(str(make_root(tree)))
@@ -316,12 +315,12 @@ def test_exit_code_follows_waived_results(tmp_path):
     plugins = make_plugins(entry_points=False)
     failing = run_audit(plugins, host, DEFAULT_POLICY, select=["ksm.state", "boot.drift"])
     assert exit_code(failing) is ExitCode.FAILED
-    waived = dataclasses.replace(DEFAULT_POLICY, waivers={"ksm.state": Waiver(reason="r")})
+    waived = replace(DEFAULT_POLICY, waivers={"ksm.state": Waiver(reason="r")})
     report = run_audit(plugins, host, waived, select=["ksm.state", "boot.drift"])
     assert exit_code(report) is ExitCode.OK  # boot.drift only warns
     assert exit_code(run_audit(plugins, host, waived, select=["ksm.state", "boot.drift"], strict=True)) \
         is ExitCode.FAILED
-    waived = dataclasses.replace(waived, waivers={**waived.waivers, "boot.drift": Waiver(reason="r")})
+    waived = replace(waived, waivers={**waived.waivers, "boot.drift": Waiver(reason="r")})
     assert exit_code(run_audit(plugins, host, waived, select=["ksm.state", "boot.drift"], strict=True)) is ExitCode.OK
 
 

@@ -3,12 +3,10 @@ per boot loader, per init system, with runtime writes left out where no kernel r
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from audit.host.core import Host
-from audit.model import TargetMode
+from audit.model import TargetMode, replace
 from audit.remedy.cmdline import kernel_params, regen_command, regenerate
 from audit.remedy.hugepages import drop_boot_pools, mount_at_boot, mount_now, persist_pools, reserve_pool
 from audit.remedy.ksm import ksm_off, ksm_on, ksm_units_off
@@ -107,7 +105,7 @@ def test_packages_per_family():
 
 
 def test_packages_go_into_an_image_without_starting_anything():
-    debian_image = dataclasses.replace(DEBIAN, mode=TargetMode.IMAGE, runtime=False)
+    debian_image = replace(DEBIAN, mode=TargetMode.IMAGE, runtime=False)
     policy_rc, apt = install(debian_image, HUGEADM)
     assert policy_rc.startswith('[[ -e "$ROOT"/usr/sbin/policy-rc.d ]] || { printf \'#!/bin/sh\\nexit 101\\n\'')
     assert "trap 'rm -f -- \"$ROOT\"/usr/sbin/policy-rc.d' EXIT" in policy_rc

@@ -7,7 +7,6 @@ scripts are never run. Golden file: ``tests/golden/report.sh`` (``HOSTAUDIT_REGE
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import shlex
 import shutil
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from audit.model import Outcome, Remediation, Report, Severity, Status
+from audit.model import Outcome, Remediation, Report, Severity, Status, replace
 from reports import fix_script
 from tests import _report_fixtures as fx
 
@@ -110,7 +109,7 @@ def test_reboot_note_at_the_end(report, tmp_path):
 
 
 def test_no_failure_gives_a_script_that_does_nothing(report, tmp_path):
-    ok = dataclasses.replace(report, results=tuple(r for r in report.results if r.status is not Status.FAIL))
+    ok = replace(report, results=tuple(r for r in report.results if r.status is not Status.FAIL))
     text = render(ok, tmp_path)
     assert "# No failed checks: nothing to remediate." in text
     assert "printf '==>" not in text
@@ -118,8 +117,8 @@ def test_no_failure_gives_a_script_that_does_nothing(report, tmp_path):
 
 def test_a_command_two_checks_share_runs_once(report, tmp_path):
     r0 = next(r for r in report.results if r.id == "kernel.ksm")
-    twin = dataclasses.replace(r0, check=dataclasses.replace(r0.check, id="kernel.ksm2"))
-    text = render(dataclasses.replace(report, results=(*report.results, twin)), tmp_path)
+    twin = replace(r0, check=replace(r0.check, id="kernel.ksm2"))
+    text = render(replace(report, results=(*report.results, twin)), tmp_path)
     (cmd,) = r0.outcome.remediation.commands
     assert text.count("\n" + cmd + "\n") == 1
     assert f"# already run above for kernel.ksm: {cmd}" in text
@@ -127,8 +126,8 @@ def test_a_command_two_checks_share_runs_once(report, tmp_path):
 
 def test_a_failure_without_remediation_says_so(report, tmp_path):
     r0 = next(r for r in report.results if r.id == "kernel.ksm")
-    bare = dataclasses.replace(r0, outcome=Outcome(status=Status.FAIL, message="no fix known"))
-    text = render(dataclasses.replace(report, results=(bare,)), tmp_path)
+    bare = replace(r0, outcome=Outcome(status=Status.FAIL, message="no fix known"))
+    text = render(replace(report, results=(bare,)), tmp_path)
     assert "# no command can fix this automatically: see 'hostaudit explain kernel.ksm'" in text
 
 
@@ -178,10 +177,10 @@ def test_hostile_quoted_command_is_emitted_and_stays_one_word(tmp_path, report):
     value = "x $(rm -rf /) `reboot` ; rm -rf / && y\nrm -rf / ]]> <script> 'q' \"d\" caf\ufffd"
     cmd = f"logger -t hostaudit {shlex.quote(value)}"
     r0 = next(r for r in report.results if r.status is Status.FAIL)
-    hostile_fix = dataclasses.replace(
+    hostile_fix = replace(
         r0, outcome=Outcome(status=Status.FAIL, message="m\nrm -rf /",
                             remediation=Remediation(commands=(cmd,), notes="n\nrm -rf /")))
-    text = render(dataclasses.replace(report, results=(hostile_fix,)), tmp_path)
+    text = render(replace(report, results=(hostile_fix,)), tmp_path)
     assert "\n" + cmd + "\n" in text
     assert shlex.split(cmd) == ["logger", "-t", "hostaudit", value]
     for line in code_outside_commands(text, [cmd]):
@@ -229,9 +228,9 @@ def test_unsafe_command(cmd, problem):
 def test_unsafe_commands_become_comments(report, tmp_path):
     r0 = next(r for r in report.results if r.status is Status.FAIL)
     commands = ("echo 'open", "echo a\nrm -rf /tmp/never", "echo ok \\", "modprobe ok")
-    bad = dataclasses.replace(r0, severity=Severity.HIGH, outcome=Outcome(
+    bad = replace(r0, severity=Severity.HIGH, outcome=Outcome(
         status=Status.FAIL, message="m", remediation=Remediation(commands=commands)))
-    text = render(dataclasses.replace(report, results=(bad,)), tmp_path)
+    text = render(replace(report, results=(bad,)), tmp_path)
     assert "\nmodprobe ok\n" in text
     assert "\nrm -rf /tmp/never" not in text
     assert text.count("# NOT RUN, ") == 3
@@ -243,9 +242,9 @@ def test_unsafe_commands_become_comments(report, tmp_path):
 def _with_fixes(report: Report, *fixes: tuple[str, ...]) -> Report:
     """The report with its failed results' commands replaced by ``fixes``, one tuple a result."""
     failed = [r for r in report.results if r.status is Status.FAIL]
-    results = [dataclasses.replace(r, outcome=Outcome(status=Status.FAIL, message="m", remediation=Remediation(
+    results = [replace(r, outcome=Outcome(status=Status.FAIL, message="m", remediation=Remediation(
         commands=cmds, reboot_required=True))) for r, cmds in zip(failed, fixes, strict=False)]
-    return dataclasses.replace(report, results=tuple(results))
+    return replace(report, results=tuple(results))
 
 
 def _code(text: str) -> list[str]:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from audit.model import Report, Status
+from audit.model import Report, Status, replace
 from reports import html_report
 from tests import _report_fixtures as fx
 
@@ -231,7 +231,7 @@ def test_template_is_package_data_autoescaped_and_strict():
 
 
 def test_an_empty_report(report):
-    page = dom(render(dataclasses.replace(report, results=())))
+    page = dom(render(replace(report, results=())))
     assert "No check ran." in page.find("main").text
 
 

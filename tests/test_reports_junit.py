@@ -7,12 +7,11 @@ with ``HOSTAUDIT_REGEN_GOLDEN=1``.
 
 from __future__ import annotations
 
-import dataclasses
 import xml.etree.ElementTree as ET
 
 import pytest
 
-from audit.model import Evidence, Outcome, Remediation, Report, Result, Severity, Status
+from audit.model import Evidence, Outcome, Remediation, Report, Result, Severity, Status, replace
 from reports import junit_report
 from tests import _report_fixtures as fx
 
@@ -134,7 +133,7 @@ def test_suite_properties_and_no_disabled_attribute(report):
 
 def test_tiny_durations_stay_plain_decimals(report):
     # 4 µs per check: junit-xml alone would write suite times like "4.8e-05", which the schema rejects
-    tiny = dataclasses.replace(report, results=tuple(dataclasses.replace(r, duration_ms=0.004)
+    tiny = replace(report, results=tuple(replace(r, duration_ms=0.004)
                                                      for r in report.results))
     root = ET.fromstring(render(tiny))
     times = [e.get("time") for e in root.iter() if e.get("time") is not None]
@@ -143,7 +142,7 @@ def test_tiny_durations_stay_plain_decimals(report):
 
 
 def test_an_empty_report_is_valid(report):
-    text = render(dataclasses.replace(report, results=()))
+    text = render(replace(report, results=()))
     assert parsed(text).tests == 0
 
 
@@ -170,12 +169,12 @@ def test_hostile_values_give_valid_xml_with_visible_escapes(hostile):
 def test_characters_xml_cannot_carry_are_escaped(report):
     weird = "lone \udc80 surrogate, \ufffe and \uffff non-characters, \x0c form feed"
     r0 = report.results[0]
-    bad = dataclasses.replace(
+    bad = replace(
         r0,
         outcome=Outcome(status=Status.FAIL, message=weird, evidence=(Evidence(source=weird, observed=weird),),
                         remediation=Remediation(commands=(weird,))),
         severity=Severity.HIGH,
     )
-    text = render(dataclasses.replace(report, results=(bad,)))
+    text = render(replace(report, results=(bad,)))
     assert "\\x80" in text and "\\ufffe" in text and "\\uffff" in text and "\\x0c" in text
     text.encode("utf-8")

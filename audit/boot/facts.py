@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from audit.boot.model import BootConfig, StaleParam, effective_params
 from audit.boot.resolver import resolve_boot_config
@@ -32,8 +32,7 @@ BOOT_PATHS = (
 )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BootCmdline:
+class BootCmdline(NamedTuple):
     params: tuple[Param, ...] | None  # None: no boot configuration found, so unknown (never "empty")
     source: str  # the file the default entry came from, for evidence
     summary: str

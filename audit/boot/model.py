@@ -4,7 +4,6 @@ the regeneration inputs beside it, and the parameter names the resolver watches.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from audit.boot.params import judge_name, load_table, series_of
@@ -53,8 +52,7 @@ WATCHED_PARAMS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BootEntry:
+class BootEntry(NamedTuple):
     title: str
     kernel: str | None  # image path as written in the entry
     version: str | None  # BLS "version", else guessed from the image name
@@ -68,8 +66,7 @@ class BootEntry:
     hypervisor: str | None = None  # Xen: the hypervisor line; cmdline is then the dom0 kernel's
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CmdlineInput:
+class CmdlineInput(NamedTuple):
     """One value regeneration would use, e.g. GRUB_CMDLINE_LINUX from /etc/default/grub."""
 
     name: (
@@ -94,8 +91,7 @@ class StaleParam(NamedTuple):
     source: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BootConfig:
+class BootConfig(NamedTuple):
     loader: str | None  # one of LOADERS, None when no boot configuration was found
     entry: BootEntry | None
     params: tuple[Param, ...] = ()  # of entry.cmdline

@@ -22,7 +22,7 @@ installed on. Everything else is, with the file and line each value comes from.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from audit.boot.model import DEFAULT_GRUB, DEFAULT_GRUB_D, GRUB2_CONFIGS, KERNEL_CMDLINE
 from audit.boot.reader import GrubFilesInRoot, Reader
@@ -47,8 +47,7 @@ CMDLINE_VARIABLES = ("GRUB_CMDLINE_LINUX", "GRUB_CMDLINE_LINUX_DEFAULT")
 _ROOT = "root=HOSTAUDIT-PREDICTED-ROOT"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Prediction:
+class Prediction(NamedTuple):
     generator: str  # "grub-mkconfig", "grub2-mkconfig", "kernel-install"
     loader: str  # "grub2" or "grub2-bls": what the generated configuration will be read by
     config_path: str  # the file the generator will write (grub.cfg, or the BLS entries' directory)

@@ -10,7 +10,6 @@ its place: a difference is a "stale configuration" finding.
 
 from __future__ import annotations
 
-import dataclasses
 import posixpath
 import re
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from audit.boot.predict import Prediction, kernelopts_prediction, predict_next_b
 from audit.boot.reader import GrubFilesInRoot, Reader, grub_candidates
 from audit.errors import ParseError
 from audit.host.fs import FileSource
-from audit.model import Evidence
+from audit.model import Evidence, replace
 from audit.parsers.cmdline import tokenize
 from audit.parsers.grub import (
     BlscfgCall,
@@ -859,7 +858,7 @@ def resolve_boot_config(fs: FileSource, *, efi: bool | None = None, predict: boo
         filled = kernelopts_prediction(reader)
         if filled is not None:
             cmdline, _, _ = expand_bls_options(entry.options, {"kernelopts": filled[0]})
-            entry = dataclasses.replace(entry, cmdline=cmdline)
+            entry = replace(entry, cmdline=cmdline)
             chosen.unresolved = [v for v in chosen.unresolved if v != "kernelopts"]
             chosen.provenance.extend(filled[1])
             chosen.problems = [p for p in chosen.problems if "$kernelopts" not in p]

@@ -12,8 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from audit.errors import UsageError
 from audit.inputfile import read_user_text
@@ -23,8 +22,7 @@ from audit.inputfile import read_user_text
 BADNESS = {"pass": 0, "skip": 0, "waived": 0, "warn": 1, "error": 2, "fail": 3}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Change:
+class Change(NamedTuple):
     id: str
     old: str | None  # None: the check is new
     new: str | None  # None: the check is gone

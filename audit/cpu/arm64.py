@@ -15,8 +15,8 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from importlib import resources
+from typing import NamedTuple
 
 from audit.cpu.models import Verdict
 from audit.parsers.cpuinfo import CpuInfo, Midr
@@ -115,8 +115,7 @@ def implementations_text(impls: Iterable[Midr]) -> str:
     return " + ".join(shown) if shown else "implementation not shown (no 'CPU implementer' lines)"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Comparison:
+class Comparison(NamedTuple):
     verdict: Verdict
     same_implementation: bool
     missing: tuple[str, ...]  # Features A has and B lacks
@@ -186,8 +185,7 @@ def compare(a: CpuInfo, b: CpuInfo, *, b_kernel: str | None = None) -> Compariso
                       headline=headline, recommendation=rec, notes=tuple(notes))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Baseline:
+class Baseline(NamedTuple):
     features: frozenset[str]  # Features every host shows (kernel-only hwcaps left out)
     lost: Mapping[str, tuple[str, ...]]  # host name -> Features a guest there loses against the pool
     same_implementation: bool

@@ -15,9 +15,9 @@ import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from importlib import resources
 from types import MappingProxyType
+from typing import NamedTuple
 from xml.sax.saxutils import escape
 
 from audit.errors import UsageError
@@ -47,8 +47,7 @@ class Verdict(str, enum.Enum):
         return self.value
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Model:
+class Model(NamedTuple):
     name: str
     vendor: str | None  # 'intel' | 'amd' | 'hygon'; None for QEMU's generic models
     family: str  # name without -vN / -noTSX / -IBRS / -IBPB
@@ -68,14 +67,12 @@ class Model:
         return self.vendor is None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Level:
+class Level(NamedTuple):
     name: str  # "x86-64-v3"
     features: frozenset[str]  # Linux flags, cumulative
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class KernelFlags:
+class KernelFlags(NamedTuple):
     """The names Linux kernels print in /proc/cpuinfo (tools/gen_cpu_flags.py)."""
 
     source: Mapping[str, object]
@@ -96,8 +93,7 @@ class KernelFlags:
         return "Linux " + ", ".join(kernels) if kernels else "the kernel table"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ModelTable:
+class ModelTable(NamedTuple):
     models: Mapping[str, Model]
     order: Mapping[str, tuple[str, ...]]  # vendor line ('intel', 'amd', 'hygon', 'generic') -> names
     levels: tuple[Level, ...]
@@ -123,8 +119,7 @@ class ModelTable:
         return [self.models[n] for n in self.order.get(line, ())]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Comparison:
+class Comparison(NamedTuple):
     verdict: Verdict
     missing: tuple[str, ...]  # guest-visible features A has and B lacks, sorted
     extra: tuple[str, ...]  # guest-visible features B has and A lacks, sorted
@@ -139,16 +134,14 @@ class Comparison:
     assumed: tuple[str, ...] = ()  # counted present, not known to be given by KVM on every host
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HostBaseline:
+class HostBaseline(NamedTuple):
     name: str
     model: Model | None  # the newest model this host alone would get
     lost: tuple[str, ...]  # features a guest loses on this host against -cpu host, sorted
     unknown: tuple[str, ...] = ()  # flags no table knows: left out of the pool's features
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Baseline:
+class Baseline(NamedTuple):
     features: frozenset[str]  # guest-visible features every host shares
     model: Model | None
     level: str | None

@@ -4,8 +4,7 @@ snapshot (JSON or collect.sh text), or a saved ``/proc/cpuinfo``; a directory of
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from audit.errors import FactError, FactUnavailable, ParseError, UsageError
 from audit.parsers.cpuinfo import CpuInfo, parse_cpuinfo
@@ -16,8 +15,7 @@ CPUINFO = "/proc/cpuinfo"
 _VENDORS = {"GenuineIntel": "intel", "AuthenticAMD": "amd", "HygonGenuine": "hygon"}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CpuSource:
+class CpuSource(NamedTuple):
     name: str  # host name, or the file's name
     source: str  # "local", the path given
     kind: str  # "local", "snapshot", "cpuinfo"

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import struct
 import zlib
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from audit.errors import FactError, FactUnavailable, HostauditError
 from audit.host.kernel import CPUINFO, kernel_config, kernel_release
@@ -52,8 +52,7 @@ _IMAGE_CAP = 96 * 1024 * 1024
 DPKG_STATUS = "/var/lib/dpkg/status"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ArchFact:
+class ArchFact(NamedTuple):
     name: str  # kernel naming: "x86_64", "arm64", "i386", ...
     source: str  # the file that said so
     how: str  # "cpuinfo", "kernel config header", ...

@@ -15,8 +15,7 @@ import json
 import re
 import shlex
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from audit import __version__
 from audit.errors import FactError, FactUnavailable, UsageError
@@ -38,8 +37,7 @@ from audit.model import TargetMode
 KIND_ONLY = ("/proc/self",)
 
 
-@dataclass(frozen=True, slots=True)
-class Patterns:
+class Patterns(NamedTuple):
     paths: tuple[str, ...]  # may hold "{release}" and globs
     kind_only: tuple[str, ...] = KIND_ONLY
     problems: tuple[str, ...] = ()  # plugins whose hook failed (said on stderr, never silent)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from audit.errors import FactError, FactUnavailable
 from audit.host.fs import gunzip
@@ -35,8 +35,7 @@ def cpuinfo(host: HostReader) -> CpuInfo:
     return host.parse(CPUINFO, parse_cpuinfo, runtime=True)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class KernelRelease:
+class KernelRelease(NamedTuple):
     release: str
     source: str  # where it came from
     how: str  # "running kernel", "default boot link", "newest installed kernel"
@@ -87,8 +86,7 @@ def kernel_release(host: HostReader) -> KernelRelease:
     raise FactUnavailable("no kernel found: no /proc/sys/kernel/osrelease, /boot/vmlinuz-* or /lib/modules/*")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class KconfigFact:
+class KconfigFact(NamedTuple):
     config: KernelConfig
     source: str
     release: str
@@ -124,8 +122,7 @@ def proc_cmdline(host: HostReader) -> list[Param]:
     return host.parse(CMDLINE, tokenize, runtime=True)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OsReleaseFact:
+class OsReleaseFact(NamedTuple):
     info: OsRelease
     source: str
 

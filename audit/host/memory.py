@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from audit.errors import FactError, FactUnavailable
 from audit.host.core import Host
@@ -61,8 +62,7 @@ def meminfo(host: Host) -> Meminfo:
     return host.parse(MEMINFO, parse_meminfo, runtime=True)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HugepageState:
+class HugepageState(NamedTuple):
     pools: tuple[HugepagePool, ...]  # system-wide, one per page size the kernel supports
     nodes: tuple[HugepagePool, ...] = ()  # per NUMA node
 
@@ -178,8 +178,7 @@ def fstab(host: Host) -> list[FstabEntry]:
     return host.parse(FSTAB, parse_fstab)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SysctlConfig:
+class SysctlConfig(NamedTuple):
     effective: dict[str, Provenance]
     files: tuple[str, ...]  # the files read, in precedence order
 
@@ -210,8 +209,7 @@ def sysctl_config(host: Host) -> SysctlConfig:
     return SysctlConfig(effective=effective, files=tuple(files))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ServiceTree:
+class ServiceTree(NamedTuple):
     """What systemd and SysV init would start at boot, for the units hostaudit asks about."""
 
     unit_files: dict[str, str | None]  # path -> link target (None: a regular file)
@@ -268,8 +266,7 @@ def ksmtuned_conf(host: Host) -> dict[str, str]:
     return host.parse(KSMTUNED_CONF, parse_ksmtuned_conf)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class IommuState:
+class IommuState(NamedTuple):
     groups: int  # entries under /sys/kernel/iommu_groups
     units: tuple[str, ...]  # /sys/class/iommu entries (dmar0, ivhd0; arm64 SMMUs: smmu3.0x..., smmu.0x...)
     #: ACPI tables that describe IOMMUs, present in firmware: DMAR (Intel VT-d), IVRS (AMD-Vi), IORT

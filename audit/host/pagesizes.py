@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from audit.errors import FactError, FactUnavailable, HostauditError, ParseError
@@ -50,7 +50,7 @@ from audit.host.arch import ARM64, X86_64, arch_name
 from audit.host.kernel import CPUINFO, cpuinfo, kernel_config
 from audit.host.memory import meminfo
 from audit.host.registry import HostReader
-from audit.model import Evidence
+from audit.model import Evidence, replace
 from audit.parsers.cmdline import Param
 from audit.parsers.hugepages import HugepageRequest, format_size, hugepage_request, parse_size
 

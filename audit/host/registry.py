@@ -8,8 +8,7 @@ the facts a ``Host`` exposes as properties (``audit.host.kernel``) are written a
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from audit.errors import FactError, ParseError
 from audit.host.fs import FileSource, Kind
@@ -19,8 +18,7 @@ T = TypeVar("T")
 H = TypeVar("H")
 
 
-@dataclass(frozen=True, slots=True)
-class FactSpec:
+class FactSpec(NamedTuple):
     name: str
     # inside the root; "{release}" is the kernel release; "/x/*" lists a dir; a leading "?" means
     # only where it is and what kind (snapshots then carry no content for it: a kernel image, a tool)

@@ -6,11 +6,10 @@ the same in parameter names. Order is kept (``hugepagesz=``/``hugepages=`` pairs
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Param:
+class Param(NamedTuple):
     name: str  # as written
     value: str | None  # None for a bare flag ("quiet"); "" for "key="
 

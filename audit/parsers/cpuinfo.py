@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from audit.errors import ParseError
@@ -66,8 +65,7 @@ class Midr(NamedTuple):
         return f"{hx(self.implementer, 2)}/{hx(self.part, 3)} r{r}p{p}"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CpuInfo:
+class CpuInfo(NamedTuple):
     vendor: str | None  # "GenuineIntel", "AuthenticAMD", ... (None when the arch does not say)
     model_name: str | None
     family: str | None

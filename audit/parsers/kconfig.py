@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from audit.errors import ParseError
 
@@ -14,8 +14,7 @@ _UNSET = re.compile(r"^#\s*(CONFIG_[A-Za-z0-9_]+) is not set\s*$")
 _VERSION = re.compile(r"^#\s*Linux(?:/(\S+))? (?:kernel )?(?:version:? )?(\S+)")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class KernelConfig:
+class KernelConfig(NamedTuple):
     options: dict[str, str]  # "y", "m", a string (quotes removed), a number, or NOT_SET
     lines: dict[str, int]  # where each option was read
     version: str | None = None  # from the header comment, when there is one

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from audit.errors import ParseError
 from audit.parsers.mounts import decode_octal_escapes
@@ -108,8 +108,7 @@ def parse_meminfo(text: str) -> Meminfo:
 # --- /proc/swaps ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SwapDevice:
+class SwapDevice(NamedTuple):
     filename: str  # decoded (\040 -> space)
     type: str  # "partition", "file"
     size: int  # bytes
@@ -172,8 +171,7 @@ def parse_int_file(text: str, *, name: str = "value") -> int:
 # --- transparent huge pages -------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ThpSetting:
+class ThpSetting(NamedTuple):
     active: str | None  # the bracketed word; None for "[]", "[ ]" or no brackets
     choices: tuple[str, ...]  # every word offered, in order, brackets removed
 
@@ -301,8 +299,7 @@ def parse_hugepage_dir_name(name: str) -> int:
     return int(m.group("kb")) * _KIB
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HugepagePool:
+class HugepagePool(NamedTuple):
     """One page size's pool; counts, not bytes. None = file absent (per-node dirs lack resv)."""
 
     size: int  # bytes per page

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from audit.errors import ParseError
 
@@ -34,8 +34,7 @@ def parse_modules_builtin(text: str) -> frozenset[str]:
     return frozenset(module_name(line.strip()) for line in text.splitlines() if line.strip())
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CryptoAlg:
+class CryptoAlg(NamedTuple):
     name: str
     driver: str
     module: str

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,8 +90,7 @@ def family_of(name: str) -> str | None:
     return _FAMILY_OF_ID.get(name)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OsIdentity:
+class OsIdentity(NamedTuple):
     name: str | None  # a human name: "Ubuntu 22.04.4 LTS", "Rocky Linux release 8.9 (Green Obsidian)"
     family: str | None
     source: str  # the file it came from

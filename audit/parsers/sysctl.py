@@ -18,8 +18,8 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from typing import NamedTuple
 
 from audit.errors import ParseError
 from audit.parsers.mounts import normalize_mount_path
@@ -44,8 +44,7 @@ _QUOTED = 80
 _BREAK = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SysctlSetting:
+class SysctlSetting(NamedTuple):
     key: str  # normalised, dotted: "vm.nr_hugepages"; a glob stays a pattern
     value: str | None  # None only for "-key" without "=": exclude the key from glob matches
     line: int
@@ -56,8 +55,7 @@ class SysctlSetting:
         return any(c in _GLOB_CHARS for c in self.key)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Provenance:
+class Provenance(NamedTuple):
     key: str
     value: str | None  # None: excluded from globs by a "-key" line; the kernel default stays
     path: str  # file inside the root that set it

@@ -9,13 +9,13 @@ temporary ``policy-rc.d`` that refuses every start is in place while apt runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
+from audit.model import replace
 from audit.remedy.target import FixTarget
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Package:
+class Package(NamedTuple):
     """What provides one tool on each family: ``"name"`` or ``"name   # why"``; None: nothing to install there."""
 
     debian: str | None = None

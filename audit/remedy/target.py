@@ -6,7 +6,7 @@ import contextlib
 import re
 import shlex
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from audit.boot.facts import boot_cmdline
 from audit.boot.model import DEFAULT_GRUB, DEFAULT_GRUB_D
@@ -23,8 +23,7 @@ from audit.parsers.systemd import UNIT_DIRS
 INSTALLERS = {"debian": "apt-get", "suse": "zypper"}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FixTarget:
+class FixTarget(NamedTuple):
     """The facts a remediation depends on; the defaults describe a live systemd host of unknown family."""
 
     mode: TargetMode = TargetMode.LIVE

@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from audit.errors import ParseError
 from audit.parsers.grub.limits import (
@@ -27,8 +27,7 @@ _KEY_VALUE = re.compile(r"([^ \t]+)[ \t]*(.*)$")
 _BLS_MULTI = {"initrd", "options", "grub_arg", "grub_class"}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BlsEntry:
+class BlsEntry(NamedTuple):
     """One ``/boot/loader/entries/*.conf`` file."""
 
     title: str | None = None

@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from audit.errors import ParseError
 from audit.parsers.grub.expand import _expand_fields, _Expansion
@@ -55,8 +55,7 @@ class GrubFiles(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MenuEntry:
+class MenuEntry(NamedTuple):
     title: str
     entry_id: str | None
     body: tuple[Node, ...]
@@ -66,8 +65,7 @@ class MenuEntry:
     conditional: bool = False  # defined under a condition the evaluator could not decide
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BootContext:
+class BootContext(NamedTuple):
     """The variables of a GRUB context (a submenu's, or the top level's after ``configfile``) once
     its script has run: what the entries defined in it see when they boot."""
 
@@ -78,8 +76,7 @@ class BootContext:
     dropped: dict[str, str]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Submenu:
+class Submenu(NamedTuple):
     title: str
     entry_id: str | None
     children: tuple[MenuItem, ...]
@@ -157,8 +154,7 @@ GRUB_EXPORTED = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Redirect:
+class Redirect(NamedTuple):
     source: str
     line: int
     command: str  # "configfile", "source", "normal", "."

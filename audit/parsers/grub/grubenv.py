@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from audit.errors import ParseError
 from audit.parsers.grub.limits import GrubLimitError
@@ -19,8 +19,7 @@ _LINE = re.compile(r"(?:[^\\\n]+|\\[\s\S]|\\\Z)*")  # up to an unescaped newline
 _ESCAPE = re.compile(r"\\([\s\S])")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class GrubEnv:
+class GrubEnv(NamedTuple):
     values: dict[str, str]
     lines: dict[str, int]  # line of each variable
     problems: tuple[str, ...] = ()  # oddities GRUB tolerates (size)

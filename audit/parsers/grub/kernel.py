@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 from collections import ChainMap
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from audit.parsers.grub.evaluator import (
     GrubFiles,
@@ -31,8 +31,7 @@ _XEN_COMMANDS = {"multiboot", "multiboot2"}
 _MODULE_COMMANDS = {"module", "module2"}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class KernelCommand:
+class KernelCommand(NamedTuple):
     command: str  # "linux", "linux16", "linuxefi", or "module" for a Xen dom0 kernel
     path: str  # kernel image as written (device prefix kept)
     cmdline: str  # arguments after the path, variables expanded

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from audit.parsers.grub.limits import MAX_LEGACY_MODULES, MAX_MENU_ITEMS, MAX_PROBLEMS, GrubLimitError, iter_lines
 
@@ -13,8 +13,7 @@ _COMMAND = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:\s*=\s*|\s+|$)(.*)$")
 # -- legacy GRUB (0.97): grub.conf / menu.lst -----------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LegacyEntry:
+class LegacyEntry(NamedTuple):
     title: str
     line: int
     kernel: str | None = None  # image path as written (a "(hd0,0)" device may lead)
@@ -25,8 +24,7 @@ class LegacyEntry:
     root: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LegacyConfig:
+class LegacyConfig(NamedTuple):
     default: str | None  # "0", "saved", ...
     default_line: int | None
     fallback: str | None

@@ -9,7 +9,7 @@ construct (quotes, ``${...}``, ``$(...)``, comments) is scanned once. Equal word
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from audit.errors import ParseError
 from audit.parsers.grub.limits import MAX_WORDS, GrubLimitError
@@ -33,8 +33,7 @@ _DQ_ESCAPES = ('$"\\\n', '$`"\\\n')
 # -- words: the lexical layer shared by the shell and GRUB script readers --------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Part:
+class Part(NamedTuple):
     kind: str  # "lit", "var" or "cmd" (a shell command substitution, never run)
     text: str  # literal text, variable name, or the raw substitution
     quoted: bool = False  # inside '...' or "..."
@@ -42,8 +41,7 @@ class Part:
     arg: str = ""  # its word, as written
 
 
-@dataclass(frozen=True, slots=True)
-class Word:
+class Word(NamedTuple):
     parts: tuple[Part, ...]
     raw: str  # as written, for messages
 
@@ -55,8 +53,7 @@ class Word:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class Command:
+class Command(NamedTuple):
     words: tuple[Word, ...]
     line: int
 

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from audit.errors import ParseError
 from audit.parsers.grub.lexer import Command, LexStats, Word, _lex
@@ -12,29 +12,25 @@ from audit.parsers.grub.lexer import Command, LexStats, Word, _lex
 # -- GRUB 2 script: syntax tree ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class IfBlock:
+class IfBlock(NamedTuple):
     branches: tuple[tuple[Command | None, tuple[Node, ...]], ...]  # (condition, body); None = else
     line: int
 
 
-@dataclass(frozen=True, slots=True)
-class MenuBlock:
+class MenuBlock(NamedTuple):
     kind: str  # "menuentry" or "submenu"
     args: tuple[Word, ...]
     body: tuple[Node, ...]
     line: int
 
 
-@dataclass(frozen=True, slots=True)
-class FunctionBlock:
+class FunctionBlock(NamedTuple):
     name: str
     body: tuple[Node, ...]
     line: int
 
 
-@dataclass(frozen=True, slots=True)
-class LoopBlock:
+class LoopBlock(NamedTuple):
     header: Command
     body: tuple[Node, ...]
     line: int
@@ -43,8 +39,7 @@ class LoopBlock:
 Node = Command | IfBlock | MenuBlock | FunctionBlock | LoopBlock
 
 
-@dataclass(frozen=True, slots=True)
-class GrubScript:
+class GrubScript(NamedTuple):
     nodes: tuple[Node, ...]
 
 

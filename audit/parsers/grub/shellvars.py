@@ -5,7 +5,7 @@ assign, without running anything.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from audit.parsers.grub.expand import _expand_word, _Expansion
 from audit.parsers.grub.lexer import _ASSIGN, Part, Word, _is_assignment, _lex
@@ -14,24 +14,21 @@ from audit.parsers.grub.limits import Meter
 # -- shell-syntax variable files: /etc/default/grub, /etc/default/grub.d/*.cfg ----------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ShellVar:
+class ShellVar(NamedTuple):
     name: str
     value: str
     origins: tuple[str, ...]  # "<tag>:<line>" of every assignment that contributed, oldest first
     dynamic: bool = False  # holds a $(...) or `...` substitution: value is the raw text
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ShellAssignment:
+class ShellAssignment(NamedTuple):
     name: str
     value: str
     line: int
     dynamic: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ShellFile:
+class ShellFile(NamedTuple):
     variables: dict[str, ShellVar]  # the values after this file (inherited ones included)
     assignments: tuple[ShellAssignment, ...]  # this file's assignments in order
     problems: tuple[str, ...] = ()
