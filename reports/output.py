@@ -9,7 +9,7 @@ import stat
 import tempfile
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TextIO
 
 from audit.errors import UsageError
 from audit.model import Report
@@ -128,13 +128,24 @@ def write_atomic(path: str, text: str, *, mode: int | None = None,
     """Write ``text`` to ``path`` via a temporary file in the same folder, fsync, then rename:
     a crash or kill mid-write leaves the previous file in place, never half a report. The file gets
     ``file_mode(path, mode)``."""
+    write_atomic_with(path, lambda fh: fh.write(text), mode=mode, fail_before_rename=fail_before_rename)
+
+
+def write_atomic_with(path: str, write: Callable[[TextIO], object], *, mode: int | None = None,
+                      clean_stale: bool = True, sync_folder: bool = True,
+                      fail_before_rename: Callable[[], None] | None = None) -> None:
+    """``write_atomic`` for content written piece by piece: ``write(fh)`` fills the temporary file.
+    ``clean_stale=False`` skips looking through the folder for stale temporaries of ours, and
+    ``sync_folder=False`` the fsync of the folder after the rename (a fleet's folder holds a file per
+    host: its caller cleans it once, and syncs it once)."""
     final_mode = file_mode(path, mode)
     folder = os.path.dirname(os.path.abspath(path))
-    _remove_stale_temporaries(folder, os.path.basename(path))
+    if clean_stale:
+        _remove_stale_temporaries(folder, os.path.basename(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         if fail_before_rename is not None:
@@ -145,6 +156,8 @@ def write_atomic(path: str, text: str, *, mode: int | None = None,
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    if not sync_folder:
+        return
     try:  # make the rename itself durable
         dfd = os.open(folder, os.O_RDONLY)
         try:

@@ -32,6 +32,7 @@ FLOORS: tuple[tuple[str, int, str], ...] = (
     ("audit.hookspecs", 6, "engine"),
     ("audit.plugins", 6, "engine"),
     ("audit.entrypoints", 6, "engine"),
+    ("audit.fleet", 6, "engine"),
     ("audit.engine", 6, "engine"),
     ("audit.capture", 6, "engine"),
     ("checks", 7, "checks"),

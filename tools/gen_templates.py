@@ -25,7 +25,7 @@ from reports.templates_env import COMPILED, TEMPLATES, source_environment  # noq
 
 #: each template and the module:attribute holding the filters it is rendered with (jinja2 checks
 #: at compile time that every filter a template uses exists)
-TEMPLATE_FILTERS = {"report.html": "reports.html_report:FILTERS"}
+TEMPLATE_FILTERS = {"report.html": "reports.html_report:FILTERS", "fleet.html": "reports.html_report:FILTERS"}
 
 
 def _filters() -> dict[str, object]:

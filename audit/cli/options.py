@@ -68,7 +68,10 @@ class Parser(argparse.ArgumentParser):
 def add_run_options(p: argparse.ArgumentParser) -> None:
     target = p.add_mutually_exclusive_group()
     target.add_argument("--root", metavar="DIR", help="audit the tree at DIR (an unbooted image) instead of this host")
-    target.add_argument("--snapshot", metavar="FILE", help="audit a snapshot made by 'hostaudit collect'")
+    target.add_argument("--snapshot", metavar="FILE|DIR", action="append",
+                        help="audit a snapshot made by 'hostaudit collect' or collect.sh; a directory of them, or "
+                             "this option repeated, audits them all in one run (a fleet: a table of hosts, worst "
+                             "first; -o fleet.json, .xml, .html, .prom, --fix-script DIR)")
     p.add_argument("--format", default="text", metavar="FMT",
                    help="what goes to stdout: text (default), json, junit, html, prometheus")
     p.add_argument("-o", "--output", action="append", default=[], metavar="PATH",

@@ -34,7 +34,8 @@ def make_host(args: argparse.Namespace) -> Any:
     if getattr(args, "snapshot", None):
         from audit.host.snapshot import load_snapshot_host
 
-        return load_snapshot_host(args.snapshot)  # raises UsageError on a bad snapshot
+        (path,) = args.snapshot  # several, or a directory: a fleet (is_fleet)
+        return load_snapshot_host(path)  # raises UsageError on a bad snapshot
     if args.root:
         if not os.path.isdir(args.root):
             raise UsageError(f"--root {args.root}: not a directory")
@@ -46,7 +47,17 @@ def make_host(args: argparse.Namespace) -> Any:
     return Host.live()
 
 
+def is_fleet(args: argparse.Namespace) -> bool:
+    """``--snapshot`` given more than once, or naming a directory: every snapshot in one run."""
+    snapshots = getattr(args, "snapshot", None) or []
+    return len(snapshots) > 1 or any(os.path.isdir(s) for s in snapshots)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    if is_fleet(args):
+        from audit.cli.fleet import cmd_fleet
+
+        return cmd_fleet(args)
     from audit.engine import AuditInterrupted, ExitCode, exit_code, run_audit
     from reports import journal, output
 

@@ -8,6 +8,9 @@ are what a snapshot must capture, so a plugin's own facts travel too.
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -25,14 +28,157 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+#: Values a parse may return that nobody can change: shared as they are.
+_ATOMS = (str, bytes, int, float, complex, bool, type(None), enum.Enum, range)
+
+
+def _copier(value: Any, depth: int = 0) -> tuple[bool, Callable[[], Any] | None]:
+    """(understood, make): whether ``value`` is made only of things this knows how to share, and a
+    function that makes a fresh copy of its mutable containers (lists, dicts, sets: at any depth,
+    inside tuples, named tuples and frozen dataclasses), sharing everything immutable; ``make`` is
+    None when nothing in it can be changed. Anything else (an object of a plain class, a dataclass
+    that is not frozen) is not understood, and such a value is never cached."""
+    if depth > 40:
+        return False, None
+    if isinstance(value, _ATOMS):
+        return True, None
+    if isinstance(value, tuple):
+        kind = type(value)
+        if kind is not tuple and not hasattr(kind, "_fields"):  # only plain and named tuples
+            return False, None
+        parts = [_copier(v, depth + 1) for v in value]
+        if not all(ok for ok, _ in parts):
+            return False, None
+        if all(make is None for _, make in parts):
+            return True, None
+        makers = [make for _, make in parts]
+        build = kind if kind is tuple else kind._make  # type: ignore[attr-defined]
+        return True, lambda: build([m() if m else v for m, v in zip(makers, value, strict=True)])
+    if isinstance(value, frozenset):
+        ok = all(_copier(v, depth + 1) == (True, None) for v in value)
+        return ok, None
+    if isinstance(value, list | set):
+        kind = type(value)
+        if kind not in (list, set):
+            return False, None
+        parts = [_copier(v, depth + 1) for v in value]
+        if not all(ok for ok, _ in parts):
+            return False, None
+        if all(make is None for _, make in parts):
+            return True, lambda: kind(value)
+        pairs = [(make, v) for (_, make), v in zip(parts, value, strict=True)]
+        return True, lambda: kind(m() if m else v for m, v in pairs)
+    if isinstance(value, dict):
+        if type(value) is not dict or not all(_copier(k, depth + 1) == (True, None) for k in value):
+            return False, None
+        parts = {k: _copier(v, depth + 1) for k, v in value.items()}
+        if not all(ok for ok, _ in parts.values()):
+            return False, None
+        if all(make is None for _, make in parts.values()):
+            return True, lambda: dict(value)
+        return True, lambda: {k: (m() if m else value[k]) for k, (_, m) in parts.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        params = getattr(type(value), "__dataclass_params__", None)
+        if params is None or not params.frozen:
+            return False, None
+        fields = [f.name for f in dataclasses.fields(value)]
+        parts_by = {name: _copier(getattr(value, name), depth + 1) for name in fields}
+        if not all(ok for ok, _ in parts_by.values()):
+            return False, None
+        changing = {name: make for name, (_, make) in parts_by.items() if make is not None}
+        if not changing:
+            return True, None
+        cls = type(value)
+
+        def copy() -> Any:
+            new = object.__new__(cls)
+            for name in fields:
+                make = changing.get(name)
+                object.__setattr__(new, name, make() if make else getattr(value, name))
+            return new
+
+        return True, copy
+    return False, None
+
+
+class ParseCache:
+    """What parsers made of a file's text, shared by the hosts one process audits (a fleet run):
+    hosts built from one image hold the same kernel config, os-release, cpuinfo of one CPU model.
+
+    Keyed by the parser and the text itself (Python's hash of the text, confirmed by comparing the
+    text: two different texts never share an entry). A cached value is never handed out to be
+    changed: what is immutable (strings, numbers, tuples, frozensets, frozen dataclasses of those)
+    is shared as it is; the lists, dicts and sets in it are copied for each host that asks, so a
+    check that changed its copy would change nothing another host sees. A value this does not know
+    how to copy is not cached, nor is a parse that fails. Snapshots keep their decoded file content
+    here too (``content``). Bounded: ``max_entries`` values and ``max_bytes`` of the text (and
+    content) behind them, least recently used first out.
+    """
+
+    def __init__(self, *, max_entries: int = 256, max_bytes: int = 32 * 1024 * 1024) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[tuple[Any, Any], tuple[Any, Callable[[], Any] | None, int]] = OrderedDict()
+        self._bytes = 0
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _get(self, key: tuple[Any, Any]) -> tuple[Any, Callable[[], Any] | None, int] | None:
+        hit = self._entries.get(key)
+        if hit is not None:
+            self._entries.move_to_end(key)
+            self.hits += 1
+        else:
+            self.misses += 1
+        return hit
+
+    def _put(self, key: tuple[Any, Any], value: Any, make: Callable[[], Any] | None, size: int) -> None:
+        if size > self.max_bytes:
+            return
+        self._entries[key] = (value, make, size)
+        self._bytes += size
+        while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
+            _, (_, _, old) = self._entries.popitem(last=False)
+            self._bytes -= old
+
+    def parse(self, source: str, text: str, parser: Callable[[str], T]) -> T:
+        """``parse_text(source, text, parser)``, from the cache when this parser has seen this text."""
+        key = (parser, text)
+        hit = self._get(key)
+        if hit is not None:
+            value, make, _ = hit
+            return make() if make is not None else value  # type: ignore[no-any-return]
+        value = parse_text(source, text, parser)
+        if len(text) <= self.max_bytes:
+            understood, make = _copier(value)
+            if understood:
+                self._put(key, value, make, len(text))
+                return make() if make is not None else value  # type: ignore[no-any-return]
+        return value
+
+    def content(self, encoded: str | bytes, decode: Callable[[], bytes]) -> bytes:
+        """``decode()``, the bytes a snapshot holds as ``encoded`` (base64, compressed), shared by
+        the snapshots that hold the same ``encoded``; a decoding that fails is not kept."""
+        key = (ParseCache.content, encoded)
+        hit = self._get(key)
+        if hit is not None:
+            return hit[0]  # type: ignore[no-any-return]
+        data = decode()
+        self._put(key, data, None, len(encoded) + len(data))
+        return data
+
 
 class Host:
     """A host to audit: the live machine, an unbooted image root, or (later) a snapshot."""
 
-    def __init__(self, fs: FileSource, *, mode: TargetMode, root: str) -> None:
+    def __init__(self, fs: FileSource, *, mode: TargetMode, root: str, parse_cache: ParseCache | None = None) -> None:
         self.fs = fs
         self.mode = mode
         self.root = root
+        self.parse_cache = parse_cache
         self._cache: dict[Callable[..., Any], tuple[bool, Any]] = {}
         self._runtime: bool | None = None
 
@@ -99,8 +245,11 @@ class Host:
             raise
 
     def parse(self, path: str, parser: Callable[[str], T], *, runtime: bool = False) -> T:
-        """Read ``path`` and run a pure parser on it; a ParseError names the file and line."""
+        """Read ``path`` and run a pure parser on it; a ParseError names the file and line. With a
+        ``parse_cache`` (a fleet run), a text this parser has seen for another host is not parsed again."""
         text = self.read_runtime(path) if runtime else self.read_text(path)
+        if self.parse_cache is not None:
+            return self.parse_cache.parse(path, text, parser)
         return parse_text(path, text, parser)
 
     def exists(self, path: str) -> bool:

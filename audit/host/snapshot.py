@@ -41,17 +41,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import dataclasses
 import json
 import os
 import re
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from audit.errors import FactError, FactUnavailable, UsageError
-from audit.host.core import Host
+from audit.host.core import Host, ParseCache
 from audit.host.fs import MAX_READ, Kind, normalize, walk_inside
 from audit.inputfile import read_user_file
 from audit.model import TargetMode
@@ -81,6 +82,7 @@ TYPES: tuple[str, ...] = (*KINDS, "absent", "error")
 ENCODINGS = ("utf-8", "base64", "gzip+base64")
 GLOB_MAGIC = re.compile(r"[*?\[]")
 SAFE_FIELD = re.compile(r"[A-Za-z0-9._/+:@,=~-]+")
+_SAFE_BYTES = re.compile(rb"[A-Za-z0-9._/+:@,=~-]+")
 
 
 class SnapshotError(UsageError):
@@ -90,8 +92,10 @@ class SnapshotError(UsageError):
 # ------------------------------------------------------------------------------------------------
 # The model
 # ------------------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Entry:
+class Entry(NamedTuple):
+    """One captured path (a named tuple: a snapshot holds thousands, and a fleet run loads thousands
+    of snapshots; built by keyword only)."""
+
     type: str
     data: bytes | None = None  # file content
     size: int | None = None  # file: content length, or a lower bound when omitted
@@ -111,7 +115,8 @@ class Snapshot:
     root: str | None = None
     collector: str | None = None
     patterns: tuple[str, ...] = ()
-    implicit_dirs: frozenset[str] = field(default=frozenset(), repr=False)
+    #: directories that hold an entry without being one (a set; asked only, never listed)
+    implicit_dirs: Container[str] = field(default=frozenset(), repr=False)
 
 
 def _ancestors(path: str) -> Iterable[str]:
@@ -137,6 +142,8 @@ class SnapshotFS:
     def __init__(self, snap: Snapshot, *, name: str) -> None:
         self.snap = snap
         self.name = name
+        # a snapshot never changes: each path is walked once (checks ask for the same paths often)
+        self._resolved: dict[tuple[str, bool], tuple[str, Entry] | FactUnavailable | FactError] = {}
 
     def describe(self) -> str:
         # The captured root, as RootFS said it on that host: messages then match a direct run.
@@ -161,6 +168,29 @@ class SnapshotFS:
 
     def resolve(self, path: str, *, follow_last: bool = True) -> tuple[str, Entry]:
         """The captured path ``path`` designates, and its entry (the same walk as RootFS.resolve)."""
+        key = (path, follow_last)
+        done = self._resolved.get(key)
+        if done is None:
+            try:
+                done = self._resolve(path, follow_last=follow_last)
+            except (FactUnavailable, FactError) as exc:
+                done = exc
+            self._resolved[key] = done
+        if isinstance(done, tuple):
+            return done
+        raise done.with_traceback(None)
+
+    def _resolve(self, path: str, *, follow_last: bool) -> tuple[str, Entry]:
+        e = self.snap.entries.get(path)
+        if e is not None and _GOOD_PATH.match(path) and path != "/":
+            # A path the snapshot holds as it is: every directory above an entry is a directory (the
+            # loader refuses an entry under anything else), so the walk would reach it directly.
+            if e.type == "absent":
+                raise FactUnavailable(f"{path} does not exist", source=path)
+            if e.type == "error":
+                raise FactError(path, e.error or "cannot be looked at")
+            if e.type != "link" or not follow_last:
+                return path, e
         shown = normalize(path)
 
         def step(parent: str, name: str, more: bool) -> str | None:
@@ -224,8 +254,8 @@ class SnapshotFS:
 class SnapshotHost(Host):
     """A Host over a snapshot; a snapshot of an image says what an image says when /proc is absent."""
 
-    def __init__(self, fs: SnapshotFS, *, root: str) -> None:
-        super().__init__(fs, mode=TargetMode.SNAPSHOT, root=root)
+    def __init__(self, fs: SnapshotFS, *, root: str, parse_cache: ParseCache | None = None) -> None:
+        super().__init__(fs, mode=TargetMode.SNAPSHOT, root=root, parse_cache=parse_cache)
         self.snapshot = fs.snap
 
     def runtime_unavailable(self, path: str) -> FactUnavailable:
@@ -249,7 +279,13 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+#: A path as a snapshot stores it: absolute, normalized, no NUL, no component longer than MAX_NAME.
+_GOOD_PATH = re.compile(rf"(?:/(?!\.\.?(?:/|\Z))[^/\x00]{{1,{MAX_NAME}}})+\Z|/\Z")
+
+
 def check_path(path: Any) -> str:
+    if isinstance(path, str) and len(path) <= MAX_PATH and _GOOD_PATH.match(path):
+        return path  # the common case, in one regular expression; the checks below name the problem
     if not isinstance(path, str):
         raise _fail(f"a path is {type(path).__name__}, not a string")
     if not path.startswith("/"):
@@ -294,15 +330,23 @@ def _check_int(value: Any, where: str, *, limit: int = 1 << 53) -> int:
 
 
 class _Budget:
-    """Decoded bytes so far, so a hostile snapshot cannot expand without bound."""
+    """Decoded bytes so far, so a hostile snapshot cannot expand without bound; and the cache that
+    spares a fleet run decoding the same content (a kernel config) once per host."""
 
-    def __init__(self) -> None:
+    def __init__(self, cache: ParseCache | None = None) -> None:
         self.used = 0
+        self.cache = cache
 
     def take(self, n: int, where: str) -> None:
         self.used += n
         if self.used > MAX_DECODED:
             raise _fail(f"{where}: the snapshot decodes to more than {MAX_DECODED} bytes")
+
+    def decoded(self, encoded: str | bytes, decode: Callable[[], bytes]) -> bytes:
+        """``decode()``, or what it gave for the same ``encoded`` content of another snapshot."""
+        if self.cache is None or len(encoded) < 4096:
+            return decode()
+        return self.cache.content(encoded, decode)
 
 
 def _b64(text: str, where: str) -> bytes:
@@ -344,8 +388,8 @@ def _json_entry(path: str, raw: Any, budget: _Budget) -> Entry:
     if kind not in TYPES:
         raise _fail(f"{where}: unknown type {_short(kind)}")
     allowed = _ENTRY_KEYS.get(kind, {"type"})
-    extra = sorted(set(raw) - allowed, key=str)
-    if extra:
+    if not allowed.issuperset(raw):
+        extra = sorted(set(raw) - allowed, key=str)
         raise _fail(f"{where}: unexpected key {_short(extra[0])} for a {kind}")
     if kind == "file":
         size = _check_int(raw["size"], f"{where}: size") if "size" in raw else None
@@ -368,10 +412,10 @@ def _json_entry(path: str, raw: Any, budget: _Budget) -> Entry:
                 data = text.encode("utf-8")
             except UnicodeEncodeError:
                 raise _fail(f"{where}: utf-8 data holds an unpaired surrogate") from None
+        elif enc == "base64":
+            data = budget.decoded(text, lambda: _b64(text, where))
         else:
-            data = _b64(text, where)
-            if enc == "gzip+base64":
-                data = _gunzip_exact(data, where, MAX_READ)
+            data = budget.decoded(text, lambda: _gunzip_exact(_b64(text, where), where, MAX_READ))
         if len(data) > MAX_READ:
             raise _fail(f"{where}: content larger than {MAX_READ} bytes")
         if len(data) != size:
@@ -408,6 +452,13 @@ def _names(names: list[Any], where: str, budget: _Budget) -> tuple[str, ...]:
     return tuple(sorted(checked))
 
 
+def _check_meta(meta: Mapping[str, Any]) -> None:
+    if meta.get("mode") is None:
+        raise _fail("the source mode (live or image) is missing")
+    if meta.get("mode") not in ("live", "image"):
+        raise _fail(f"source mode {_short(meta.get('mode'))} is neither 'live' nor 'image'")
+
+
 def _finish(entries: dict[str, Entry], **meta: Any) -> Snapshot:
     """Structural checks shared by both formats; computes the implicit parent directories."""
     if len(entries) > MAX_ENTRIES:
@@ -426,10 +477,7 @@ def _finish(entries: dict[str, Entry], **meta: Any) -> Snapshot:
             if ae is not None and ae.type != "dir":
                 raise _fail(f"entry {_short(path)} lies under {_short(anc)}, which is a {ae.type}")
             implicit.add(anc)
-    if meta.get("mode") is None:
-        raise _fail("the source mode (live or image) is missing")
-    if meta.get("mode") not in ("live", "image"):
-        raise _fail(f"source mode {_short(meta.get('mode'))} is neither 'live' nor 'image'")
+    _check_meta(meta)
     snap = Snapshot(entries=entries, implicit_dirs=frozenset(implicit), **meta)
     if snap.hostname is None:
         snap = dataclasses.replace(snap, hostname=_hostname_of(snap))
@@ -448,17 +496,115 @@ def _hostname_of(snap: Snapshot) -> str | None:
     return None
 
 
-def _from_json(blob: bytes) -> Snapshot:
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k, v in pairs:
-            if k in out:
-                raise _fail(f"key {_short(k)} appears twice")
-            out[k] = v
-        return out
+# -- reading only the entries asked for (partial=True) ---------------------------------------------
+class _LazyEntries(Mapping[str, Entry]):
+    """The entries of a snapshot, each checked and decoded when it is first looked up, by the same
+    code a full load runs on every entry (``make``); entries nobody looks up cost only their share
+    of splitting the file. Looking an entry up also checks the entries of its parent directories,
+    as a full load does (an entry under a file is refused)."""
 
+    def __init__(self, raw: Mapping[str, Any], make: Callable[[str, Any], Entry]) -> None:
+        self._raw = raw
+        self._make = make
+        self._done: dict[str, Entry] = {}
+        self._sorted: list[str] | None = None
+
+    def __getitem__(self, path: str) -> Entry:
+        e = self._done.get(path)
+        if e is not None:
+            return e
+        raw = self._raw[path]  # KeyError: not in the snapshot
+        e = self._make(path, raw)
+        if path == "/":
+            if e.type == "absent":
+                raise _fail("the root is recorded as absent")
+            if e.type != "dir":
+                raise _fail(f"the root is a {e.type}, not a directory")
+        for anc in _ancestors(path):
+            if anc in self._raw:
+                ae = self[anc]
+                if ae.type != "dir":
+                    raise _fail(f"entry {_short(path)} lies under {_short(anc)}, which is a {ae.type}")
+        self._done[path] = e
+        return e
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._raw
+
+    def has_children(self, path: str) -> bool:
+        """Is ``path`` the parent directory of an entry (which is then checked like a full load would)?"""
+        if self._sorted is None:
+            self._sorted = sorted(self._raw)
+        prefix = path.rstrip("/") + "/"
+        i = bisect.bisect_left(self._sorted, prefix)
+        if i < len(self._sorted) and self._sorted[i].startswith(prefix):
+            check_path(self._sorted[i])
+            return True
+        return False
+
+
+class _ImplicitDirs(Container[str]):
+    """The implicit parent directories of a lazily read snapshot: asked, never listed."""
+
+    def __init__(self, entries: _LazyEntries) -> None:
+        self._entries = entries
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, str) and self._entries.has_children(path)
+
+
+def _finish_lazy(entries: _LazyEntries, **meta: Any) -> Snapshot:
+    if len(entries) > MAX_ENTRIES:
+        raise _fail(f"more than {MAX_ENTRIES} entries")
+    entries.get("/")  # the root's own checks
+    _check_meta(meta)
+    snap = Snapshot(entries=entries, implicit_dirs=_ImplicitDirs(entries), **meta)
+    if snap.hostname is None:
+        snap = dataclasses.replace(snap, hostname=_hostname_of(snap))
+    return snap
+
+
+# -- JSON -----------------------------------------------------------------------------------------
+def _first_duplicate(pairs: Sequence[tuple[Any, Any]]) -> Any:
+    seen: set[Any] = set()
+    for k, _ in pairs:
+        if k in seen:
+            return k
+        seen.add(k)
+    return None
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise _fail(f"key {_short(_first_duplicate(pairs))} appears twice")
+    return out
+
+
+class _Pairs(list):  # type: ignore[type-arg]
+    """A JSON object not looked at yet: its (key, value) pairs, as the decoder saw them."""
+
+
+def _plain(value: Any) -> Any:
+    """What the full load's decoder makes of ``value``: objects as dicts (a key given twice refused)."""
+    if isinstance(value, _Pairs):
+        return {k: _plain(v) for k, v in _no_duplicates(value).items()}
+    if isinstance(value, list):
+        if not any(isinstance(v, list) for v in value):
+            return list(value)  # strings, numbers: nothing to convert
+        return [_plain(v) for v in value]
+    return value
+
+
+def _decode_json(blob: bytes, hook: Callable[[list[tuple[str, Any]]], Any]) -> Any:
     try:
-        doc = json.loads(blob.decode("utf-8"), object_pairs_hook=no_duplicates)
+        return json.loads(blob.decode("utf-8"), object_pairs_hook=hook)
     except SnapshotError:
         raise
     except UnicodeDecodeError:
@@ -468,6 +614,10 @@ def _from_json(blob: bytes) -> Snapshot:
     except (RecursionError, ValueError) as exc:
         why = "nested too deeply" if isinstance(exc, RecursionError) else _short(str(exc))
         raise _fail(f"not valid JSON: {why}") from None
+
+
+def _json_meta(doc: Any) -> tuple[dict[str, Any], Any]:
+    """The checked top level of a JSON snapshot: its metadata, and its entries still unchecked."""
     if not isinstance(doc, dict):
         raise _fail(f"expected a JSON object, got {type(doc).__name__}")
     if doc.get("format") != FORMAT:
@@ -495,23 +645,55 @@ def _from_json(blob: bytes) -> Snapshot:
         raise _fail(f"entries: expected an object, got {type(entries_raw).__name__}")
     if len(entries_raw) > MAX_ENTRIES:
         raise _fail(f"more than {MAX_ENTRIES} entries")
-    budget = _Budget()
+    meta = {
+        "mode": source.get("mode"),
+        "hostname": opt(doc.get("hostname"), "hostname"),
+        "collected_at": opt(doc.get("collected_at"), "collected_at"),
+        "tool_version": opt(doc.get("tool_version"), "tool_version"),
+        "root": opt(source.get("root"), "source.root"),
+        "collector": opt(source.get("collector"), "source.collector"),
+        "patterns": _check_strs(patterns, "patterns"),
+    }
+    return meta, entries_raw
+
+
+def _check_strs(values: list[Any], where: str) -> tuple[str, ...]:
+    """``_check_str`` on each value; at once when they are all fine (a snapshot lists ~200 patterns)."""
+    if all(type(v) is str for v in values) and (not values or (max(map(len, values)) <= MAX_META
+                                                               and "\0" not in "".join(values))):
+        return tuple(values)
+    return tuple(_check_str(v, where) for v in values)
+
+
+def _from_json(blob: bytes, cache: ParseCache | None = None) -> Snapshot:
+    meta, entries_raw = _json_meta(_decode_json(blob, _no_duplicates))
+    budget = _Budget(cache)
     entries = {check_path(p): _json_entry(p, raw, budget) for p, raw in entries_raw.items()}
-    return _finish(
-        entries,
-        mode=source.get("mode"),
-        hostname=opt(doc.get("hostname"), "hostname"),
-        collected_at=opt(doc.get("collected_at"), "collected_at"),
-        tool_version=opt(doc.get("tool_version"), "tool_version"),
-        root=opt(source.get("root"), "source.root"),
-        collector=opt(source.get("collector"), "source.collector"),
-        patterns=tuple(_check_str(p, "patterns") for p in patterns),
-    )
+    return _finish(entries, **meta)
+
+
+def _from_json_lazy(blob: bytes, cache: ParseCache | None = None) -> Snapshot:
+    top = _decode_json(blob, _Pairs)
+    if not isinstance(top, _Pairs):
+        raise _fail(f"expected a JSON object, got {type(top).__name__}")
+    doc: dict[str, Any] = {}
+    for k, v in _no_duplicates(top).items():
+        # the entries stay pairs: each is checked when it is looked up
+        doc[k] = _no_duplicates(v) if k == "entries" and isinstance(v, _Pairs) else _plain(v)
+    meta, entries_raw = _json_meta(doc)
+    budget = _Budget(cache)
+
+    def make(path: str, raw: Any) -> Entry:
+        return _json_entry(check_path(path), _plain(raw), budget)
+
+    return _finish_lazy(_LazyEntries(entries_raw, make), **meta)
 
 
 # -- the line format ------------------------------------------------------------------------------
 def _field(raw: bytes, where: str) -> str:
     """A decoded field as the str os functions would give (undecodable bytes as surrogates)."""
+    if _SAFE_BYTES.fullmatch(raw):
+        return raw.decode("ascii")  # what os.fsdecode gives for these characters
     if raw[:1] == b"%":
         try:
             value = base64.b64decode(raw[1:], validate=True)
@@ -529,153 +711,310 @@ def _field(raw: bytes, where: str) -> str:
     return os.fsdecode(value)
 
 
-def _from_text(blob: bytes) -> Snapshot:
-    lines = blob.split(b"\n")
-    header = lines[0].rstrip(b"\r").split(b" ")
+#: The lines that may follow "dir PATH": its listing, blank lines among them.
+_NAME_LINES = re.compile(rb"(?:name [^\n]*\n|\r*\n)*")
+
+
+def _dot_line(blob: bytes, pos: int) -> tuple[int, int] | None:
+    """(start, end) of the first line from ``pos`` (a line start after the header, so > 0) that is
+    "." (with any "\r"s after it): the line that ends a file's content. None when there is none."""
+    size = len(blob)
+    at = pos if blob.startswith(b".", pos) else blob.find(b"\n.", pos) + 1
+    while at > 0:
+        end = at + 1
+        while end < size and blob[end] == 13:  # "\r"
+            end += 1
+        if end == size or blob[end] == 10:  # "\n"
+            return at, end
+        at = blob.find(b"\n.", at) + 1
+    return None
+_FILE_HOWS = {b"b64": 3, b"hex": 3, b"large": 4, b"denied": 3, b"failed": 3}
+
+
+class _Where:
+    """ "line N" of a place in a text snapshot, counted only if a message needs it (every check
+    takes where it is looking; only a failing one says so)."""
+
+    __slots__ = ("blob", "offset")
+
+    def __init__(self, blob: bytes, offset: int) -> None:
+        self.blob = blob
+        self.offset = offset
+
+    def __str__(self) -> str:
+        return "line " + str(self.blob.count(b"\n", 0, self.offset) + 1)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+
+class _Record(NamedTuple):
+    """One record of a text snapshot: where its line starts, its fields, and the byte span of the
+    lines it owns (a directory's name lines, a file's content lines)."""
+
+    offset: int
+    parts: list[bytes]
+    body: tuple[int, int] | None = None
+
+
+#: A line that opens a file's content ("file PATH b64" or "hex"), with the newline before it.
+_OPENER = re.compile(rb"\nfile [^ \n]* (?:b64|hex)\r*(?=\n|\Z)")
+
+
+def _split_text(blob: bytes) -> tuple[dict[str, str], list[tuple[str, _Record]]]:
+    """The metadata and the records (with the path each is about) of a text snapshot, in file order.
+
+    The structure is checked here for the whole file (header, known records with the right number of
+    fields, every file's content ended by its "." line, the "end" line and nothing after it); what a
+    record holds (its path, names, content) is checked when the record is read (``_text_entry``).
+    A file's content lines are skipped over (searched for the line that ends them), never looked at
+    one by one; the lines between contents are split at once.
+    """
+    nl = blob.find(b"\n")
+    header = (blob if nl < 0 else blob[:nl]).rstrip(b"\r").split(b" ")
     if len(header) != 2 or header[1] != str(SCHEMA_VERSION).encode():
         version = header[1].decode("latin-1") if len(header) > 1 else "(none)"
         raise _fail(f"unsupported text snapshot version {_short(version)} (this hostaudit reads {SCHEMA_VERSION})")
-    entries: dict[str, Entry] = {}
     meta: dict[str, str] = {}
-    budget = _Budget()
-    listing: tuple[str, list[str]] | None = None  # the directory whose "name" lines come next
-    i = 1
-    ended = False
+    records: list[tuple[str, _Record]] = []
+    append = records.append
+    keys: dict[bytes, str] = {}
+    size = len(blob)
+    pos = size if nl < 0 else nl + 1
 
-    def put(path: str, entry: Entry, where: str) -> None:
-        old = entries.get(path)
-        if old is None or old == entry:
-            entries[path] = entry
-            return
-        if old.type == entry.type == "dir" and old.names is None and old.error is None:
-            entries[path] = entry  # "dir P -" then the listing: keep the listing
-            return
-        if old.type == entry.type == "dir" and entry.names is None and entry.error is None:
-            return
-        raise _fail(f"{where}: conflicting records for {_short(path)}")
+    def key(raw: bytes, at: int) -> str:
+        """The path a record is about (checked when the record is read)."""
+        k = keys.get(raw)
+        if k is None:
+            k = _field(raw, _Where(blob, at)) if raw[:1] in (b"%", b"!") else raw.decode("latin-1")
+            keys[raw] = k
+        return k
 
-    def close_listing() -> None:
-        nonlocal listing
+    while pos < size:
+        opener = _OPENER.search(blob, pos - 1)
+        stop = opener.start() + 1 if opener is not None else size  # where the next content's record is
+        at = pos
+        listing: tuple[int, list[bytes]] | None = None  # a "dir PATH" whose name lines come next
+        for raw in blob[pos:stop].split(b"\n"):
+            line_at, at = at, at + len(raw) + 1
+            line = raw.rstrip(b"\r") if raw.endswith(b"\r") else raw
+            if listing is not None:
+                if not line or line.startswith(b"name "):
+                    continue
+                dir_at, dir_parts = listing
+                append((key(dir_parts[1], dir_at), _Record(dir_at, dir_parts, (dir_at + len_line(blob, dir_at),
+                                                                                  line_at))))
+                listing = None
+            if not line:
+                continue
+            parts = line.split(b" ")
+            rec, n = parts[0], len(parts)
+            if n == 2 and rec == b"absent":
+                append((key(parts[1], line_at), _Record(line_at, parts)))
+            elif n == 2 and rec == b"dir":
+                listing = (line_at, parts)
+            elif n == 3 and rec in (b"link", b"kind"):
+                append((key(parts[1], line_at), _Record(line_at, parts)))
+            elif n == 3 and rec == b"dir":
+                if parts[2] != b"-":
+                    raise _fail(f"{_Where(blob, line_at)}: bad dir record")
+                append((key(parts[1], line_at), _Record(line_at, parts)))
+            elif rec == b"file" and n in (3, 4):
+                if _FILE_HOWS.get(parts[2]) != n or parts[2] in (b"b64", b"hex"):
+                    raise _fail(f"{_Where(blob, line_at)}: bad file record")
+                append((key(parts[1], line_at), _Record(line_at, parts)))
+            elif rec == b"meta" and n == 3:
+                where = _Where(blob, line_at)
+                name = parts[1].decode("latin-1")
+                if name not in ("tool", "collected_at", "mode", "root", "hostname"):
+                    raise _fail(f"{where}: unknown meta key {_short(name)}")
+                meta[name] = _check_str(_field(parts[2], where), where)
+            elif rec == b"end" and n == 1:
+                rest = blob[line_at + len(raw) + 1:]
+                if rest.strip():
+                    skip = len(rest) - len(rest.lstrip())
+                    raise _fail(f"{_Where(blob, size - len(rest) + skip)}: data after the end line")
+                return meta, records
+            elif rec == b"name":
+                raise _fail(f"{_Where(blob, line_at)}: a name line outside a directory listing")
+            else:
+                shown = line[:40].decode("utf-8", errors="replace")
+                raise _fail(f"{_Where(blob, line_at)}: unknown record {_short(shown)}")
         if listing is not None:
-            path, names = listing
-            put(path, Entry(type="dir", names=_names(names, f"dir {_short(path)}", budget)), f"dir {_short(path)}")
-            listing = None
+            dir_at, dir_parts = listing
+            append((key(dir_parts[1], dir_at), _Record(dir_at, dir_parts, (dir_at + len_line(blob, dir_at),
+                                                                              min(stop, size)))))
+        if opener is None:
+            break
+        head = blob[stop:opener.end()].rstrip(b"\r").split(b" ")
+        body = opener.end() + 1  # the content starts on the next line
+        dot = _dot_line(blob, body) if body <= size else None
+        if dot is None:
+            raise _fail(f"{_Where(blob, stop)}: file content of {_short(key(head[1], stop))} is truncated")
+        append((key(head[1], stop), _Record(stop, head, (body, max(body, dot[0] - 1)))))
+        pos = dot[1] + 1
+    raise _fail("truncated: no 'end' line (the collection was interrupted or hit its size cap)")
 
-    while i < len(lines):
-        line = lines[i].rstrip(b"\r")
-        where = f"line {i + 1}"
-        i += 1
-        if ended:
-            if line.strip():
-                raise _fail(f"{where}: data after the end line")
-            continue
+
+def len_line(blob: bytes, at: int) -> int:
+    """The length of the line at ``at`` with its newline."""
+    end = blob.find(b"\n", at)
+    return (len(blob) if end < 0 else end) - at + 1
+
+
+def _text_content(blob: bytes, rec: _Record, path: str, where: _Where, budget: _Budget) -> bytes:
+    assert rec.body is not None
+    start, stop = rec.body
+    block = blob[start:stop]
+    if len(block) + 1 > 4 * MAX_READ // 80 and block.count(b"\n") + 1 > 4 * MAX_READ // 80:
+        raise _fail(f"{where}: content of {_short(path)} is larger than {MAX_READ} bytes")
+
+    def decode() -> bytes:
+        if b"\r" in block:
+            joined = b"".join(line.rstrip(b"\r") for line in block.split(b"\n"))
+        else:
+            joined = block.replace(b"\n", b"")
+        if rec.parts[2] == b"b64":
+            return _b64(joined.decode("latin-1"), where)
+        try:
+            return bytes.fromhex(b"".join(joined.split()).decode("ascii"))
+        except (ValueError, UnicodeDecodeError):
+            raise _fail(f"{where}: content of {_short(path)} is not valid hex") from None
+
+    data = budget.decoded(rec.parts[2] + b" " + block, decode)
+    if len(data) > MAX_READ:
+        raise _fail(f"{where}: content of {_short(path)} is larger than {MAX_READ} bytes")
+    budget.take(len(data), where)
+    return data
+
+
+def _text_listing(blob: bytes, rec: _Record, path: str, budget: _Budget) -> tuple[str, ...]:
+    assert rec.body is not None
+    start, stop = rec.body
+    names: list[str] = []
+    at = start
+    for raw in blob[start:stop].split(b"\n"):
+        line_at, at = at, at + len(raw) + 1
+        line = raw.rstrip(b"\r")
         if not line:
             continue
         parts = line.split(b" ")
-        rec = parts[0]
-        if rec == b"name":
-            if listing is None or len(parts) != 2:
-                raise _fail(f"{where}: a name line outside a directory listing")
-            if len(listing[1]) >= MAX_NAMES:
-                raise _fail(f"{where}: too many names")
-            listing[1].append(check_name(_field(parts[1], where), where))
-            continue
-        close_listing()
+        if len(parts) != 2:
+            raise _fail(f"{_Where(blob, line_at)}: a name line outside a directory listing")
+        if len(names) >= MAX_NAMES:
+            raise _fail(f"{_Where(blob, line_at)}: too many names")
+        where: Any = _Where(blob, line_at)
+        names.append(check_name(_field(parts[1], where), where))
+    return _names(names, f"dir {_short(path)}", budget)
+
+
+def _text_entry(blob: bytes, rec: _Record, budget: _Budget) -> tuple[str, Entry, Any]:
+    """(path, entry, where) of one record, every field checked."""
+    where: Any = _Where(blob, rec.offset)
+    parts = rec.parts
+    kind = parts[0]
+    path = check_path(_field(parts[1], where))
+    if kind == b"dir":
+        if rec.body is None:
+            return path, Entry(type="dir"), where
+        return path, Entry(type="dir", names=_text_listing(blob, rec, path, budget)), f"dir {_short(path)}"
+    if kind == b"link":
+        return path, Entry(type="link", target=_check_str(_field(parts[2], where), where, limit=MAX_PATH,
+                                                          empty=False)), where
+    if kind == b"kind":
+        name = parts[2].decode("latin-1")
+        if name not in ("char", "block", "fifo", "socket", "other"):
+            raise _fail(f"{where}: unknown kind {_short(name)}")
+        return path, Entry(type=name), where
+    if kind == b"absent":
+        return path, Entry(type="absent"), where
+    how = parts[2]
+    if how in (b"b64", b"hex"):
+        data = _text_content(blob, rec, path, where, budget)
+        return path, Entry(type="file", data=data, size=len(data)), where
+    if how == b"large":
+        try:
+            size = _check_int(int(parts[3].decode("ascii")), where)
+        except (ValueError, UnicodeDecodeError):
+            raise _fail(f"{where}: bad size") from None
+        return path, Entry(type="file", size=size, omitted=f"larger than the collector's cap, {size}+ bytes"), where
+    if how == b"denied":
+        return path, Entry(type="file", error="permission denied (run hostaudit as root to read it)"), where
+    return path, Entry(type="file", error="read failed (reported by collect.sh)"), where
+
+
+def _merge(old: Entry | None, entry: Entry, path: str, where: Any) -> Entry:
+    """Two records of one path: identical ones are allowed, and "dir P -" with P's listing."""
+    if old is None or old == entry:
+        return entry
+    if old.type == entry.type == "dir" and old.names is None and old.error is None:
+        return entry  # "dir P -" then the listing: keep the listing
+    if old.type == entry.type == "dir" and entry.names is None and entry.error is None:
+        return old
+    raise _fail(f"{where}: conflicting records for {_short(path)}")
+
+
+def _text_meta(meta: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "mode": meta.get("mode"),
+        "hostname": meta.get("hostname") or None,
+        "collected_at": meta.get("collected_at"),
+        "tool_version": meta.get("tool"),
+        "root": meta.get("root"),
+        "collector": "collect.sh",
+    }
+
+
+def _from_text(blob: bytes, cache: ParseCache | None = None) -> Snapshot:
+    meta, records = _split_text(blob)
+    entries: dict[str, Entry] = {}
+    budget = _Budget(cache)
+    for _, rec in records:
+        path, entry, where = _text_entry(blob, rec, budget)
+        entries[path] = _merge(entries.get(path), entry, path, where)
         if len(entries) > MAX_ENTRIES:
             raise _fail(f"more than {MAX_ENTRIES} entries")
-        if rec == b"end" and len(parts) == 1:
-            ended = True
-        elif rec == b"meta" and len(parts) == 3:
-            key = parts[1].decode("latin-1")
-            if key not in ("tool", "collected_at", "mode", "root", "hostname"):
-                raise _fail(f"{where}: unknown meta key {_short(key)}")
-            meta[key] = _check_str(_field(parts[2], where), where)
-        elif rec == b"dir" and len(parts) in (2, 3):
-            path = check_path(_field(parts[1], where))
-            if len(parts) == 3:
-                if parts[2] != b"-":
-                    raise _fail(f"{where}: bad dir record")
-                put(path, Entry(type="dir"), where)
-            else:
-                listing = (path, [])
-        elif rec == b"link" and len(parts) == 3:
-            target = _check_str(_field(parts[2], where), where, limit=MAX_PATH, empty=False)
-            put(check_path(_field(parts[1], where)), Entry(type="link", target=target), where)
-        elif rec == b"kind" and len(parts) == 3:
-            kind = parts[2].decode("latin-1")
-            if kind not in ("char", "block", "fifo", "socket", "other"):
-                raise _fail(f"{where}: unknown kind {_short(kind)}")
-            put(check_path(_field(parts[1], where)), Entry(type=kind), where)
-        elif rec == b"absent" and len(parts) == 2:
-            put(check_path(_field(parts[1], where)), Entry(type="absent"), where)
-        elif rec == b"file" and len(parts) in (3, 4):
-            path = check_path(_field(parts[1], where))
-            how = parts[2]
-            if how in (b"b64", b"hex") and len(parts) == 3:
-                chunks: list[bytes] = []
-                while True:
-                    if i >= len(lines):
-                        raise _fail(f"{where}: file content of {_short(path)} is truncated")
-                    data_line = lines[i].rstrip(b"\r")
-                    i += 1
-                    if data_line == b".":
-                        break
-                    chunks.append(data_line)
-                    if len(chunks) * 80 > 4 * MAX_READ:
-                        raise _fail(f"{where}: content of {_short(path)} is larger than {MAX_READ} bytes")
-                joined = b"".join(chunks)
-                if how == b"b64":
-                    data = _b64(joined.decode("latin-1"), where)
-                else:
-                    try:
-                        data = bytes.fromhex(b"".join(joined.split()).decode("ascii"))
-                    except (ValueError, UnicodeDecodeError):
-                        raise _fail(f"{where}: content of {_short(path)} is not valid hex") from None
-                if len(data) > MAX_READ:
-                    raise _fail(f"{where}: content of {_short(path)} is larger than {MAX_READ} bytes")
-                budget.take(len(data), where)
-                put(path, Entry(type="file", data=data, size=len(data)), where)
-            elif how == b"large" and len(parts) == 4:
-                try:
-                    size = _check_int(int(parts[3].decode("ascii")), where)
-                except (ValueError, UnicodeDecodeError):
-                    raise _fail(f"{where}: bad size") from None
-                put(path, Entry(type="file", size=size, omitted=f"larger than the collector's cap, {size}+ bytes"),
-                    where)
-            elif how == b"denied" and len(parts) == 3:
-                put(path, Entry(type="file", error="permission denied (run hostaudit as root to read it)"), where)
-            elif how == b"failed" and len(parts) == 3:
-                put(path, Entry(type="file", error="read failed (reported by collect.sh)"), where)
-            else:
-                raise _fail(f"{where}: bad file record")
-        else:
-            shown = line[:40].decode("utf-8", errors="replace")
-            raise _fail(f"{where}: unknown record {_short(shown)}")
-    close_listing()
-    if not ended:
-        raise _fail("truncated: no 'end' line (the collection was interrupted or hit its size cap)")
-    return _finish(
-        entries,
-        mode=meta.get("mode"),
-        hostname=meta.get("hostname") or None,
-        collected_at=meta.get("collected_at"),
-        tool_version=meta.get("tool"),
-        root=meta.get("root"),
-        collector="collect.sh",
-    )
+    return _finish(entries, **_text_meta(meta))
 
 
-def parse_snapshot(blob: bytes) -> Snapshot:
-    """A Snapshot from the bytes of either format (gzip-compressed or not); SnapshotError if bad."""
+def _from_text_lazy(blob: bytes, cache: ParseCache | None = None) -> Snapshot:
+    meta, records = _split_text(blob)
+    by_path: dict[str, list[_Record]] = {}
+    for path, rec in records:
+        by_path.setdefault(path, []).append(rec)
+    budget = _Budget(cache)
+
+    def make(path: str, recs: list[_Record]) -> Entry:
+        entry: Entry | None = None
+        for rec in recs:
+            real, new, where = _text_entry(blob, rec, budget)
+            if real != path:  # a field that is not what it claims to be
+                raise _fail(f"{where}: bad field {_short(real)}")
+            entry = _merge(entry, new, path, where)
+        assert entry is not None
+        return entry
+
+    return _finish_lazy(_LazyEntries(by_path, make), **_text_meta(meta))
+
+
+def parse_snapshot(blob: bytes, *, partial: bool = False, cache: ParseCache | None = None) -> Snapshot:
+    """A Snapshot from the bytes of either format (gzip-compressed or not); SnapshotError if bad.
+
+    ``partial``: every entry is checked and decoded only when first looked up (with the checks a
+    full load makes), so a reader of three entries (``hostaudit cpu``) pays for three; the top
+    level, the metadata and the text format's structure are still checked whole. A problem in an
+    entry is then raised (SnapshotError) by the read that looks it up. ``cache``: file content
+    another snapshot held encoded the same way is not decoded again (a fleet run).
+    """
     if len(blob) > MAX_INPUT:
         raise _fail(f"larger than {MAX_INPUT} bytes")
     if blob[:2] == b"\x1f\x8b":
         blob = _gunzip_exact(blob, "gzip-compressed snapshot", MAX_INPUT)
     head = blob.lstrip()[:1]
     if head == b"{":
-        return _from_json(blob)
+        return _from_json_lazy(blob, cache) if partial else _from_json(blob, cache)
     if blob.startswith(TEXT_MAGIC):
-        return _from_text(blob)
+        return _from_text_lazy(blob, cache) if partial else _from_text(blob, cache)
     if not blob.strip():
         raise _fail("empty file")
     raise _fail("not a hostaudit snapshot (neither JSON from 'hostaudit collect' nor collect.sh output)")
@@ -694,18 +1033,18 @@ def read_input(path: str, *, what: str = "snapshot") -> bytes:
     return read_user_file(path, what=what, cap=MAX_INPUT)
 
 
-def load_snapshot(path: str) -> Snapshot:
+def load_snapshot(path: str, *, partial: bool = False, cache: ParseCache | None = None) -> Snapshot:
     blob = read_input(path)
     try:
-        return parse_snapshot(blob)
+        return parse_snapshot(blob, partial=partial, cache=cache)
     except SnapshotError as exc:
         raise SnapshotError(f"snapshot {path}: {exc}") from None
 
 
-def host_from_snapshot(snap: Snapshot, *, name: str) -> Host:
-    return SnapshotHost(SnapshotFS(snap, name=name), root=name)
+def host_from_snapshot(snap: Snapshot, *, name: str, parse_cache: ParseCache | None = None) -> Host:
+    return SnapshotHost(SnapshotFS(snap, name=name), root=name, parse_cache=parse_cache)
 
 
-def load_snapshot_host(path: str) -> Host:
+def load_snapshot_host(path: str, *, parse_cache: ParseCache | None = None) -> Host:
     """The Host for ``run --snapshot``: mode SNAPSHOT, root the snapshot's path."""
-    return host_from_snapshot(load_snapshot(path), name=path)
+    return host_from_snapshot(load_snapshot(path, cache=parse_cache), name=path, parse_cache=parse_cache)
