@@ -601,3 +601,28 @@ def test_grub_mkconfig_hint_without_update_grub(make_root):
     cfg = resolve(make_root, spec)
     assert cfg.family_hint == "grub-mkconfig -o /boot/grub/grub.cfg"
     assert cfg.entry.cmdline == "root=/dev/sda2 rw"
+
+
+def test_a_grub_cfg_is_parsed_once_per_process_and_failures_are_not_kept(monkeypatch) -> None:
+    """Hosts of a fleet share their generated grub.cfg: its syntax tree (tuples only) is kept."""
+    from audit.boot import reader
+    from audit.parsers import grub
+    from audit.parsers.grub.limits import GrubLimitError
+
+    reader._parse_cached.cache_clear()
+    calls = []
+    real = grub.parse_grub_script
+
+    def counting(text: str):  # type: ignore[no-untyped-def]
+        calls.append(text)
+        return real(text)
+
+    monkeypatch.setattr(grub, "parse_grub_script", counting)
+    text = "set default=0\nmenuentry 'x' { linux /vmlinuz ro }\n"
+    assert reader.parse_script(text) is reader.parse_script(text)
+    assert len(calls) == 1
+    too_many = "echo " + " ".join(["w"] * 300_000) + "\n"
+    for _ in range(2):
+        with pytest.raises(GrubLimitError):
+            reader.parse_script(too_many)
+    assert len(calls) == 3

@@ -25,14 +25,13 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from audit.boot.model import DEFAULT_GRUB, DEFAULT_GRUB_D, GRUB2_CONFIGS, KERNEL_CMDLINE
-from audit.boot.reader import GrubFilesInRoot, Reader
+from audit.boot.reader import GrubFilesInRoot, Reader, parse_script
 from audit.errors import ParseError
 from audit.model import Evidence
 from audit.parsers.grub import (
     MenuEntry,
     ShellVar,
     entry_kernel,
-    parse_grub_script,
     parse_kernel_cmdline_file,
     parse_shell_vars,
     run_grub_script,
@@ -154,7 +153,7 @@ def _as_grub_reads_it(reader: Reader, kernel: str, args: str) -> tuple[str | Non
     (quotes, escapes and ``$variables`` as at boot): (parameters after "root=<dev> ro", problems)."""
     text = f"menuentry 'predicted' {{\n\tlinux\t{kernel} {_ROOT} ro {args}\n}}\n"
     try:
-        run = run_grub_script(parse_grub_script(text), label="(predicted grub.cfg)", files=GrubFilesInRoot(reader),
+        run = run_grub_script(parse_script(text), label="(predicted grub.cfg)", files=GrubFilesInRoot(reader),
                               platform=None)
     except ParseError as exc:
         return None, [f"the generated kernel line would not parse as GRUB script: {exc.problem}"]

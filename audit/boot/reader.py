@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
+from typing import Any
 
 from audit.errors import FactError, FactUnavailable
 from audit.host.fs import FileSource, normalize
@@ -11,6 +13,28 @@ from audit.host.fs import FileSource, normalize
 
 def decode(data: bytes) -> str:
     return data.decode("utf-8", "surrogateescape")
+
+
+#: A grub.cfg this large or smaller is kept parsed (its syntax tree is tuples only: immutable), so
+#: a fleet run whose hosts share a generated grub.cfg parses it once per worker process.
+CACHED_SCRIPT_BYTES = 1 << 20
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_cached(text: str) -> Any:
+    from audit.parsers.grub import parse_grub_script
+
+    return parse_grub_script(text)
+
+
+def parse_script(text: str) -> Any:
+    """``parse_grub_script(text)``, parsed once per process for texts up to CACHED_SCRIPT_BYTES (a
+    failed parse raises every time: exceptions are not cached)."""
+    if len(text) <= CACHED_SCRIPT_BYTES:
+        return _parse_cached(text)
+    from audit.parsers.grub import parse_grub_script
+
+    return parse_grub_script(text)
 
 
 class Reader:

@@ -28,7 +28,7 @@ from audit.boot.model import (
     suspicious_params,
 )
 from audit.boot.predict import Prediction, kernelopts_prediction, predict_next_boot
-from audit.boot.reader import GrubFilesInRoot, Reader, grub_candidates
+from audit.boot.reader import GrubFilesInRoot, Reader, grub_candidates, parse_script
 from audit.errors import ParseError
 from audit.host.fs import FileSource
 from audit.model import Evidence, replace
@@ -46,7 +46,6 @@ from audit.parsers.grub import (
     expand_bls_options,
     parse_bls_entry,
     parse_grub_number,
-    parse_grub_script,
     parse_legacy_default_file,
     parse_legacy_grub,
     run_grub_script,
@@ -369,7 +368,7 @@ def _resolve_grub2(
         chain.problems.append(f"{path}: cannot be read")
         return
     try:
-        script = parse_grub_script(text)
+        script = parse_script(text)
     except GrubLimitError as exc:  # a bound ran out: an error naming the file, not "unknown"
         raise exc.at(path) from None
     except ParseError as exc:
@@ -709,7 +708,7 @@ def _resolve_bls_only(reader: Reader, files: GrubFilesInRoot, chain: _Chain, pla
         "and variables); without a grub.cfg GRUB itself has nothing to run"
     )
     label = "(no grub.cfg)"
-    run = run_grub_script(parse_grub_script(_ASSUMED_BLS), label=label, files=files, platform=platform)
+    run = run_grub_script(parse_script(_ASSUMED_BLS), label=label, files=files, platform=platform)
     chain.problems.extend(run.problems)
     chain.loader = "grub2-bls"
     items = _expand_menu(reader, run, chain)
