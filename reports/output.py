@@ -169,7 +169,7 @@ def write_atomic_with(path: str, write: Callable[[TextIO], object], *, mode: int
 
 
 def render(fmt: str, report: Report, *, exit_code: int, color: bool = False,
-           extra: dict[str, Any] | None = None) -> str:
+           extra: dict[str, Any] | None = None, show: frozenset[str] | None = None) -> str:
     """Text of ``report`` in ``fmt``. What counts as a failure (``--fail-on``, ``--strict``, required
     checks) travels on the report (``report.gate``): every reporter judges results as the exit code does."""
     if fmt not in BUILTIN_FORMATS and extra:
@@ -178,7 +178,7 @@ def render(fmt: str, report: Report, *, exit_code: int, color: bool = False,
                 return str(extra[key](report))
     fn = builtin_renderer(fmt)
     if fmt == "text":
-        return fn(report, exit_code=exit_code, color=color)
+        return fn(report, exit_code=exit_code, color=color, show=show)
     return fn(report, exit_code=exit_code)
 
 

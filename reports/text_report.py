@@ -68,10 +68,17 @@ def remediation_block(r: Result, j: Judgement | None = None) -> list[str]:
     return out
 
 
-def render(report: Report, *, exit_code: int, color: bool = False) -> str:
+def render(report: Report, *, exit_code: int, color: bool = False, show: frozenset[str] | None = None) -> str:
+    """The table, the fixes and the summary line. ``show`` (``--show fail,warn``): only results of
+    these statuses in the table and the fixes; the summary line still counts every result."""
     from tabulate import tabulate
 
     ordered = [(r, report.judge(r)) for r in _sorted(report.results)]
+    hidden = 0
+    if show is not None:
+        kept = [(r, j) for r, j in ordered if r.status.value in show]
+        hidden = len(ordered) - len(kept)
+        ordered = kept
     rows = [
         (
             _paint(r.status.value.upper(), r.status, color),
@@ -95,5 +102,7 @@ def render(report: Report, *, exit_code: int, color: bool = False) -> str:
             lines += remediation_block(r, j)
     for problem in report.problems:
         lines.append(f"problem: {printable(problem)}")
+    if hidden:
+        lines += ["", f"({hidden} results not shown: --show {','.join(sorted(show or ()))})"]
     lines += ["", summary_line(report, exit_code)]
     return "\n".join(lines) + "\n"

@@ -40,6 +40,17 @@ def _id_glob(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _statuses(text: str) -> frozenset[str]:
+    from audit.model import Status
+
+    known = [s.value for s in Status]
+    wanted = frozenset(w.strip().lower() for w in text.split(",") if w.strip())
+    unknown = sorted(wanted - set(known))
+    if not wanted or unknown:
+        raise argparse.ArgumentTypeError(f"not statuses: {text!r} (any of {', '.join(known)}, comma-separated)")
+    return wanted
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -95,6 +106,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--require", action="append", default=[], type=_id_glob, metavar="GLOB",
                    help="these check ids must be checked: a skip or error counts as a failure (adds to the "
                         "policy's [gate] required); repeatable")
+    p.add_argument("--show", type=_statuses, metavar="STATUSES",
+                   help="text output: only results of these statuses, e.g. fail,warn,error (the summary line "
+                        "still counts every result)")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="print nothing but errors and required checks that could not be checked; use the exit code")
     p.add_argument("--check-timeout", type=_seconds, default=DEFAULT_CHECK_TIMEOUT, metavar="SECONDS",

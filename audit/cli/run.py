@@ -109,7 +109,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     text = journal.render(report, exit_code=code)
                 else:
                     text = output.render(args.format, report, exit_code=code, color=use_color(sys.stdout),
-                                         extra=extra)
+                                         extra=extra, show=args.show)
             except Exception as exc:
                 print(f"hostaudit: the {args.format} report could not be made: {type(exc).__name__}: {exc}",
                       file=sys.stderr)
