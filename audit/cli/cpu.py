@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -29,57 +28,6 @@ from typing import Any
 from audit.cpu.sources import CpuSource, load_input
 
 SCHEMA_VERSION = 1
-
-
-# ------------------------------------------------------------------------------------------------
-# inputs: a snapshot is read only as far as the CPU commands need
-# ------------------------------------------------------------------------------------------------
-def _load(spec: str, *, allow_dir: bool = False) -> list[CpuSource]:
-    """``audit.cpu.sources.load_input``, with snapshots read partially: of a snapshot, only its
-    metadata, /proc/cpuinfo, the host name and the running kernel's release are decoded and checked
-    (the same checks as a full load, on those entries; ``parse_snapshot(partial=True)``). A pool of
-    ten thousand snapshots then costs what their CPU lines cost, not every file they carry."""
-    if spec == "local" or not os.path.exists(spec) or (os.path.isdir(spec) and not allow_dir):
-        return load_input(spec, allow_dir=allow_dir)  # this machine, or the error load_input gives
-    if os.path.isdir(spec):
-        names = sorted(n for n in os.listdir(spec) if not n.startswith("."))
-        files = [os.path.join(spec, n) for n in names if os.path.isfile(os.path.join(spec, n))]
-        if not files:
-            return load_input(spec, allow_dir=True)  # says there is nothing in it
-        flags: dict[frozenset[str], frozenset[str]] = {}
-        return [_load_file(f, flags) for f in files]
-    return [_load_file(spec, {})]
-
-
-def _load_file(path: str, flags: dict[frozenset[str], frozenset[str]]) -> CpuSource:
-    """One input: a snapshot read partially, else what ``load_file`` makes of it (a cpuinfo file).
-    Hosts of one CPU model share one set of flag names (``flags``): a pool's memory is its hosts'
-    names and sources, not ten thousand copies of the same hundred flags."""
-
-    from audit.cpu.sources import CPUINFO, _checked, load_file, running_kernel
-    from audit.errors import FactError, FactUnavailable, UsageError
-    from audit.host.snapshot import host_from_snapshot, looks_like_snapshot, parse_snapshot, read_input
-
-    blob = read_input(path, what="input")
-    if not looks_like_snapshot(blob):
-        return load_file(path)
-    try:
-        snap = parse_snapshot(blob, partial=True)
-        del blob
-        host = host_from_snapshot(snap, name=path)
-        try:
-            cpu = host.cpuinfo
-        except FactUnavailable:
-            raise UsageError(f"no {CPUINFO} in it (a snapshot of an image has no CPU)") from None
-        except FactError as exc:
-            raise UsageError(str(exc)) from None
-        release = running_kernel(host)
-    except UsageError as exc:  # a SnapshotError from an entry read here, too
-        raise UsageError(f"snapshot {path}: {exc}") from None
-    shared = frozenset(sys.intern(f) for f in cpu.flags)
-    cpu = cpu._replace(flags=flags.setdefault(shared, shared))
-    return CpuSource(name=snap.hostname or os.path.basename(path), source=path, kind="snapshot",
-                     cpu=_checked(cpu, path), kernel_release=release)
 
 
 def _unique_names(sources: Sequence[CpuSource]) -> list[str]:
@@ -327,8 +275,8 @@ def compare_text(doc: dict[str, Any]) -> str:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    (a,) = _load(args.a)
-    (b,) = _load(args.b)
+    (a,) = load_input(args.a)
+    (b,) = load_input(args.b)
     doc = compare_doc(a, b)
     if args.format == "json":
         sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
@@ -523,7 +471,7 @@ def baseline_text(doc: dict[str, Any]) -> str:
 def cmd_baseline(args: argparse.Namespace) -> int:
     from reports.sanitize import printable
 
-    sources = [s for spec in args.inputs for s in _load(spec, allow_dir=True)]
+    sources = [s for spec in args.inputs for s in load_input(spec, allow_dir=True)]
     doc = baseline_doc(sources)
     fits = bool(doc["model"] or doc.get("host_passthrough"))
     if args.format == "json":
@@ -625,7 +573,7 @@ def models_text(doc: dict[str, Any]) -> str:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    host = _load(args.host)[0] if args.host else None
+    host = load_input(args.host)[0] if args.host else None
     doc = models_doc(host, args.vendor)
     if args.format == "json":
         sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")

@@ -4,6 +4,7 @@ snapshot (JSON or collect.sh text), or a saved ``/proc/cpuinfo``; a directory of
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any, NamedTuple
 
 from audit.errors import FactError, FactUnavailable, ParseError, UsageError
@@ -82,7 +83,12 @@ def load_local() -> CpuSource:
                      kernel_release=running_kernel(host))
 
 
-def load_file(path: str) -> CpuSource:
+def load_file(path: str, flags: dict[frozenset[str], frozenset[str]] | None = None) -> CpuSource:
+    """One input: a snapshot, read only as far as the CPU commands need (its metadata,
+    /proc/cpuinfo, the host name and the running kernel's release, with the same checks as a full
+    load on those entries: ``parse_snapshot(partial=True)``), else a /proc/cpuinfo file. Hosts of one
+    CPU model share one set of flag names through ``flags``: a pool of ten thousand hosts holds one
+    copy of each model's flags, not ten thousand."""
     from audit.host.fs import MAX_READ
     from audit.host.snapshot import host_from_snapshot, looks_like_snapshot, parse_snapshot, read_input
 
@@ -90,18 +96,23 @@ def load_file(path: str) -> CpuSource:
     stem = os.path.basename(path)
     if looks_like_snapshot(blob):
         try:
-            snap = parse_snapshot(blob)
-        except UsageError as exc:
+            snap = parse_snapshot(blob, partial=True)
+            del blob
+            host = host_from_snapshot(snap, name=path)
+            try:
+                cpu = host.cpuinfo
+            except FactUnavailable:
+                raise UsageError(f"no {CPUINFO} in it (a snapshot of an image has no CPU)") from None
+            except FactError as exc:
+                raise UsageError(str(exc)) from None
+            release = running_kernel(host)
+        except UsageError as exc:  # a SnapshotError from an entry read here, too
             raise UsageError(f"snapshot {path}: {exc}") from None
-        host = host_from_snapshot(snap, name=path)
-        try:
-            cpu = host.cpuinfo
-        except FactUnavailable:
-            raise UsageError(f"snapshot {path}: no {CPUINFO} in it (a snapshot of an image has no CPU)") from None
-        except FactError as exc:
-            raise UsageError(f"snapshot {path}: {exc}") from None
+        if flags is not None:
+            shared = frozenset(sys.intern(f) for f in cpu.flags)
+            cpu = cpu._replace(flags=flags.setdefault(shared, shared))
         return CpuSource(name=snap.hostname or stem, source=path, kind="snapshot", cpu=_checked(cpu, path),
-                         kernel_release=running_kernel(host))
+                         kernel_release=release)
     if b"\0" in blob[:65536]:
         raise UsageError(f"{path}: neither a snapshot nor a /proc/cpuinfo file (binary data)")
     if len(blob) > MAX_READ:  # what hostaudit reads of any host file, /proc/cpuinfo included
@@ -124,7 +135,8 @@ def load_input(spec: str, *, allow_dir: bool = False) -> list[CpuSource]:
         files = [os.path.join(spec, n) for n in names if os.path.isfile(os.path.join(spec, n))]
         if not files:
             raise UsageError(f"{spec}: no snapshot or /proc/cpuinfo file in this directory")
-        return [load_file(f) for f in files]
+        flags: dict[frozenset[str], frozenset[str]] = {}
+        return [load_file(f, flags) for f in files]
     if not os.path.exists(spec):
         raise UsageError(f"{spec}: no such file (give a snapshot, a /proc/cpuinfo file or 'local')")
     return [load_file(spec)]
