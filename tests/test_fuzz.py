@@ -15,8 +15,6 @@ import contextlib
 import gzip
 import json
 import os
-import sys
-import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,6 +38,7 @@ from audit.parsers.grub import (
 from audit.parsers.hugepages import parse_size
 from audit.policy import Policy, _load_toml, apply
 from tests.conftest import DATA
+from tests.workcount import count_work
 
 EXAMPLES = int(os.environ.get("HOSTAUDIT_FUZZ_EXAMPLES", "60"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
@@ -292,23 +291,12 @@ def test_deeply_nested_policy_is_a_usage_error() -> None:
 
 def _work(parse: Callable[[str], Any], text: str) -> tuple[int, int]:
     """(calls made, peak bytes allocated) by one parse."""
-    calls = 0
 
-    def count(frame: Any, event: str, arg: Any) -> None:
-        nonlocal calls
-        if event in ("call", "c_call"):
-            calls += 1
+    def run() -> None:
+        with contextlib.suppress(ParseError):
+            parse(text)
 
-    tracemalloc.start()
-    sys.setprofile(count)
-    try:
-        parse(text)
-    except ParseError:
-        pass
-    finally:
-        sys.setprofile(None)
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
+    _, calls, peak = count_work(run)
     return calls, peak
 
 

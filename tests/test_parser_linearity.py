@@ -18,11 +18,9 @@ instead, tested in tests/test_grub_limits.py.
 
 from __future__ import annotations
 
-import sys
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -31,6 +29,7 @@ from audit.parsers.grub import parse_grub_script, parse_shell_vars, run_grub_scr
 from audit.parsers.grub.lexer import LexStats
 from audit.parsers.grub.limits import MAX_WORDS, GrubLimitError
 from audit.parsers.sysctl import parse_sysctl_conf
+from tests.workcount import count_work
 
 DATA = Path(__file__).parent / "data" / "grub"
 CFG = "/boot/grub/grub.cfg"
@@ -76,21 +75,7 @@ def grub(text: str, files: dict[str, str] | None = None) -> Callable[[], dict[st
 
 
 def measure(fn: Callable[[], dict[str, int]]) -> dict[str, int]:
-    calls = 0
-
-    def count(frame: Any, event: str, arg: Any) -> None:
-        nonlocal calls
-        if event in ("call", "c_call"):
-            calls += 1
-
-    tracemalloc.start()
-    sys.setprofile(count)
-    try:
-        counters = fn()
-    finally:
-        sys.setprofile(None)
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
+    counters, calls, peak = count_work(fn)
     return {**counters, "calls": calls, "peak bytes": peak}
 
 
