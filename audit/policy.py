@@ -45,6 +45,17 @@ class Policy:
     ksm_mode: str = "on"  # on | off | any
     swap_ksm_factor: float = 1.0
     iommu_required: bool = True
+    # issue #13: virtualization features, THP defrag, NUMA pools, KSM effectiveness
+    thp_defrag_allowed: tuple[str, ...] = ("defer", "defer+madvise", "madvise", "never")
+    hugepages_numa_min_share: float = 0.5  # each node with memory holds >= this fraction of an equal share
+    hugepages_runtime_growth: bool = False  # pools are grown at runtime (then vm.min_free_kbytes matters)
+    nested_required: bool | None = None  # None: report only
+    secure_guest_required: bool = False
+    secure_guest_kinds: tuple[str, ...] = ("sev", "sev-es", "sev-snp", "tdx")  # any one satisfies
+    ksm_min_sharing_ratio: float = 1.0  # pages_sharing / pages_shared below this is poor sharing
+    ksm_max_unshared_ratio: float = 10.0  # pages_unshared / pages_sharing above this is wasted scanning
+    qemu_user: str | None = None  # the user and group QEMU runs as; None: qemu.conf, else the distribution's
+    qemu_group: str | None = None
     # CPU fleet gate
     cpu_required_model: str | None = None
     cpu_required_flags: tuple[str, ...] = ()
@@ -168,6 +179,33 @@ def _thp(v: Any, key: str) -> tuple[str, ...]:
     return modes
 
 
+THP_DEFRAG_MODES = ("always", "defer", "defer+madvise", "madvise", "never")
+SECURE_GUEST_KINDS = ("sev", "sev-es", "sev-snp", "tdx")
+
+
+def _thp_defrag(v: Any, key: str) -> tuple[str, ...]:
+    modes = _str_list(v, key)
+    bad = [m for m in modes if m not in THP_DEFRAG_MODES]
+    if bad:
+        raise UsageError(f"{key}: unknown THP defrag mode {bad[0]!r} ({', '.join(THP_DEFRAG_MODES)})")
+    return modes
+
+
+def _secure_kinds(v: Any, key: str) -> tuple[str, ...]:
+    kinds = _str_list(v, key)
+    bad = [k for k in kinds if k not in SECURE_GUEST_KINDS]
+    if bad:
+        raise UsageError(f"{key}: unknown secure guest kind {bad[0]!r} ({', '.join(SECURE_GUEST_KINDS)})")
+    return kinds
+
+
+def _name(v: Any, key: str) -> str:
+    name = _str(v, key)
+    if not re.fullmatch(r"[A-Za-z0-9._][A-Za-z0-9._-]{0,31}", name):
+        raise UsageError(f"{key}: not a user or group name: {name!r}")
+    return name
+
+
 def _ksm_mode(v: Any, key: str) -> str:
     mode = _str(v, key)
     if mode not in ("on", "off", "any"):
@@ -186,6 +224,16 @@ _FIELDS: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
     "ksm.mode": ("ksm_mode", _ksm_mode),
     "swap.ksm_factor": ("swap_ksm_factor", _factor),
     "iommu.required": ("iommu_required", _bool),
+    "thp.defrag_allowed": ("thp_defrag_allowed", _thp_defrag),
+    "hugepages.numa_min_share": ("hugepages_numa_min_share", _fraction),
+    "hugepages.runtime_growth": ("hugepages_runtime_growth", _bool),
+    "nested.required": ("nested_required", _bool),
+    "secure_guest.required": ("secure_guest_required", _bool),
+    "secure_guest.kinds": ("secure_guest_kinds", _secure_kinds),
+    "ksm.min_sharing_ratio": ("ksm_min_sharing_ratio", _factor),
+    "ksm.max_unshared_ratio": ("ksm_max_unshared_ratio", _factor),
+    "qemu.user": ("qemu_user", _name),
+    "qemu.group": ("qemu_group", _name),
     "cpu.required_model": ("cpu_required_model", _str),
     "cpu.required_flags": ("cpu_required_flags", _str_list),
     "gate.required": ("gate_required", _id_globs),
