@@ -8,14 +8,11 @@ name the key: a typo in a policy must never silently weaken an audit.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
-import json
 import math
+import os
 import re
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from importlib import resources
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from audit.errors import UsageError
@@ -31,8 +28,11 @@ class Waiver(NamedTuple):
         return self.expires is None or today <= self.expires
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Policy:
+#: the default of a mapping field: shared by every policy, so it cannot be changed
+_NO_ENTRIES: Mapping[Any, Any] = MappingProxyType({})
+
+
+class Policy(NamedTuple):
     profile: str = "kvm-host"
     # huge pages
     hugepages_required: bool = True
@@ -62,15 +62,17 @@ class Policy:
     # gate: check id globs whose skip or error counts as a failure (a gate not passed by not knowing)
     gate_required: tuple[str, ...] = ()
     # engine
-    severity_overrides: dict[str, Severity] = field(default_factory=dict)
+    severity_overrides: Mapping[str, Severity] = _NO_ENTRIES
     disabled: tuple[str, ...] = ()  # check id globs
-    waivers: dict[str, Waiver] = field(default_factory=dict)
+    waivers: Mapping[str, Waiver] = _NO_ENTRIES
     source: str = "built-in profile kvm-host"
 
 
 DEFAULT_POLICY = Policy()
 
 PROFILES = ("kvm-host", "kvm-host-multitenant")
+DEFAULT_PROFILE = "kvm-host"
+_PROFILE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "profiles")
 
 _SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
@@ -257,6 +259,8 @@ def _date(v: Any, key: str) -> dt.date:
 
 def _did_you_mean(key: str, known: Iterable[str]) -> str:
     """' (did you mean 'hugepages.count'?)' for a near miss, else ''."""
+    import difflib  # only when a key is wrong
+
     close = difflib.get_close_matches(key, sorted(set(known)), n=1, cutoff=0.75)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -311,6 +315,8 @@ def apply(base: Policy, data: Mapping[str, Any], *, source: str) -> Policy:
 
 
 def _load_toml(text: str, source: str) -> dict[str, Any]:
+    import tomllib  # not for a run on the default profile: its values are Policy's defaults
+
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -322,7 +328,14 @@ def _load_toml(text: str, source: str) -> dict[str, Any]:
 def load_profile(name: str, _seen: tuple[str, ...] = ()) -> Policy:
     if name not in PROFILES:
         raise UsageError(f"unknown profile {name!r} (one of: {', '.join(PROFILES)})")
-    text = resources.files("audit").joinpath("profiles", f"{name}.toml").read_text(encoding="utf-8")
+    if name == DEFAULT_PROFILE:
+        return DEFAULT_POLICY  # kvm-host.toml written out (tests/test_policy.py keeps the two equal)
+    return _profile_from_file(name, _seen)
+
+
+def _profile_from_file(name: str, _seen: tuple[str, ...] = ()) -> Policy:
+    with open(os.path.join(_PROFILE_DIR, f"{name}.toml"), encoding="utf-8") as f:
+        text = f.read()
     data = _load_toml(text, f"profile {name}")
     base = Policy()
     parent = data.get("extends")
@@ -352,6 +365,7 @@ def load_policy(*, profile: str | None = None, path: str | None = None) -> Polic
 
 def to_toml(policy: Policy) -> str:
     """The effective policy written back as TOML (``hostaudit policy show``)."""
+    import json
 
     def val(v: Any) -> str:
         if isinstance(v, bool):

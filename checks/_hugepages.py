@@ -3,7 +3,8 @@ as the kernel reads the command line on this CPU (audit.host.pagesizes)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from typing import NamedTuple
 
 from audit.boot.facts import BootCmdline, boot_cmdline
 from audit.boot.params import series_of
@@ -20,8 +21,7 @@ X86_DEFAULT_HUGEPAGE = 2 << 20  # x86-64's default huge page size when the comma
 GIB = 1 << 30
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HugepagePlan:
+class HugepagePlan(NamedTuple):
     default_size: int
     boot: BootCmdline
     boot_request: HugepageRequest | None  # None: the next boot's command line is unknown
@@ -36,7 +36,7 @@ class HugepagePlan:
     #: size -> pages after the next boot on a CPU that lacks the sizes that depend on it (an image's
     #: 1G pool needs pdpe1gb); None when the CPU does not matter or is known
     persistent_without: dict[int, int] | None = None
-    evidence: list[Evidence] = field(default_factory=list)
+    evidence: Sequence[Evidence] = ()
 
     def sizes_in_use(self) -> set[int]:
         sizes = {s for s, n in (self.persistent or {}).items() if n}

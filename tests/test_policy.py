@@ -372,3 +372,12 @@ def test_policy_entries_for_unknown_check_ids_are_said_with_the_nearest_id(tmp_p
         f"policy {path}: severity override for 'kernel.kvmm' matches no check (did you mean 'kernel.kvm'?)",
         f"policy {path}: disabled pattern 'nosuch.*' matches no check",
     ]
+
+
+def test_the_default_profile_file_and_the_policy_defaults_are_the_same_policy() -> None:
+    """A run on the default profile takes Policy's defaults without parsing kvm-host.toml (start-up);
+    the file is what users read and extend, so the two must never drift apart."""
+    from audit.policy import DEFAULT_POLICY, _profile_from_file, load_profile
+
+    assert _profile_from_file("kvm-host") == DEFAULT_POLICY
+    assert load_profile("kvm-host") is DEFAULT_POLICY

@@ -12,6 +12,7 @@ import dataclasses
 import enum
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from audit.errors import FactError, FactUnavailable
@@ -68,6 +69,10 @@ def _copier(value: Any, depth: int = 0) -> tuple[bool, Callable[[], Any] | None]
             return True, lambda: kind(value)
         pairs = [(make, v) for (_, make), v in zip(parts, value, strict=True)]
         return True, lambda: kind(m() if m else v for m, v in pairs)
+    if isinstance(value, MappingProxyType):  # a record's empty default: read-only
+        ok = all(_copier(k, depth + 1) == (True, None) and _copier(v, depth + 1) == (True, None)
+                 for k, v in value.items())
+        return ok, None
     if isinstance(value, dict):
         if type(value) is not dict or not all(_copier(k, depth + 1) == (True, None) for k in value):
             return False, None

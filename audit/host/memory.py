@@ -4,9 +4,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import NamedTuple
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from audit.errors import FactError, FactUnavailable
 from audit.host.core import Host
@@ -118,13 +118,17 @@ def swaps(host: Host) -> list[SwapDevice]:
     return host.parse(SWAPS, parse_swaps, runtime=True)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ThpState:
+
+#: the default of a mapping field: shared by every record, so it cannot be changed
+_NO_ENTRIES: Mapping[Any, Any] = MappingProxyType({})
+
+
+class ThpState(NamedTuple):
     dir: str  # which sysfs directory (RHEL 6 has its own)
     enabled: ThpSetting
     defrag: ThpSetting | None = None
     shmem_enabled: ThpSetting | None = None
-    per_size: dict[str, ThpSetting] = field(default_factory=dict)  # mTHP: "hugepages-64kB" -> setting
+    per_size: Mapping[str, ThpSetting] = _NO_ENTRIES  # mTHP: "hugepages-64kB" -> setting
 
 
 def _setting(host: Host, path: str) -> ThpSetting | None:

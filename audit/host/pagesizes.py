@@ -42,8 +42,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import NamedTuple
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from audit.errors import FactError, FactUnavailable, HostauditError, ParseError
 from audit.host.arch import ARM64, X86_64, arch_name
@@ -69,17 +69,21 @@ DEFAULT_SZ_IGNORES_NEXT = (5, 8)
 _SIZE_KEYS = ("hugepagesz", "default_hugepagesz")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PageSizes:
+
+#: the default of a mapping field: shared by every record, so it cannot be changed
+_NO_ENTRIES: Mapping[Any, Any] = MappingProxyType({})
+
+
+class PageSizes(NamedTuple):
     """The huge page sizes one host's kernel accepts on its boot command line."""
 
     arch: str | None  # kernel naming ("x86_64", "arm64"); None: unknown
     #: sizes the kernel accepts here for certain; None: unknown (any power of two is taken as given)
     accepted: frozenset[int] | None
     #: sizes that depend on a CPU not known here, with what they need: {1G: "a CPU with pdpe1gb"}
-    conditional: Mapping[int, str] = field(default_factory=dict)
+    conditional: Mapping[int, str] = _NO_ENTRIES
     #: why the kernel rejects a size this architecture may have: {1G: "this CPU has no pdpe1gb"}
-    rejected: Mapping[int, str] = field(default_factory=dict)
+    rejected: Mapping[int, str] = _NO_ENTRIES
     default_size: int | None = None  # the architecture's default huge page size (HPAGE_SIZE)
     source: str = "huge page sizes"
     observed: str = ""

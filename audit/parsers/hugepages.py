@@ -10,8 +10,9 @@ ignore it (siderolabs/image-factory #154) instead of being read as a request.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from audit.errors import ParseError
 from audit.parsers.cmdline import Param
@@ -65,16 +66,20 @@ def format_size(size: int) -> str:
     return f"{size}B"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HugepageRequest:
+
+#: the default of a mapping field: shared by every record, so it cannot be changed
+_NO_ENTRIES: Mapping[Any, Any] = MappingProxyType({})
+
+
+class HugepageRequest(NamedTuple):
     """What the kernel would reserve at boot from the huge page parameters of one command line."""
 
-    pools: dict[int, int] = field(default_factory=dict)  # page size in bytes -> pages requested
-    nodes: dict[int, dict[int, int]] = field(default_factory=dict)  # size -> NUMA node -> pages
+    pools: Mapping[int, int] = _NO_ENTRIES  # page size in bytes -> pages requested
+    nodes: Mapping[int, Mapping[int, int]] = _NO_ENTRIES  # size -> NUMA node -> pages
     default_size: int | None = None  # the default huge page size after these parameters
     default_size_token: str | None = None  # "default_hugepagesz=1G"; None = the architecture default
     unsized_count: int | None = None  # hugepages= for the default size while that size is unknown
-    tokens: dict[int, tuple[str, ...]] = field(default_factory=dict)  # size -> tokens that set it
+    tokens: Mapping[int, tuple[str, ...]] = _NO_ENTRIES  # size -> tokens that set it
     ignored: tuple[str, ...] = ()  # tokens the kernel ignores
     problems: tuple[str, ...] = ()  # one line per ignored or suspicious token
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from audit.errors import ParseError
@@ -37,8 +37,7 @@ _KIB = 1024
 # --- /proc/meminfo ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Meminfo:
+class Meminfo(NamedTuple):
     """Sizes in bytes; ``hugepages_*`` are page counts of the *default-size* pool only."""
 
     mem_total: int | None
@@ -51,7 +50,7 @@ class Meminfo:
     hugepages_surp: int | None
     hugepagesize: int | None  # the default huge page size
     hugetlb: int | None  # all pool sizes together (kernel >= 4.16, fcb2b0c577f1); None before
-    raw: dict[str, int] = field(hash=False)  # every field as in the file; "kB" values in bytes
+    raw: dict[str, int]   # every field as in the file; "kB" values in bytes
 
     @property
     def hugetlb_other_sizes(self) -> int | None:
@@ -238,8 +237,12 @@ _KSM_INT_FILES = (
 )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class KsmState:
+
+#: the default of a mapping field: shared by every record, so it cannot be changed
+_NO_ENTRIES: Mapping[Any, Any] = MappingProxyType({})
+
+
+class KsmState(NamedTuple):
     """Values of /sys/kernel/mm/ksm. None = the file was absent (older kernel), never zero."""
 
     run: int | None = None
@@ -262,7 +265,7 @@ class KsmState:
     stable_node_chains_prune_millisecs: int | None = None
     smart_scan: int | None = None
     advisor_mode: str | None = None  # "none" / "scan-time" (6.7+)
-    other: dict[str, str] = field(default_factory=dict, hash=False)  # files not known here, stripped
+    other: Mapping[str, str] = _NO_ENTRIES  # files not known here, stripped
 
     @property
     def is_running(self) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from audit.errors import ParseError
 
@@ -22,13 +22,12 @@ _SIZE_SHIFT = {"": 0, "k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60}
 OptionMap = dict[str, str | None]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Mount:
+class Mount(NamedTuple):
     source: str  # decoded: "hugetlbfs", "/dev/vda", "none"
     target: str  # decoded mount point, as the kernel printed it
     fstype: str
     options: tuple[str, ...]  # raw tokens in order, quotes kept: ("rw", "relatime", "pagesize=2M")
-    option_map: OptionMap = field(hash=False)  # name -> value (quotes removed); None for a flag
+    option_map: OptionMap   # name -> value (quotes removed); None for a flag
     freq: int = 0
     passno: int = 0
     line: int = 0  # 1-based line in the parsed text, for evidence
@@ -39,13 +38,12 @@ class Mount:
     super_options: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FstabEntry:
+class FstabEntry(NamedTuple):
     spec: str  # fs_spec, decoded: "UUID=…", "/dev/sda1", "hugetlbfs"
     file: str  # fs_file (mount point, or "none"/"swap"), decoded
     vfstype: str
     options: tuple[str, ...]
-    option_map: OptionMap = field(hash=False)
+    option_map: OptionMap
     freq: int = 0
     passno: int = 0
     line: int = 0

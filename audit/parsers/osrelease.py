@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import NamedTuple
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+#: the default of a mapping field: shared by every record, so it cannot be changed
+_NO_ENTRIES: Mapping[Any, Any] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OsRelease:
-    values: dict[str, str] = field(default_factory=dict)
+class OsRelease(NamedTuple):
+    values: Mapping[str, str] = _NO_ENTRIES
 
     @property
     def id(self) -> str | None:

@@ -23,10 +23,11 @@ import posixpath
 import re
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from audit.errors import ParseError
-from audit.parsers.mounts import OptionMap, normalize_mount_path, split_options
+from audit.parsers.mounts import normalize_mount_path, split_options
 from audit.parsers.paths import normalize
 
 # Highest priority first (systemd.unit(5), system manager unit search path).
@@ -204,13 +205,17 @@ def parse_unit_file(text: str) -> dict[str, dict[str, list[str]]]:
     return sections
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MountUnit:
+
+#: the default of a mapping field: shared by every record, so it cannot be changed
+_NO_ENTRIES: Mapping[Any, Any] = MappingProxyType({})
+
+
+class MountUnit(NamedTuple):
     what: str | None
     where: str | None
     type: str | None
     options: str | None  # raw Options= value
-    option_map: OptionMap = field(default_factory=dict, hash=False)
+    option_map: Mapping[str, str | None] = _NO_ENTRIES
     wanted_by: tuple[str, ...] = ()  # [Install] WantedBy= and RequiredBy=: what enabling links to
 
 
