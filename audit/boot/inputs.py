@@ -16,14 +16,14 @@ from audit.boot.model import (
 )
 from audit.boot.reader import Reader
 from audit.errors import ParseError
+from audit.parsers import grub  # each GRUB parser loads on first use: none on a host without GRUB
 from audit.parsers.cmdline import Param, tokenize, values
-from audit.parsers.grub import ShellVar, parse_kernel_cmdline_file, parse_shell_vars
 
 
 def read_inputs(reader: Reader) -> tuple[list[CmdlineInput], list[str]]:
     problems: list[str] = []
     inputs: list[CmdlineInput] = []
-    env: dict[str, ShellVar] = {}
+    env: dict[str, grub.ShellVar] = {}
     files = [DEFAULT_GRUB] + [
         f"{DEFAULT_GRUB_D}/{n}" for n in sorted(reader.listdir(DEFAULT_GRUB_D)) if n.endswith(".cfg")
     ]
@@ -34,7 +34,7 @@ def read_inputs(reader: Reader) -> tuple[list[CmdlineInput], list[str]]:
             continue
         seen_any = True
         try:
-            parsed = parse_shell_vars(text, env=env, tag=path)
+            parsed = grub.parse_shell_vars(text, env=env, tag=path)
         except ParseError as exc:
             problems.append(f"{path}:{exc.line or '?'}: {exc.problem}; not used")
             continue
@@ -59,7 +59,7 @@ def read_inputs(reader: Reader) -> tuple[list[CmdlineInput], list[str]]:
             )
     text = reader.text(KERNEL_CMDLINE)
     if text is not None:
-        value = parse_kernel_cmdline_file(text)
+        value = grub.parse_kernel_cmdline_file(text)
         inputs.append(
             CmdlineInput(
                 name=KERNEL_CMDLINE, value=value, params=tuple(tokenize(value)), source=f"{KERNEL_CMDLINE}:1"
@@ -68,7 +68,7 @@ def read_inputs(reader: Reader) -> tuple[list[CmdlineInput], list[str]]:
     text = reader.text(TUNED_BOOTCMDLINE)
     if text is not None:
         try:
-            tuned = parse_shell_vars(text, tag=TUNED_BOOTCMDLINE)
+            tuned = grub.parse_shell_vars(text, tag=TUNED_BOOTCMDLINE)
         except ParseError as exc:
             problems.append(f"{TUNED_BOOTCMDLINE}:{exc.line or '?'}: {exc.problem}; not used")
         else:

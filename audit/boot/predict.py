@@ -28,14 +28,7 @@ from audit.boot.model import DEFAULT_GRUB, DEFAULT_GRUB_D, GRUB2_CONFIGS, KERNEL
 from audit.boot.reader import GrubFilesInRoot, Reader, parse_script
 from audit.errors import ParseError
 from audit.model import Evidence
-from audit.parsers.grub import (
-    MenuEntry,
-    ShellVar,
-    entry_kernel,
-    parse_kernel_cmdline_file,
-    parse_shell_vars,
-    run_grub_script,
-)
+from audit.parsers import grub  # each GRUB parser loads on first use: none on a host without GRUB
 from audit.parsers.osrelease import identify_os, parse_os_release
 from audit.parsers.version import newest
 
@@ -101,10 +94,10 @@ def _generator(reader: Reader, family: str | None) -> tuple[str, str]:
     return "grub-mkconfig", "/boot/grub/grub.cfg"
 
 
-def read_grub_defaults(reader: Reader, family: str | None) -> tuple[dict[str, ShellVar], list[str], list[str]]:
+def read_grub_defaults(reader: Reader, family: str | None) -> tuple[dict[str, grub.ShellVar], list[str], list[str]]:
     """The variables grub-mkconfig's shell holds after sourcing its inputs: (variables, files read,
     reasons the values are unknown). A reason names the file and line."""
-    env: dict[str, ShellVar] = {}
+    env: dict[str, grub.ShellVar] = {}
     unknown: list[str] = []
     read: list[str] = []
     for path in _grub_files(reader, family):
@@ -114,7 +107,7 @@ def read_grub_defaults(reader: Reader, family: str | None) -> tuple[dict[str, Sh
             continue
         read.append(path)
         try:
-            parsed = parse_shell_vars(text, env=env, tag=path)
+            parsed = grub.parse_shell_vars(text, env=env, tag=path)
         except ParseError as exc:
             unknown.append(f"{path}:{exc.line or '?'}: {exc.problem}")
             continue
@@ -130,14 +123,14 @@ def read_grub_defaults(reader: Reader, family: str | None) -> tuple[dict[str, Sh
     return env, read, unknown
 
 
-def grub_args(env: dict[str, ShellVar]) -> str:
+def grub_args(env: dict[str, grub.ShellVar]) -> str:
     """What 10_linux puts after ``root=<device> ro`` in the normal (non-recovery) entry."""
     linux = env.get("GRUB_CMDLINE_LINUX")
     default = env.get("GRUB_CMDLINE_LINUX_DEFAULT")
     return f"{linux.value if linux else ''} {default.value if default else ''}"
 
 
-def _variable_evidence(env: dict[str, ShellVar], note: str) -> list[Evidence]:
+def _variable_evidence(env: dict[str, grub.ShellVar], note: str) -> list[Evidence]:
     out = []
     for name in CMDLINE_VARIABLES:
         var = env.get(name)
@@ -153,12 +146,12 @@ def _as_grub_reads_it(reader: Reader, kernel: str, args: str) -> tuple[str | Non
     (quotes, escapes and ``$variables`` as at boot): (parameters after "root=<dev> ro", problems)."""
     text = f"menuentry 'predicted' {{\n\tlinux\t{kernel} {_ROOT} ro {args}\n}}\n"
     try:
-        run = run_grub_script(parse_script(text), label="(predicted grub.cfg)", files=GrubFilesInRoot(reader),
+        run = grub.run_grub_script(parse_script(text), label="(predicted grub.cfg)", files=GrubFilesInRoot(reader),
                               platform=None)
     except ParseError as exc:
         return None, [f"the generated kernel line would not parse as GRUB script: {exc.problem}"]
-    entries = [m for m in run.menu if isinstance(m, MenuEntry)]
-    k = entry_kernel(entries[0], env=run.env, files=GrubFilesInRoot(reader)) if entries else None
+    entries = [m for m in run.menu if isinstance(m, grub.MenuEntry)]
+    k = grub.entry_kernel(entries[0], env=run.env, files=GrubFilesInRoot(reader)) if entries else None
     if k is None or k.cmdline is None:
         return None, ["the generated kernel line would not parse as GRUB script"]
     problems = [f"${v} in the kernel parameters is a GRUB variable that the generated grub.cfg does not set: it"
@@ -201,7 +194,7 @@ def predict_grub(reader: Reader, family: str | None) -> Prediction | None:
                       problems=tuple(unknown + problems))
 
 
-def _bls_system(reader: Reader, family: str | None, env: dict[str, ShellVar]) -> bool:
+def _bls_system(reader: Reader, family: str | None, env: dict[str, grub.ShellVar]) -> bool:
     enable = env.get("GRUB_ENABLE_BLSCFG")
     if enable is not None:
         return enable.value.strip().lower() == "true"
@@ -214,7 +207,7 @@ def predict_kernel_install(reader: Reader) -> Prediction:
     for path in (KERNEL_CMDLINE, USR_KERNEL_CMDLINE):
         text = reader.text(path)
         if text is not None:
-            args = parse_kernel_cmdline_file(text)
+            args = grub.parse_kernel_cmdline_file(text)
             return Prediction(
                 generator="kernel-install", loader="grub2-bls", config_path="/boot/loader/entries", kernel=None,
                 args=args,

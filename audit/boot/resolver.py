@@ -32,26 +32,8 @@ from audit.boot.reader import GrubFilesInRoot, Reader, grub_candidates, parse_sc
 from audit.errors import ParseError
 from audit.host.fs import FileSource
 from audit.model import Evidence, replace
+from audit.parsers import grub  # each GRUB parser loads on first use: none on a host without GRUB
 from audit.parsers.cmdline import tokenize
-from audit.parsers.grub import (
-    BlscfgCall,
-    BlsEntry,
-    BootContext,
-    GrubLimitError,
-    GrubRun,
-    MenuEntry,
-    MenuItem,
-    Submenu,
-    entry_kernel,
-    expand_bls_options,
-    parse_bls_entry,
-    parse_grub_number,
-    parse_legacy_default_file,
-    parse_legacy_grub,
-    run_grub_script,
-    sort_bls_names,
-    split_default,
-)
 
 # -- one chain (EFI or BIOS) --------------------------------------------------------------------------
 
@@ -83,14 +65,14 @@ class _Item:
     title: str
     entry_id: str | None
     conditional: bool
-    menu: MenuEntry | None = None
+    menu: grub.MenuEntry | None = None
     children: list[_Item] = field(default_factory=list)
-    bls: BlsEntry | None = None
+    bls: grub.BlsEntry | None = None
     bls_path: str | None = None
-    call: BlscfgCall | None = None
+    call: grub.BlscfgCall | None = None
     source: str = ""
-    #: the GRUB context the entry boots in (a submenu's); None: the top level's (GrubRun.env)
-    context: BootContext | None = None
+    #: the GRUB context the entry boots in (a submenu's); None: the top level's (grub.GrubRun.env)
+    context: grub.BootContext | None = None
 
 
 def _version_of(kernel: str | None) -> str | None:
@@ -212,11 +194,11 @@ def _bls_files(reader: Reader, blsdir: str | None) -> tuple[str | None, list[str
     return None, []
 
 
-def _expand_menu(reader: Reader, run: GrubRun, chain: _Chain) -> list[_Item]:
-    def build(items: tuple[MenuItem, ...], context: BootContext | None) -> list[_Item]:
+def _expand_menu(reader: Reader, run: grub.GrubRun, chain: _Chain) -> list[_Item]:
+    def build(items: tuple[grub.MenuItem, ...], context: grub.BootContext | None) -> list[_Item]:
         out: list[_Item] = []
         for item in items:
-            if isinstance(item, MenuEntry):
+            if isinstance(item, grub.MenuEntry):
                 out.append(
                     _Item(
                         kind="menuentry",
@@ -228,7 +210,7 @@ def _expand_menu(reader: Reader, run: GrubRun, chain: _Chain) -> list[_Item]:
                         context=context,
                     )
                 )
-            elif isinstance(item, Submenu):
+            elif isinstance(item, grub.Submenu):
                 out.append(
                     _Item(
                         kind="submenu",
@@ -246,7 +228,7 @@ def _expand_menu(reader: Reader, run: GrubRun, chain: _Chain) -> list[_Item]:
     return build(run.menu, None)
 
 
-def _bls_items(reader: Reader, call: BlscfgCall, chain: _Chain, context: BootContext | None) -> list[_Item]:
+def _bls_items(reader: Reader, call: grub.BlscfgCall, chain: _Chain, context: grub.BootContext | None) -> list[_Item]:
     d, names = _bls_files(reader, call.blsdir)
     where = f"{call.source}:{call.line}"
     if d is None or not names:
@@ -254,14 +236,14 @@ def _bls_items(reader: Reader, call: BlscfgCall, chain: _Chain, context: BootCon
         return []
     stems = {n[:-5]: n for n in names}
     items: list[_Item] = []
-    for stem in sort_bls_names(stems, source=d):
+    for stem in grub.sort_bls_names(stems, source=d):
         path = f"{d}/{stems[stem]}"
         text = reader.text(path)
         if text is None:
             continue
         try:
-            bls = parse_bls_entry(text)
-        except GrubLimitError as exc:  # a bound ran out: an error naming the file, never "GRUB skips it"
+            bls = grub.parse_bls_entry(text)
+        except grub.GrubLimitError as exc:  # a bound ran out: an error naming the file, never "GRUB skips it"
             raise exc.at(path) from None
         except ParseError as exc:
             chain.problems.append(f"{path}: {exc.problem}; GRUB would skip it")
@@ -295,7 +277,7 @@ def _matches(item: _Item, want: str) -> bool:
 def _select(items: list[_Item], default: str, chain: _Chain) -> tuple[_Item | None, str]:
     """GRUB's choice of the default entry: index, title or id, ``>`` descends into submenus; an
     unknown value falls back to the first entry."""
-    parts = split_default(default) if default else ["0"]
+    parts = grub.split_default(default) if default else ["0"]
     level = items
     path: list[int] = []
     chosen: _Item | None = None
@@ -303,7 +285,7 @@ def _select(items: list[_Item], default: str, chain: _Chain) -> tuple[_Item | No
         if not level:
             chain.problems.append("the default points into an empty submenu")
             return None, ">".join(map(str, path))
-        idx = parse_grub_number(part)
+        idx = grub.parse_grub_number(part)
         if idx is None:
             idx = next((k for k, it in enumerate(level) if _matches(it, part)), None)
             if idx is None:
@@ -339,7 +321,7 @@ def _select(items: list[_Item], default: str, chain: _Chain) -> tuple[_Item | No
     return chosen, ">".join(map(str, path))
 
 
-def _default_provenance(run: GrubRun) -> str:
+def _default_provenance(run: grub.GrubRun) -> str:
     """Where ``default`` came from: its assignment, and the grubenv variable it was expanded from
     (only when the assignment expanded one: an equal literal does not make it come from grubenv)."""
     if "default" not in run.env:
@@ -369,14 +351,14 @@ def _resolve_grub2(
         return
     try:
         script = parse_script(text)
-    except GrubLimitError as exc:  # a bound ran out: an error naming the file, not "unknown"
+    except grub.GrubLimitError as exc:  # a bound ran out: an error naming the file, not "unknown"
         raise exc.at(path) from None
     except ParseError as exc:
         chain.problems.append(f"{path}:{exc.line or '?'}: {exc.problem}; GRUB configuration not usable")
         chain.config_path = path
         return
     d = posixpath.dirname(path)
-    run = run_grub_script(
+    run = grub.run_grub_script(
         script, label=path, files=files, platform=platform, env={"prefix": d, "config_directory": d}
     )
     chain.problems.extend(run.problems)
@@ -427,13 +409,13 @@ _ENV_SHOWN = ("saved_entry", "next_entry", "kernelopts", "tuned_params", "tuned_
 
 
 def _menu_entry(
-    item: _Item, index: str, run: GrubRun, files: GrubFilesInRoot, platform: str | None, chain: _Chain
+    item: _Item, index: str, run: grub.GrubRun, files: GrubFilesInRoot, platform: str | None, chain: _Chain
 ) -> None:
     assert item.menu is not None
     # the body runs when the entry boots, in the context of its menu as the whole file left it
     ctx = item.context
     env, uncertain, dropped = (ctx.env, ctx.uncertain, ctx.dropped) if ctx else (run.env, run.uncertain, run.dropped)
-    k = entry_kernel(
+    k = grub.entry_kernel(
         item.menu, env=env, files=files, platform=platform, functions=run.functions, uncertain=uncertain
     )
     if k is None:
@@ -517,7 +499,7 @@ def _set_after_blscfg(var: str, env: dict[str, str], origins: dict[str, str]) ->
     return origins.get(var) or "later in the file"
 
 
-def _bls_entry(item: _Item, index: str, run: GrubRun, chain: _Chain) -> None:
+def _bls_entry(item: _Item, index: str, run: grub.GrubRun, chain: _Chain) -> None:
     bls, call = item.bls, item.call
     assert bls is not None and call is not None and item.bls_path is not None
     path = item.bls_path
@@ -551,7 +533,7 @@ def _bls_entry(item: _Item, index: str, run: GrubRun, chain: _Chain) -> None:
         used: tuple[str, ...] = ()
         undefined: tuple[str, ...] = ()
     else:
-        cmdline, used, undefined = expand_bls_options(raw, call.env)
+        cmdline, used, undefined = grub.expand_bls_options(raw, call.env)
     ctx = item.context
     final_env, final_origins, uncertain = (
         (ctx.env, ctx.origins, ctx.uncertain) if ctx else (run.env, run.origins, run.uncertain)
@@ -633,7 +615,7 @@ def _resolve_legacy(reader: Reader, path: str, chain: _Chain) -> None:
     if text is None:
         chain.problems.append(f"{path}: cannot be read")
         return
-    cfg = parse_legacy_grub(text)
+    cfg = grub.parse_legacy_grub(text)
     chain.problems.extend(f"{real}: {p}" for p in cfg.problems)
     if not cfg.entries:
         chain.problems.append(f"{real}: no title entries")
@@ -643,7 +625,7 @@ def _resolve_legacy(reader: Reader, path: str, chain: _Chain) -> None:
     if cfg.default == "saved":
         dfile = posixpath.join(posixpath.dirname(real), "default")
         dtext = reader.text(dfile)
-        saved = parse_legacy_default_file(dtext) if dtext is not None else None
+        saved = grub.parse_legacy_default_file(dtext) if dtext is not None else None
         if saved is None:
             chain.problems.append(
                 f"{real}: default=saved but {dfile} has no saved entry: GRUB uses the first"
@@ -708,7 +690,7 @@ def _resolve_bls_only(reader: Reader, files: GrubFilesInRoot, chain: _Chain, pla
         "and variables); without a grub.cfg GRUB itself has nothing to run"
     )
     label = "(no grub.cfg)"
-    run = run_grub_script(parse_script(_ASSUMED_BLS), label=label, files=files, platform=platform)
+    run = grub.run_grub_script(parse_script(_ASSUMED_BLS), label=label, files=files, platform=platform)
     chain.problems.extend(run.problems)
     chain.loader = "grub2-bls"
     items = _expand_menu(reader, run, chain)
@@ -856,7 +838,7 @@ def resolve_boot_config(fs: FileSource, *, efi: bool | None = None, predict: boo
     if predict and chosen.loader == "grub2-bls" and entry is not None and "kernelopts" in chosen.unresolved:
         filled = kernelopts_prediction(reader)
         if filled is not None:
-            cmdline, _, _ = expand_bls_options(entry.options, {"kernelopts": filled[0]})
+            cmdline, _, _ = grub.expand_bls_options(entry.options, {"kernelopts": filled[0]})
             entry = replace(entry, cmdline=cmdline)
             chosen.unresolved = [v for v in chosen.unresolved if v != "kernelopts"]
             chosen.provenance.extend(filled[1])
