@@ -14,7 +14,6 @@ from audit.errors import FactError, FactUnavailable
 from audit.host import facts
 from audit.host.core import Host
 from audit.host.kernel import os_release_fact
-from audit.host.snapshot import SnapshotHost
 from audit.model import TargetMode
 from audit.parsers.cmdline import canonical_name
 from audit.parsers.systemd import UNIT_DIRS
@@ -83,7 +82,15 @@ def _read_target(host: Host) -> FixTarget:
     return FixTarget(mode=host.mode, runtime=host.has_runtime, family=family, installer=installer,
                      init="sysv" if _sysv_only(host) else "systemd", loader=loader, family_hint=hint,
                      config_path=config_path, generated=generated, cmdline_files=_cmdline_files(host, family),
-                     snapshot_of_image=isinstance(host, SnapshotHost) and host.snapshot.mode == "image")
+                     snapshot_of_image=_snapshot_of_image(host))
+
+
+def _snapshot_of_image(host: Host) -> bool:
+    if host.mode is not TargetMode.SNAPSHOT:
+        return False
+    from audit.host.snapshot import SnapshotHost  # a large module that a live or root run never needs
+
+    return isinstance(host, SnapshotHost) and host.snapshot.mode == "image"
 
 
 #: A token of a kernel command line inside a shell assignment: its name, up to ``=``, a blank or a quote.
