@@ -9,7 +9,7 @@ from audit.errors import ParseError
 
 NOT_SET = "is not set"
 
-_SET = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
+_NAME = re.compile(r"CONFIG_[A-Za-z0-9_]+")
 _UNSET = re.compile(r"^#\s*(CONFIG_[A-Za-z0-9_]+) is not set\s*$")
 _VERSION = re.compile(r"^#\s*Linux(?:/(\S+))? (?:kernel )?(?:version:? )?(\S+)")
 
@@ -42,32 +42,30 @@ def _full(name: str) -> str:
 
 
 def parse_kconfig(text: str) -> KernelConfig:
+    """Lines end at ``\n`` only, as the kernel's conf reader (scripts/kconfig/confdata.c) takes them
+    with ``getline``: a form feed or a vertical tab inside a value is part of the value."""
     options: dict[str, str] = {}
     lines: dict[str, int] = {}
     version = arch = None
-    saw_config = False
-    for no, raw in enumerate(text.splitlines(), 1):
+    for no, raw in enumerate(text.split("\n"), 1):
         line = raw.strip()
         if not line:
             continue
-        if line.startswith("#"):
-            m = _UNSET.match(line)
-            if m:
+        if line[0] == "#":
+            if line.endswith(NOT_SET) and (m := _UNSET.match(line)):
                 options[m.group(1)] = NOT_SET
                 lines[m.group(1)] = no
-                saw_config = True
             elif version is None and (v := _VERSION.match(line)):
                 arch, version = v.group(1), v.group(2)
             continue
-        m = _SET.match(line)
-        if not m:
+        name, eq, value = line.partition("=")
+        if not eq or not _NAME.fullmatch(name):
             raise ParseError(f"not a kernel config line: {line[:80]!r}", line=no)
-        value = m.group(2).strip()
+        value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] == '"':
             value = value[1:-1]
-        options[m.group(1)] = value
-        lines[m.group(1)] = no
-        saw_config = True
-    if not saw_config:
+        options[name] = value
+        lines[name] = no
+    if not options:
         raise ParseError("no CONFIG_ options found: not a kernel config")
     return KernelConfig(options=options, lines=lines, version=version, arch=arch)
