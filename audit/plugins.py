@@ -26,6 +26,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "checks.iommu",
     "checks.boot",
     "checks.cpumodel",
+    "checks.security",
+    "checks.virtfeatures",
 )
 
 

@@ -151,6 +151,24 @@ def _arm64_iommu(host: Host, boot_summary: str, params: list[Param] | None) -> O
                   reboot=True, notes="The kernel log shows whether arm-smmu-v3 probed and why not.")
 
 
+#: The ACPI table each x86 vendor's firmware describes its IOMMU in: DMAR (Intel VT-d), IVRS (AMD-Vi).
+FIRMWARE_TABLES = {"intel": ("DMAR",), "amd": ("IVRS",)}
+FIRMWARE_FIX = "# enable Intel VT-d / AMD-Vi (IOMMU) in the firmware setup, then reboot"
+
+
+def _firmware_tables(state: IommuState, vendor: str | None) -> tuple[bool, Evidence]:
+    """Whether the firmware describes an IOMMU: without its ACPI table no kernel parameter helps (the
+    remedy is the firmware setup, not intel_iommu=on)."""
+    wanted = FIRMWARE_TABLES.get(vendor or "", ("DMAR", "IVRS"))
+    feature = {"intel": "VT-d", "amd": "AMD-Vi"}.get(vendor or "", "VT-d / AMD-Vi")
+    found = [t for t in wanted if t in state.acpi_tables]
+    observed = (f"{', '.join(found)} present: the firmware describes an IOMMU" if found else
+                f"no {'/'.join(wanted)} table: the firmware describes no IOMMU ({feature} off in its setup, or"
+                " absent)")
+    return bool(found), Evidence(source="/sys/firmware/acpi/tables", observed=observed,
+                                 expected=" or ".join(wanted) + " (the firmware's IOMMU description)")
+
+
 def _state_evidence(state: IommuState) -> Evidence:
     return Evidence(source="/sys/kernel/iommu_groups", observed=f"{state.groups} group(s); units: "
                     f"{', '.join(state.units) or 'none'}; ACPI tables: {', '.join(state.acpi_tables) or 'none'}"
@@ -220,6 +238,8 @@ def iommu_enabled(host: Host, policy: Policy) -> Outcome:
                       notes="Also enable VT-d / AMD-Vi in the firmware setup.")
     state = host.fact(iommu_state)
     ev.append(_state_evidence(state))
+    firmware_ok, firmware_ev = _firmware_tables(state, vendor)
+    ev.append(firmware_ev)
     active = state.groups > 0
     running_ok, running_why = iommu_on(running_params, kconf, vendor or "intel")
     if active and persistent_ok is not False:
@@ -233,16 +253,25 @@ def iommu_enabled(host: Host, policy: Policy) -> Outcome:
     if kernel_lacks:
         return failed("no IOMMU: the kernel is built without the IOMMU driver", ev,
                       fix=stock_kernel(FixTarget.of(host)), reboot=True)
-    if running_ok and not {"DMAR", "IVRS"} & set(state.acpi_tables):
+    if running_ok and not firmware_ok:
         return failed("the kernel was told to enable the IOMMU but firmware provides no DMAR/IVRS table", ev,
-                      fix=["# enable Intel VT-d / AMD-Vi (IOMMU) in the firmware setup, then reboot"], reboot=True,
+                      fix=[FIRMWARE_FIX], reboot=True,
                       notes="A firmware setting; it cannot be changed from the running system.")
+    if not firmware_ok:  # the firmware first: no parameter helps without its table, and a reboot alone does not
+        if persistent_ok:
+            return failed("no IOMMU: the firmware has none (no DMAR/IVRS table); the next boot's command line enables"
+                          " it, but that alone will not make one", ev, fix=[FIRMWARE_FIX], reboot=True,
+                          notes="A firmware setting; it cannot be changed from the running system.")
+        return failed(f"no IOMMU: the firmware has none (no DMAR/IVRS table) and the kernel has it off ({running_why})",
+                      ev, fix=[FIRMWARE_FIX, *kernel_params(FixTarget.of(host), add=add, remove=remove, topic="iommu")],
+                      reboot=True, notes="Enable VT-d / AMD-Vi in the firmware setup (it cannot be changed from the"
+                      " running system), and the IOMMU on the kernel command line.")
     if persistent_ok:
         return warned("IOMMU configured for the next boot but not active: reboot pending", ev, fix=["# reboot"],
                       reboot=True)
     return failed(f"IOMMU not active ({running_why})", ev,
                   fix=kernel_params(FixTarget.of(host), add=add, remove=remove, topic="iommu"), reboot=True,
-                  notes="Enable it on the kernel command line, and VT-d / AMD-Vi in the firmware setup.")
+                  notes="The firmware has the IOMMU (its ACPI table is there): the kernel command line must enable it.")
 
 
 @hookimpl

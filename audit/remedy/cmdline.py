@@ -189,8 +189,8 @@ def kernel_params(target: FixTarget, *, add: Params | None = None, remove: Seque
     removed = " ".join(remove)
     if _uses_grubby(target):
         if target.image and not target.generated:
-            return [f"# add '{tokens}' to /etc/kernel/cmdline: kernel-install writes it into the entry of every kernel "
-                    "installed later" + (f"; remove {removed}" if remove else "")]
+            return [_advice(tokens, removed, "/etc/kernel/cmdline: kernel-install writes it into the entry of every"
+                                              " kernel installed later")]
         cmds = [target.inside(f"grubby --update-kernel=ALL --remove-args={shlex.quote(' '.join(names))}")]
         if pairs:
             cmds.append(target.inside(f"grubby --update-kernel=ALL --args={shlex.quote(tokens)}"))
@@ -199,10 +199,15 @@ def kernel_params(target: FixTarget, *, add: Params | None = None, remove: Seque
         path = target.config_path or "/boot/grub/grub.conf"
         return [edit_lines(LEGACY_KERNEL_LINES, [target.path(path)], strip=names, append=tokens)]
     if target.loader == "systemd-boot":
-        return [f"# add '{tokens}' to /etc/kernel/cmdline and to the options line of each $ESP/loader/entries/*.conf"
-                + (f"; remove {removed}" if remove else "")]
+        return [_advice(tokens, removed, "/etc/kernel/cmdline and to the options line of each $ESP/loader/entries/*.conf")]
     if _mkconfig_family(target):
         topic = topic or _topic(pairs, remove)
         return [*_grub_defaults(target, tokens, names, topic), *_regenerate_mkconfig(target, names, tokens)]
-    return [f"# add '{tokens}' to the kernel command line in your boot loader's configuration"
-            + (f"; remove {removed}" if remove else "")]
+    return [_advice(tokens, removed, "the kernel command line in your boot loader's configuration")]
+
+
+def _advice(tokens: str, removed: str, where: str) -> str:
+    """A comment for a boot configuration hostaudit does not edit: what to add to and take off ``where``."""
+    if not tokens:
+        return f"# remove {removed} from {where}"
+    return f"# add '{tokens}' to {where}" + (f"; remove {removed}" if removed else "")
