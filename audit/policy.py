@@ -177,7 +177,8 @@ def _thp(v: Any, key: str) -> tuple[str, ...]:
     modes = _str_list(v, key)
     bad = [m for m in modes if m not in ("always", "madvise", "never")]
     if bad:
-        raise UsageError(f"{key}: unknown THP mode {bad[0]!r} (always, madvise, never)")
+        raise UsageError(f"{key}: unknown THP mode {bad[0]!r}{_did_you_mean(bad[0], ('always', 'madvise', 'never'))}"
+                         " (always, madvise, never)")
     return modes
 
 
@@ -189,7 +190,8 @@ def _thp_defrag(v: Any, key: str) -> tuple[str, ...]:
     modes = _str_list(v, key)
     bad = [m for m in modes if m not in THP_DEFRAG_MODES]
     if bad:
-        raise UsageError(f"{key}: unknown THP defrag mode {bad[0]!r} ({', '.join(THP_DEFRAG_MODES)})")
+        raise UsageError(f"{key}: unknown THP defrag mode {bad[0]!r}{_did_you_mean(bad[0], THP_DEFRAG_MODES)}"
+                         f" ({', '.join(THP_DEFRAG_MODES)})")
     return modes
 
 
@@ -197,7 +199,8 @@ def _secure_kinds(v: Any, key: str) -> tuple[str, ...]:
     kinds = _str_list(v, key)
     bad = [k for k in kinds if k not in SECURE_GUEST_KINDS]
     if bad:
-        raise UsageError(f"{key}: unknown secure guest kind {bad[0]!r} ({', '.join(SECURE_GUEST_KINDS)})")
+        raise UsageError(f"{key}: unknown secure guest kind {bad[0]!r}{_did_you_mean(bad[0], SECURE_GUEST_KINDS)}"
+                         f" ({', '.join(SECURE_GUEST_KINDS)})")
     return kinds
 
 
@@ -211,7 +214,8 @@ def _name(v: Any, key: str) -> str:
 def _ksm_mode(v: Any, key: str) -> str:
     mode = _str(v, key)
     if mode not in ("on", "off", "any"):
-        raise UsageError(f"{key}: expected 'on', 'off' or 'any', got {mode!r}")
+        hint = _did_you_mean(mode, ("on", "off", "any"))
+        raise UsageError(f"{key}: expected 'on', 'off' or 'any', got {mode!r}{hint}")
     return mode
 
 
@@ -292,7 +296,8 @@ def apply(base: Policy, data: Mapping[str, Any], *, source: str) -> Policy:
             try:
                 overrides[check_id] = Severity.parse(_str(text, f"{source}: severity.{check_id}"))
             except ValueError as exc:
-                raise UsageError(f"{source}: severity.{check_id}: {exc}") from None
+                hint = _did_you_mean(str(text).strip().lower(), [s.name.lower() for s in Severity])
+                raise UsageError(f"{source}: severity.{check_id}: {exc}{hint}") from None
         changes["severity_overrides"] = overrides
     if "waivers" in data:
         ws = data["waivers"]

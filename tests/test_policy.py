@@ -381,3 +381,20 @@ def test_the_default_profile_file_and_the_policy_defaults_are_the_same_policy() 
 
     assert _profile_from_file("kvm-host") == DEFAULT_POLICY
     assert load_profile("kvm-host") is DEFAULT_POLICY
+
+
+@pytest.mark.parametrize(("toml", "suggestion"), [
+    ('[thp]\nallowed = ["madvice"]\n', "did you mean 'madvise'?"),
+    ('[thp]\ndefrag_allowed = ["defer+madvice"]\n', "did you mean 'defer+madvise'?"),
+    ('[ksm]\nmode = "of"\n', "did you mean 'off'?"),
+    ('[secure_guest]\nkinds = ["sev_snp"]\n', "did you mean 'sev-snp'?"),
+    ('[severity]\n"kvm.device" = "hihg"\n', "did you mean 'high'?"),
+    ('[hugepage]\ncount = 4\n', "did you mean 'hugepages.count'?"),
+    ('[hugepages]\ncuont = 4\n', "did you mean 'hugepages.count'?"),
+])
+def test_a_policy_typo_names_the_nearest_valid_key_or_value(tmp_path, toml, suggestion):
+    path = tmp_path / "policy.toml"
+    path.write_text(toml)
+    with pytest.raises(UsageError) as err:
+        load_policy(path=str(path))
+    assert suggestion in str(err.value) and str(path) in str(err.value)

@@ -199,7 +199,8 @@ def kernel_params(target: FixTarget, *, add: Params | None = None, remove: Seque
         path = target.config_path or "/boot/grub/grub.conf"
         return [edit_lines(LEGACY_KERNEL_LINES, [target.path(path)], strip=names, append=tokens)]
     if target.loader == "systemd-boot":
-        return [_advice(tokens, removed, "/etc/kernel/cmdline and to the options line of each $ESP/loader/entries/*.conf")]
+        return [_advice(tokens, removed,
+                        "/etc/kernel/cmdline and to the options line of each $ESP/loader/entries/*.conf")]
     if _mkconfig_family(target):
         topic = topic or _topic(pairs, remove)
         return [*_grub_defaults(target, tokens, names, topic), *_regenerate_mkconfig(target, names, tokens)]
