@@ -162,3 +162,13 @@ def test_cpu_sample_tree_end_to_end(make_root):
         "cpu.aes": "fail", "cpu.avx": "fail", "cpu.virtualization": "fail", "cpu.pdpe1gb": "skip",
         "cpu.baseline": "skip", "cpu.secure_guest": "skip"}
     assert out.returncode == 1
+
+
+def test_run_help_gives_statuses_severities_exit_codes_and_examples():
+    out = hostaudit("run", "--help")
+    assert out.returncode == 0
+    text = out.stdout
+    for word in ("pass", "warn", "fail", "error", "skip", "waived", "info < low < medium < high < critical",
+                 "exit codes:", "  0  ", "  1  ", "  2  ", "  3  ", "examples:", "--fix-script fix.sh"):
+        assert word in text, word
+    assert "info, low, medium, high or critical" in " ".join(text.split())  # --fail-on lists them

@@ -101,7 +101,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--select", action="append", default=[], metavar="GLOB", help="run only these check ids")
     p.add_argument("--ignore", action="append", default=[], metavar="GLOB", help="skip these check ids")
     p.add_argument("--fail-on", type=_severity, default=Severity.LOW, metavar="SEVERITY",
-                   help="lowest severity whose failure sets exit code 1 (default: low)")
+                   help="lowest severity whose failure sets exit code 1: info, low, medium, high or critical"
+                        " (default: low)")
     p.add_argument("--strict", action="store_true", help="warnings count as failures for the exit code")
     p.add_argument("--require", action="append", default=[], type=_id_glob, metavar="GLOB",
                    help="these check ids must be checked: a skip or error counts as a failure (adds to the "

@@ -10,9 +10,43 @@ from typing import Any
 from audit.cli.options import _plugins, add_run_options, load_policy, use_color
 from audit.errors import UsageError
 
+RUN_DESCRIPTION = """\
+Audit this host (default), an unbooted image root (--root) or snapshots made by
+'hostaudit collect' (--snapshot) against a policy, and say check by check whether
+it is tuned for running KVM guests, with the evidence and the commands that fix
+what is wrong. Reads only: nothing on the audited host is changed or executed.
+Writes: the report to stdout (--format), and the files named by -o, --fix-script
+and --history.
+
+statuses:   pass, warn, fail, error (the check could not run), skip (could not
+            know: not a pass), waived (a failure the policy accepts)
+severities: info < low < medium < high < critical (--fail-on, [severity] in a policy)
+"""
+
+RUN_EPILOG = """\
+exit codes:
+  0  nothing failed at or above --fail-on (warnings too with --strict)
+  1  a failure at or above --fail-on, or a required check (--require, [gate]
+     required) that failed or could not be checked
+  2  usage or input error: nothing audited, or a report could not be written
+  3  no failure, but a check errored or none could run (an honest "unknown")
+
+examples:
+  audit this host, a table on the terminal:
+    hostaudit
+  gate an image in CI: JUnit and HTML reports, a fix script for the image, and
+  the kernel and boot checks must be known, not skipped:
+    hostaudit --root /mnt/image --require 'kernel.*' --require 'boot.*' \\
+        -o report.xml -o report.html --fix-script fix.sh
+  a fleet of snapshots collected from each host, problems only:
+    hostaudit --snapshot snapshots/ --show fail,warn,error -o fleet.html
+"""
+
 
 def register(sub: Any) -> None:
-    run = sub.add_parser("run", help="audit this host or an image root (the default command)")
+    run = sub.add_parser("run", help="audit this host or an image root (the default command)",
+                         description=RUN_DESCRIPTION, epilog=RUN_EPILOG,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_options(run)
     run.set_defaults(func=cmd_run)
 
