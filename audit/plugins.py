@@ -28,6 +28,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "checks.cpumodel",
     "checks.security",
     "checks.virtfeatures",
+    "checks.cgroups",
 )
 
 
