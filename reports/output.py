@@ -169,16 +169,18 @@ def write_atomic_with(path: str, write: Callable[[TextIO], object], *, mode: int
 
 
 def render(fmt: str, report: Report, *, exit_code: int, color: bool = False,
-           extra: dict[str, Any] | None = None, show: frozenset[str] | None = None) -> str:
+           extra: dict[str, Any] | None = None, show: frozenset[str] | None = None,
+           width: int | None = None) -> str:
     """Text of ``report`` in ``fmt``. What counts as a failure (``--fail-on``, ``--strict``, required
-    checks) travels on the report (``report.gate``): every reporter judges results as the exit code does."""
+    checks) travels on the report (``report.gate``): every reporter judges results as the exit code does.
+    ``width``: text only, the terminal's width when it goes to one (None: a log or a file)."""
     if fmt not in BUILTIN_FORMATS and extra:
         for key in (fmt, f".{fmt}"):
             if key in extra:
                 return str(extra[key](report))
     fn = builtin_renderer(fmt)
     if fmt == "text":
-        return fn(report, exit_code=exit_code, color=color, show=show)
+        return fn(report, exit_code=exit_code, color=color, show=show, width=width)
     return fn(report, exit_code=exit_code)
 
 

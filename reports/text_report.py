@@ -1,5 +1,9 @@
 """Terminal reporter: a table of results (problems first), what to run to fix them, a summary line.
 
+On a terminal the table comes first and wraps at the terminal's width. Anywhere else (a CI log, a
+pipe, a ``.txt`` file) what to fix comes first, so the first lines of a log say what matters, then
+the whole table; lines wrap at 100 columns. Commands are never wrapped: they are copied as they are.
+
 Every value from the host, a plugin or a policy reaches the terminal through ``printable``: one line,
 control and bidi characters shown as escapes."""
 
@@ -20,6 +24,10 @@ COLORS = {
 }
 HEADERS = ("status", "severity", "id", "message")
 IMAGE_ROOT = '"$ROOT"'  # how audit.remedy writes paths inside an image root
+#: where lines wrap when the output is not a terminal (a CI log, a file)
+PLAIN_WIDTH = 100
+#: the narrowest message column a table gets, however narrow the terminal
+MIN_MESSAGE = 24
 
 
 def _paint(text: str, status: Status, color: bool) -> str:
@@ -52,27 +60,47 @@ def _sorted(results: tuple[Result, ...]) -> list[Result]:
     return sorted(results, key=lambda r: (ORDER[r.status], -int(r.effective_severity), r.id))
 
 
-def remediation_block(r: Result, j: Judgement | None = None) -> list[str]:
+def _wrapped(text: str, width: int, indent: str) -> list[str]:
+    """``text`` (already printable: one line) as lines of at most ``width`` columns, each after
+    ``indent``; a word longer than a line stays whole (a path is not cut)."""
+    import textwrap
+
+    return textwrap.wrap(text, width=max(width, len(indent) + MIN_MESSAGE), initial_indent=indent,
+                         subsequent_indent=indent + "  ", break_long_words=False, break_on_hyphens=False) or [indent]
+
+
+def remediation_block(r: Result, j: Judgement | None = None, *, width: int | None = None) -> list[str]:
+    """One result's fix: its headline, evidence, why, the commands (never wrapped) and whether a
+    reboot is needed. ``width``: wrap the prose at this many columns."""
+    def prose(text: str, indent: str) -> list[str]:
+        return _wrapped(text, width, indent) if width else [indent + text]
+
     message = j.headline(r.outcome.message) if j is not None else r.outcome.message
-    out = [printable(f"[{r.status.value.upper()}] {r.id} ({r.effective_severity}): {message}")]
-    out.extend(f"    {printable(evidence_text(ev))}" for ev in r.outcome.evidence)
+    out = prose(printable(f"[{r.status.value.upper()}] {r.id} ({r.effective_severity}): {message}"), "")
+    for ev in r.outcome.evidence:
+        out += prose(printable(evidence_text(ev)), "    ")
     rem = r.outcome.remediation
     if rem is not None:
         if rem.notes:
-            out.append(f"    why: {printable(rem.notes)}")
+            out += prose(f"why: {printable(rem.notes)}", "    ")
         out.extend(f"    $ {printable(cmd)}" for cmd in rem.commands)
         if rem.reboot_required:
             out.append("    (a reboot is needed for this to take effect)")
     if r.waiver:
-        out.append(f"    waiver: {printable(r.waiver)}")
+        out += prose(f"waiver: {printable(r.waiver)}", "    ")
     return out
 
 
-def render(report: Report, *, exit_code: int, color: bool = False, show: frozenset[str] | None = None) -> str:
+def render(report: Report, *, exit_code: int, color: bool = False, show: frozenset[str] | None = None,
+           width: int | None = None) -> str:
     """The table, the fixes and the summary line. ``show`` (``--show fail,warn``): only results of
-    these statuses in the table and the fixes; the summary line still counts every result."""
+    these statuses in the table and the fixes; the summary line still counts every result.
+    ``width``: the terminal's width (table first); None when the output is not a terminal (what to
+    fix first, then the table, at PLAIN_WIDTH columns)."""
     from tabulate import tabulate
 
+    on_terminal = width is not None
+    columns = width if width is not None else PLAIN_WIDTH
     ordered = [(r, report.judge(r)) for r in _sorted(report.results)]
     hidden = 0
     if show is not None:
@@ -88,18 +116,30 @@ def render(report: Report, *, exit_code: int, color: bool = False, show: frozens
         )
         for r, j in ordered
     ]
-    lines = [header(report), ""]
-    lines.append(tabulate(rows, headers=HEADERS, disable_numparse=True, maxcolwidths=[None, None, None, 80]))
+    # the message column gets what the other columns leave of the width: tabulate makes a column as
+    # wide as its widest value or its header and two more, and puts two spaces between columns
+    plain = [(r.status.value.upper(), str(r.effective_severity), printable(r.id)) for r, _ in ordered]
+    fixed = sum(max([len(h) + 2, *(len(row[i]) for row in plain)]) + 2 for i, h in enumerate(HEADERS[:3]))
+    table = tabulate(rows, headers=HEADERS, disable_numparse=True,
+                     maxcolwidths=[None, None, None, max(MIN_MESSAGE, columns - fixed)])
     todo = [(r, j) for r, j in ordered
             if r.status in (Status.FAIL, Status.ERROR, Status.WARN) or j.verdict is Verdict.REQUIRED_UNKNOWN]
+    fixes: list[str] = []
     if todo:
-        lines += ["", "What to fix:"]
+        fixes.append("What to fix:")
         if any(IMAGE_ROOT in cmd for r, _ in todo if r.outcome.remediation for cmd in r.outcome.remediation.commands):
             root = shell_hint(report.target.root)  # as it is typed
-            lines.append(printable(f'(image commands: "$ROOT" is the image root, here ROOT={root}; --fix-script '
+            fixes.append(printable(f'(image commands: "$ROOT" is the image root, here ROOT={root}; --fix-script '
                                    "writes them as a script that takes the root as its only argument)"))
         for r, j in todo:
-            lines += remediation_block(r, j)
+            fixes += remediation_block(r, j, width=columns)
+    lines = [header(report), ""]
+    if on_terminal or not fixes:
+        lines.append(table)
+        if fixes:
+            lines += ["", *fixes]
+    else:
+        lines += [*fixes, "", "All results:", table]
     for problem in report.problems:
         lines.append(f"problem: {printable(problem)}")
     if hidden:

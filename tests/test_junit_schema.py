@@ -26,7 +26,7 @@ def _render(report) -> str:
     return junit_report.render(report, exit_code=fx.code(report))
 
 
-def _documents(tmp_path: Path, make_root, fleet_dir: Path) -> dict[str, str]:  # noqa: ANN001
+def _documents(tmp_path: Path, make_root, fleet_dir: Path) -> dict[str, str]:
     report = fx.golden_report(tmp_path / "host")
     weird = "lone \udc80 surrogate, \ufffe and \uffff non-characters, \x0c form feed"
     bad = replace(

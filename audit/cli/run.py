@@ -81,6 +81,16 @@ def make_host(args: argparse.Namespace) -> Any:
     return Host.live()
 
 
+def terminal_width(stream: Any) -> int | None:
+    """The width of the terminal ``stream`` writes to; None when it is not one (a CI log, a pipe)."""
+    try:
+        if not stream.isatty():
+            return None
+        return os.get_terminal_size(stream.fileno()).columns or None
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
 def is_fleet(args: argparse.Namespace) -> bool:
     """``--snapshot`` given more than once, or naming a directory: every snapshot in one run."""
     snapshots = getattr(args, "snapshot", None) or []
@@ -143,7 +153,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     text = journal.render(report, exit_code=code)
                 else:
                     text = output.render(args.format, report, exit_code=code, color=use_color(sys.stdout),
-                                         extra=extra, show=args.show)
+                                         extra=extra, show=args.show, width=terminal_width(sys.stdout))
             except Exception as exc:
                 print(f"hostaudit: the {args.format} report could not be made: {type(exc).__name__}: {exc}",
                       file=sys.stderr)
