@@ -11,7 +11,8 @@ from audit.host.collect import Patterns
 
 #: The built-in fact modules: importing them fills the fact registry.
 FACT_MODULES = ("audit.host.kernel", "audit.host.arch", "audit.host.facts", "audit.host.memory", "audit.boot.facts",
-                "audit.boot.modinfo", "audit.host.virt", "audit.host.cgroups")
+                "audit.boot.modinfo", "audit.host.virt", "audit.host.cgroups",
+                "audit.host.devices")
 
 
 def import_fact_modules() -> None:

@@ -29,6 +29,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "checks.security",
     "checks.virtfeatures",
     "checks.cgroups",
+    "checks.devices",
 )
 
 

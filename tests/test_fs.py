@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
+from functools import partial
 
 import pytest
 
@@ -150,3 +151,38 @@ def test_gunzip_bomb_is_capped():
 def test_host_invalid_utf8_is_replaced_not_fatal(make_root):
     host = Host.from_root(str(make_root({"etc/hostname": b"h\xffst\n"})))
     assert host.read_text("/etc/hostname") == "h\ufffdst\n"
+
+
+def _outcome(call):
+    try:
+        return ("ok", call())
+    except (FactUnavailable, FactError) as exc:
+        return (type(exc).__name__, str(exc))
+
+
+def test_the_live_root_answers_as_the_confined_walk_does(tmp_path):
+    """At / the kernel resolves paths itself (no lstat a component); every answer must be the one the
+    component-by-component walk gives on the same machine: content, kind, listing, link, error."""
+    loop = tmp_path / "loop"
+    os.symlink(loop, loop)
+    (tmp_path / "file").write_text("x\n")
+    os.symlink(tmp_path / "file", tmp_path / "link")
+    os.symlink("/nonexistent-target", tmp_path / "dangling")
+    direct = RootFS("/")
+    walked = RootFS("/")
+    walked.direct = False
+    assert direct.direct
+    paths = ["/proc/cpuinfo", "/proc/self/mounts", "/etc/os-release", "/etc/passwd/x", "/nonexistent/x",
+             "/sys/kernel/mm/transparent_hugepage/enabled", "/dev/kvm", "/dev/null", "/proc/self/root/etc/hostname",
+             "/etc/../etc/./hostname", "//etc//hostname", "/..", "/", str(loop), str(loop) + "/x",
+             str(tmp_path / "file"), str(tmp_path / "link"), str(tmp_path / "dangling"), str(tmp_path)]
+    for path in paths:
+        for follow in (True, False):
+            assert _outcome(partial(direct.kind, path, follow=follow)) == \
+                _outcome(partial(walked.kind, path, follow=follow)), (path, follow)
+        if path != "/proc/self/mounts":  # its content may change between two reads
+            assert _outcome(partial(direct.read_bytes, path, limit=1 << 20)) == \
+                _outcome(partial(walked.read_bytes, path, limit=1 << 20)), path
+        for method in ("listdir", "readlink", "owner"):
+            assert _outcome(partial(getattr(direct, method), path)) == \
+                _outcome(partial(getattr(walked, method), path)), (method, path)

@@ -170,8 +170,21 @@ class Recorder:
         elif kind == "link":  # only when asked not to follow
             target = self.fs.readlink(phys)
             self.entries[phys] = {"type": "link", "target": target} if target else {"type": "absent"}
+        elif kind in ("char", "block"):
+            self.entries[phys] = {"type": kind, **self._node_owner(phys)}
         else:
             self.entries[phys] = {"type": kind}
+
+    def _node_owner(self, phys: str) -> dict[str, Any]:
+        """A device node's mode, uid and gid (who may open /dev/kvm): none when they cannot be read."""
+        try:
+            found = self.fs.owner(phys)
+        except (FactUnavailable, FactError):
+            return {}
+        if found is None:
+            return {}
+        mode, uid, gid = found
+        return {"mode": f"{mode:04o}", "uid": uid, "gid": gid}
 
     def _file(self, phys: str, cap: int) -> None:
         self.caps[phys] = cap
@@ -321,6 +334,7 @@ _SH_HEAD = r"""#!/bin/sh
 #   dir PATH  + "name NAME" lines          a directory and its listing ("dir PATH -": no listing)
 #   link PATH TARGET                       a symbolic link and its raw target
 #   kind PATH char|block|fifo|socket|other
+#   kind PATH char|block MODE UID GID      a device node, its permission bits (octal) and owner
 #   absent PATH                            looked for, not there
 #   file PATH b64|hex + content lines + "."   a regular file, base64 (or od hex) encoded
 #   file PATH large SIZE | denied | failed  a file not captured, and why
@@ -352,6 +366,7 @@ R=$(cd -P -- "$ROOT/" 2>/dev/null && pwd -P) || {
 if command -v base64 >/dev/null 2>&1; then ENC=b64; else ENC=hex; fi
 if [ "$(printf abc | head -c 2 2>/dev/null)" = ab ]; then HEADC=1; else HEADC=0; fi
 if command -v readlink >/dev/null 2>&1; then RL=1; else RL=0; fi
+if stat -c %u / >/dev/null 2>&1; then STATC=1; else STATC=0; fi
 SEEN='
 '
 
@@ -406,6 +421,65 @@ emit_absent() {
 emit_kind() {
 	field "${1:-/}"
 	seen "kind $F" || echo "kind $F $2"
+}
+
+# lsmode PERMS: M = the permission bits of an "ls -l" mode string ("crw-rw----") in octal digits
+lsmode() {
+	M_r=${1#?}
+	M_v=0
+	for M_t in 64:2048 8:1024 1:512; do
+		M_m=${M_t%:*}
+		M_c=${M_r%"${M_r#?}"}
+		M_r=${M_r#?}
+		[ "$M_c" = r ] && M_v=$((M_v + 4 * M_m))
+		M_c=${M_r%"${M_r#?}"}
+		M_r=${M_r#?}
+		[ "$M_c" = w ] && M_v=$((M_v + 2 * M_m))
+		M_c=${M_r%"${M_r#?}"}
+		M_r=${M_r#?}
+		case $M_c in
+		x) M_v=$((M_v + M_m)) ;;
+		s | t) M_v=$((M_v + M_m + ${M_t#*:})) ;;
+		S | T) M_v=$((M_v + ${M_t#*:})) ;;
+		esac
+	done
+	M=$(printf '%o' "$M_v")
+}
+
+# emit_node PATH char|block: a device node with its mode, uid and gid ("stat -c", else "ls -ln")
+emit_node() {
+	field "${1:-/}"
+	seen "kind $F" && return 0
+	N_k=$2
+	N_p=$R$1
+	N_o=
+	if [ "$STATC" = 1 ]; then
+		N_o=$(stat -c '%a %u %g' -- "$N_p" 2>/dev/null) || N_o=
+	fi
+	if [ -z "$N_o" ]; then
+		N_o=$(ls -lnd -- "$N_p" 2>/dev/null) || N_o=
+		set -f
+		# shellcheck disable=SC2086
+		set -- $N_o
+		set +f
+		N_o=
+		if [ $# -ge 4 ]; then
+			lsmode "$1"
+			N_o="$M $3 $4"
+		fi
+	fi
+	set -f
+	# shellcheck disable=SC2086
+	set -- $N_o
+	set +f
+	if [ $# -eq 3 ]; then
+		case $1 in [0-7] | [0-7][0-7] | [0-7][0-7][0-7] | [0-7][0-7][0-7][0-7]) ;; *) N_o= ;; esac
+		case $2 in '' | *[!0-9]* | ???????????*) N_o= ;; esac
+		case $3 in '' | *[!0-9]* | ???????????*) N_o= ;; esac
+	else
+		N_o=
+	fi
+	if [ -n "$N_o" ]; then echo "kind $F $N_k $1 $2 $3"; else echo "kind $F $N_k"; fi
 }
 
 # linktarget HOSTPATH: T = the raw target of a symbolic link
@@ -498,9 +572,9 @@ capture() {
 	elif [ -d "$C" ]; then
 		cap_dir "$1" "$3"
 	elif [ -c "$C" ]; then
-		emit_kind "$1" char
+		emit_node "$1" char
 	elif [ -b "$C" ]; then
-		emit_kind "$1" block
+		emit_node "$1" block
 	elif [ -p "$C" ]; then
 		emit_kind "$1" fifo
 	elif [ -S "$C" ]; then

@@ -269,6 +269,10 @@ class Host:
     def readlink(self, path: str) -> str | None:
         return self.fs.readlink(path)
 
+    def owner(self, path: str) -> tuple[int, int, int] | None:
+        """(permission bits, uid, gid) of ``path``; None when absent (see ``FileSource.owner``)."""
+        return self.fs.owner(path)
+
     def first_existing(self, paths: Sequence[str]) -> str | None:
         for p in paths:
             if self.fs.kind(p) == "file":

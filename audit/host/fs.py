@@ -44,6 +44,12 @@ class FileSource(Protocol):
         """The raw target of a symlink at ``path`` (None when it is not a symlink)."""
         ...
 
+    def owner(self, path: str) -> tuple[int, int, int] | None:
+        """(permission bits, uid, gid) of what is at ``path``, symlinks followed; None when nothing
+        is. FactUnavailable when the backend does not know them (a snapshot records them for device
+        nodes only, and older snapshots not at all)."""
+        ...
+
     def describe(self) -> str:
         """Where the files come from, for messages."""
         ...
@@ -100,13 +106,20 @@ def _kind_of(mode: int) -> Kind:
 
 
 class RootFS:
-    """A directory tree: ``/`` for the live host, or an image root."""
+    """A directory tree: ``/`` for the live host, or an image root.
+
+    Inside an image root every path is resolved component by component (``walk_inside``). At ``/``
+    the kernel's own resolution is the same walk (absolute links start at ``/``, ``..`` stops
+    there), so the live host hands paths to the kernel as they are and saves a ``lstat`` a
+    component (the same answers: tests/test_fs.py compares the two).
+    """
 
     def __init__(self, root: str) -> None:
         real = os.path.realpath(root)
         if not os.path.isdir(real):
             raise NotADirectoryError(root)
         self.root = real
+        self.direct = real == "/"
 
     def describe(self) -> str:
         return self.root
@@ -117,6 +130,8 @@ class RootFS:
         Raises FactUnavailable when a component is missing and FactError on a symlink loop.
         """
         shown = normalize(path)
+        if self.direct:
+            return self._direct(shown, follow_last)
 
         def step(parent: str, name: str, more: bool) -> str | None:
             candidate = os.path.join(self.root, parent.lstrip("/"), name)
@@ -133,17 +148,39 @@ class RootFS:
         inside = walk_inside(path, step, follow_last=follow_last)
         return os.path.join(self.root, inside.lstrip("/")) if inside != "/" else self.root
 
+    def _direct(self, shown: str, follow_last: bool) -> str:
+        """``shown`` at ``/``, checked as ``resolve`` checks it; the kernel resolves it when used."""
+        try:
+            os.stat(shown) if follow_last else os.lstat(shown)
+        except FileNotFoundError:
+            raise FactUnavailable(f"{shown} does not exist", source=shown) from None
+        except NotADirectoryError:
+            raise FactUnavailable(f"{shown} does not exist (a parent is not a directory)", source=shown) from None
+        except PermissionError:
+            raise FactError(shown, "permission denied (run hostaudit as root to read it)") from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise FactError(shown, "too many levels of symbolic links") from None
+            raise FactError(shown, f"cannot look at it: {exc.strerror}") from None
+        return shown
+
     def read_bytes(self, path: str, *, limit: int = MAX_READ) -> bytes:
         shown = normalize(path)
-        real = self.resolve(path)
-        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+        real = shown if self.direct else self.resolve(path)  # at /, open() reports what resolve would
+        flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+        if not self.direct:  # resolved inside the root: a symlink now is a race, never followed
+            flags |= os.O_NOFOLLOW
         try:
             fd = os.open(real, flags)
         except FileNotFoundError:
             raise FactUnavailable(f"{shown} does not exist", source=shown) from None
+        except NotADirectoryError:
+            raise FactUnavailable(f"{shown} does not exist (a parent is not a directory)", source=shown) from None
         except PermissionError:
             raise FactError(shown, "permission denied (run hostaudit as root to read it)") from None
         except OSError as exc:
+            if exc.errno == errno.ELOOP and self.direct:
+                raise FactError(shown, "too many levels of symbolic links") from None
             if exc.errno == errno.ELOOP:  # raced into a symlink after resolution: refuse
                 raise FactError(shown, "is a symbolic link after resolution; refused") from None
             raise FactError(shown, f"cannot open: {exc.strerror}") from None
@@ -181,6 +218,15 @@ class RootFS:
             raise FactError(shown, "permission denied (run hostaudit as root to read it)") from None
 
     def kind(self, path: str, *, follow: bool = True) -> Kind | None:
+        if self.direct:
+            shown = normalize(path)
+            try:
+                return _kind_of((os.stat(shown) if follow else os.lstat(shown)).st_mode)
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+            except OSError:
+                self._direct(shown, follow)  # raises the error resolve() raises inside a root
+                raise
         try:
             real = self.resolve(path, follow_last=follow)
             return _kind_of(os.lstat(real).st_mode)
@@ -193,6 +239,16 @@ class RootFS:
             return os.readlink(real)
         except (FactUnavailable, OSError):
             return None
+
+    def owner(self, path: str) -> tuple[int, int, int] | None:
+        try:
+            real = self.resolve(path)
+            st = os.stat(real) if self.direct else os.lstat(real)
+        except (FactUnavailable, FileNotFoundError, NotADirectoryError):
+            return None
+        except PermissionError:
+            raise FactError(normalize(path), "permission denied (run hostaudit as root to read it)") from None
+        return stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid
 
 
 def gunzip(data: bytes, *, source: str, limit: int = MAX_READ) -> bytes:

@@ -12,7 +12,9 @@ Two formats, told apart by their first bytes (a gzip-compressed file of either i
   An ENTRY has a ``type``: ``file`` (``data`` + ``encoding`` utf-8 | base64 | gzip+base64 and
   ``size``; or ``omitted`` + ``size``, a lower bound, for a file past the cap; or ``error``),
   ``dir`` (``names``: its listing, when captured; or ``error``), ``link`` (``target``, raw),
-  ``char`` | ``block`` | ``fifo`` | ``socket`` | ``other``, ``absent`` (looked for, not there) or
+  ``char`` | ``block`` (with ``mode``, "0660": the permission bits in octal, ``uid`` and ``gid``,
+  when the collector recorded them; older snapshots have none: unknown) | ``fifo`` | ``socket`` |
+  ``other``, ``absent`` (looked for, not there) or
   ``error`` (could not even be looked at: ``error``). Paths are where things are inside the root:
   a symlink is stored where it is, what it points to under its own (resolved) path.
 * Line text (``collect.sh``: JSON is painful in sh), one record a line, fields separated by one
@@ -23,6 +25,8 @@ Two formats, told apart by their first bytes (a gzip-compressed file of either i
       dir PATH -                  a directory whose listing was not captured
       link PATH TARGET            a symbolic link and its raw target
       kind PATH KIND              char, block, fifo, socket or other
+      kind PATH KIND MODE UID GID a device node (char, block) with its permission bits (octal
+                                  digits, as "stat -c %a" prints them) and numeric owner and group
       absent PATH                 looked for, not there
       file PATH b64|hex           a regular file; its content follows as base64 (or "od -An -tx1"
                                   hex) lines, ended by a line "."
@@ -42,13 +46,11 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
-import dataclasses
 import json
 import os
 import re
 import zlib
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from audit.errors import FactError, FactUnavailable, UsageError
@@ -103,10 +105,10 @@ class Entry(NamedTuple):
     error: str | None = None  # file/dir/error: the problem reading it
     names: tuple[str, ...] | None = None  # dir: its listing, when captured
     target: str | None = None  # link: raw target
+    owner: tuple[int, int, int] | None = None  # char/block: (permission bits, uid, gid), when recorded
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Snapshot:
+class Snapshot(NamedTuple):
     entries: Mapping[str, Entry]
     mode: str = "live"  # what was captured: "live" or "image"
     hostname: str | None = None
@@ -116,7 +118,7 @@ class Snapshot:
     collector: str | None = None
     patterns: tuple[str, ...] = ()
     #: directories that hold an entry without being one (a set; asked only, never listed)
-    implicit_dirs: Container[str] = field(default=frozenset(), repr=False)
+    implicit_dirs: Container[str] = frozenset()
 
 
 def _ancestors(path: str) -> Iterable[str]:
@@ -250,6 +252,18 @@ class SnapshotFS:
             return None
         return e.target if e.type == "link" else None
 
+    def owner(self, path: str) -> tuple[int, int, int] | None:
+        try:
+            _, e = self.resolve(path)
+        except FactUnavailable:
+            return None
+        if e.owner is None:
+            shown = normalize(path)
+            why = "recorded for device nodes only" if e.type not in ("char", "block") else "an older collector"
+            raise FactUnavailable(f"{shown}: its mode and owner were not captured in this snapshot ({why})",
+                                  source=shown)
+        return e.owner
+
 
 class SnapshotHost(Host):
     """A Host over a snapshot; a snapshot of an image says what an image says when /proc is absent."""
@@ -377,7 +391,20 @@ _ENTRY_KEYS = {
     "dir": {"type", "names", "error"},
     "link": {"type", "target"},
     "error": {"type", "error"},
+    "char": {"type", "mode", "uid", "gid"},
+    "block": {"type", "mode", "uid", "gid"},
 }
+#: A device node's permission bits as a snapshot writes them: octal digits ("0660", "660").
+_MODE = re.compile(r"[0-7]{1,4}")
+_ID_MAX = (1 << 32) - 2  # (uid_t)-1 is no id
+
+
+def _node_owner(mode: Any, uid: Any, gid: Any, where: str) -> tuple[int, int, int]:
+    """A device node's (permission bits, uid, gid), checked."""
+    if not isinstance(mode, str) or not _MODE.fullmatch(mode):
+        raise _fail(f"{where}: mode {_short(mode)} is not 1 to 4 octal digits")
+    return (int(mode, 8), _check_int(uid, f"{where}: uid", limit=_ID_MAX),
+            _check_int(gid, f"{where}: gid", limit=_ID_MAX))
 
 
 def _json_entry(path: str, raw: Any, budget: _Budget) -> Entry:
@@ -441,6 +468,10 @@ def _json_entry(path: str, raw: Any, budget: _Budget) -> Entry:
         if "error" not in raw:
             raise _fail(f"{where}: an error entry needs the error")
         return Entry(type="error", error=_check_str(raw["error"], f"{where}: error", empty=False))
+    if len(raw) > 1:  # a device node's mode and owner: all three or none
+        if set(raw) != _ENTRY_KEYS[kind]:
+            raise _fail(f"{where}: a {kind} has mode, uid and gid together or none of them")
+        return Entry(type=kind, owner=_node_owner(raw["mode"], raw["uid"], raw["gid"], where))
     return Entry(type=kind)
 
 
@@ -480,7 +511,7 @@ def _finish(entries: dict[str, Entry], **meta: Any) -> Snapshot:
     _check_meta(meta)
     snap = Snapshot(entries=entries, implicit_dirs=frozenset(implicit), **meta)
     if snap.hostname is None:
-        snap = dataclasses.replace(snap, hostname=_hostname_of(snap))
+        snap = snap._replace(hostname=_hostname_of(snap))
     return snap
 
 
@@ -566,7 +597,7 @@ def _finish_lazy(entries: _LazyEntries, **meta: Any) -> Snapshot:
     _check_meta(meta)
     snap = Snapshot(entries=entries, implicit_dirs=_ImplicitDirs(entries), **meta)
     if snap.hostname is None:
-        snap = dataclasses.replace(snap, hostname=_hostname_of(snap))
+        snap = snap._replace(hostname=_hostname_of(snap))
     return snap
 
 
@@ -813,7 +844,7 @@ def _split_text(blob: bytes) -> tuple[dict[str, str], list[tuple[str, _Record]]]
                 append((key(parts[1], line_at), _Record(line_at, parts)))
             elif n == 2 and rec == b"dir":
                 listing = (line_at, parts)
-            elif n == 3 and rec in (b"link", b"kind"):
+            elif (n == 3 and rec in (b"link", b"kind")) or (n == 6 and rec == b"kind"):
                 append((key(parts[1], line_at), _Record(line_at, parts)))
             elif n == 3 and rec == b"dir":
                 if parts[2] != b"-":
@@ -925,6 +956,11 @@ def _text_entry(blob: bytes, rec: _Record, budget: _Budget) -> tuple[str, Entry,
         name = parts[2].decode("latin-1")
         if name not in ("char", "block", "fifo", "socket", "other"):
             raise _fail(f"{where}: unknown kind {_short(name)}")
+        if len(parts) == 6:
+            if name not in ("char", "block"):
+                raise _fail(f"{where}: a {name} has no mode and owner")
+            ids = [int(p) if p.isdigit() and len(p) <= 10 else -1 for p in parts[4:]]
+            return path, Entry(type=name, owner=_node_owner(parts[3].decode("latin-1"), *ids, where)), where
         return path, Entry(type=name), where
     if kind == b"absent":
         return path, Entry(type="absent"), where
