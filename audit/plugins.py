@@ -30,6 +30,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "checks.virtfeatures",
     "checks.cgroups",
     "checks.devices",
+    "checks.memtune",
+    "checks.ksmusage",
 )
 
 

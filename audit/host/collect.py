@@ -66,7 +66,7 @@ def encode_content(data: bytes) -> dict[str, Any]:
         packed = gzip.compress(data, compresslevel=9, mtime=0)
         if len(packed) < len(data) * 0.9:
             return {"encoding": "gzip+base64", "data": base64.b64encode(packed).decode("ascii"), "size": len(data)}
-    else:
+    elif b"\0" not in data:  # a snapshot refuses NUL in text content: /proc/PID/cmdline, environ go as base64
         try:
             return {"encoding": "utf-8", "data": data.decode("utf-8"), "size": len(data)}
         except UnicodeDecodeError:
