@@ -26,6 +26,7 @@ from typing import NamedTuple
 from audit.errors import FactError, FactUnavailable, HostauditError
 from audit.host.kernel import CPUINFO, kernel_config, kernel_release
 from audit.host.registry import HostReader, fact
+from audit.parsers.text import lines
 
 X86_64 = "x86_64"
 ARM64 = "arm64"
@@ -78,7 +79,7 @@ def arch_from_cpuinfo_keys(keys: set[str]) -> str | None:
 
 def _cpuinfo_keys(text: str) -> set[str]:
     keys: set[str] = set()
-    for n, line in enumerate(text.splitlines()):
+    for n, line in enumerate(lines(text)):
         if n > 200:  # the keys repeat per processor: the first block names them all
             break
         key, sep, _ = line.partition(":")
@@ -125,7 +126,7 @@ def _from_dpkg(text: str, release: str) -> str | None:
     for stanza in text.split("\n\n"):
         if not stanza.startswith("Package: ") and "\nPackage: " not in stanza:
             continue
-        fields = dict(line.split(": ", 1) for line in stanza.splitlines() if ": " in line and line[0] != " ")
+        fields = dict(line.split(": ", 1) for line in lines(stanza) if ": " in line and line[0] != " ")
         if fields.get("Package") in wanted and fields.get("Status", "").endswith(" installed"):
             return canonical(fields.get("Architecture", ""))
     return None

@@ -40,6 +40,7 @@ from audit.parsers.systemd import (
     sysv_enabled,
     unit_state,
 )
+from audit.parsers.text import lines
 
 MEMINFO = "/proc/meminfo"
 MOUNTS = "/proc/mounts"
@@ -353,7 +354,7 @@ def ksm_boot_writes(host: Host) -> list[str]:
     for path in files:
         if host.kind(path) != "file":
             continue
-        for no, line in enumerate(host.read_text(path).splitlines(), 1):
+        for no, line in enumerate(lines(host.read_text(path)), 1):
             if _ksm_write(line):
                 found.append(f"{path}:{no}: {line.strip()}")
     return found

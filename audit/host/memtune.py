@@ -22,6 +22,7 @@ from audit.host.arch import arch_name
 from audit.host.core import Host
 from audit.host.registry import fact, parse_text
 from audit.model import TargetMode
+from audit.parsers import text as _text
 from audit.parsers.hugepages import MAX_NUMNODES
 from audit.parsers.memory import THP_DIRS, parse_hugepage_dir_name, parse_int_file
 from audit.parsers.systemd import UNIT_DIRS, is_masked, parse_unit_file
@@ -96,7 +97,7 @@ def parse_zoneinfo(text: str) -> tuple[Zone, ...]:
                           managed=current.get("managed"), high=current.get("high"), min=current.get("min")))
 
     lineno = 0
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(_text.lines(text), start=1):
         m = _ZONE_HEADER.fullmatch(line)
         if m is not None:
             close(lineno)
@@ -250,7 +251,7 @@ def tmpfiles_writes(path: str, text: str, targets: Iterable[str]) -> list[BootWr
     be a glob: systemd-tmpfiles expands it for w lines)."""
     wanted = tuple(targets)
     found: list[BootWrite] = []
-    for no, raw in enumerate(text.splitlines(), 1):
+    for no, raw in enumerate(_text.lines(text), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -283,7 +284,7 @@ def sysfs_conf_writes(path: str, text: str, targets: Iterable[str]) -> list[Boot
     ``mode``/``owner`` lines set permissions and write nothing."""
     wanted = {t.removeprefix("/sys/"): t for t in targets}
     found: list[BootWrite] = []
-    for no, raw in enumerate(text.splitlines(), 1):
+    for no, raw in enumerate(_text.lines(text), 1):
         line = raw.split("#", 1)[0].strip()
         if "=" not in line:
             continue
@@ -896,7 +897,7 @@ _COMMAND = re.compile(r"(?:^|[\s(|;&`])(pgrep|ps)(?=\s)")
 def parse_ksmtuned_script(text: str) -> GuestFinder:
     """The command a ksmtuned script uses to find QEMU processes: the first ``pgrep`` (or
     ``ps -C``) in its committed_memory function, else in the whole script."""
-    raw_lines = text.splitlines()
+    raw_lines = _text.lines(text)
     lines: list[tuple[int, str]] = []
     buf, start = "", 0
     for no, raw in enumerate(raw_lines, 1):  # backslash-newline continues a line
@@ -1129,7 +1130,7 @@ def dpkg_version(text: str, packages: Sequence[str]) -> tuple[str, str] | None:
     found: dict[str, str] = {}
     for stanza in text.split("\n\n"):
         fields: dict[str, str] = {}
-        for line in stanza.splitlines():
+        for line in _text.lines(stanza):
             if line[:1] not in (" ", "\t") and ": " in line:
                 k, v = line.split(": ", 1)
                 fields[k] = v.strip()

@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 from audit.errors import ParseError
 from audit.parsers.mounts import Mount, parse_mountinfo, parse_mounts
+from audit.parsers.text import lines
 
 #: cgroup v1 and v2 file system types.
 CGROUP_V1 = "cgroup"
@@ -73,7 +74,7 @@ def parse_proc_cgroups(text: str) -> tuple[CgroupSubsys, ...]:
     """
     rows: list[CgroupSubsys] = []
     saw_header = False
-    for lineno, raw in enumerate(text.splitlines(), start=1):
+    for lineno, raw in enumerate(lines(text), start=1):
         _check_length(raw, MAX_CGROUPS_LINE, lineno, "/proc/cgroups")
         line = raw.strip()
         if not line:
@@ -106,7 +107,7 @@ def parse_proc_pid_cgroup(text: str) -> tuple[ProcCgroup, ...]:
     a named v1 hierarchy without controllers. The path is everything after the second colon.
     """
     rows: list[ProcCgroup] = []
-    for lineno, raw in enumerate(text.splitlines(), start=1):
+    for lineno, raw in enumerate(lines(text), start=1):
         _check_length(raw, MAX_CGROUP_ROW, lineno, "cgroup membership")
         if not raw.strip():
             continue
@@ -133,13 +134,13 @@ def parse_controller_list(text: str) -> tuple[str, ...]:
 
     Empty is valid (no controller available, or none enabled): the kernel then writes a bare newline.
     """
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    if len(lines) > 1:
-        raise ParseError(f"expected one line of controller names, found {len(lines)} lines", line=2)
-    if not lines:
+    filled = [ln for ln in lines(text) if ln.strip()]
+    if len(filled) > 1:
+        raise ParseError(f"expected one line of controller names, found {len(filled)} lines", line=2)
+    if not filled:
         return ()
-    _check_length(lines[0], MAX_CONTROLLER_LIST, 1, "controller list")
-    names = lines[0].split()
+    _check_length(filled[0], MAX_CONTROLLER_LIST, 1, "controller list")
+    names = filled[0].split()
     for n in names:
         if not _NAME.fullmatch(n):
             raise ParseError(f"not a controller name: {n[:40]!r}", line=1)

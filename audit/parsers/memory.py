@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 from audit.errors import ParseError
 from audit.parsers.mounts import decode_octal_escapes
+from audit.parsers.text import lines
 
 THP_DIRS = ("/sys/kernel/mm/transparent_hugepage", "/sys/kernel/mm/redhat_transparent_hugepage")
 KSM_DIR = "/sys/kernel/mm/ksm"
@@ -69,7 +70,7 @@ def parse_meminfo(text: str) -> Meminfo:
     """
     raw: dict[str, int] = {}
     seen_content = False
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(lines(text), start=1):
         if not line.strip():
             continue
         if not seen_content and line.lstrip().startswith("COMMAND>"):
@@ -121,7 +122,7 @@ def parse_swaps(text: str) -> list[SwapDevice]:
     if not text.strip():
         raise ParseError("empty /proc/swaps (the kernel always prints a header)")
     devices: list[SwapDevice] = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(lines(text), start=1):
         fields = line.split()
         if not fields or (fields[0] == "Filename" and not devices):
             continue
@@ -154,7 +155,7 @@ def _one_line(text: str, what: str) -> str:
     if not value:
         raise ParseError(f"{what}: empty")
     if "\n" in value:
-        raise ParseError(f"{what}: expected one line, found {len(value.splitlines())}", line=2)
+        raise ParseError(f"{what}: expected one line, found {len(lines(value))}", line=2)
     return value
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from audit.errors import ParseError
+from audit.parsers.text import lines
 
 
 def module_name(name: str) -> str:
@@ -19,7 +20,7 @@ def module_name(name: str) -> str:
 
 def parse_proc_modules(text: str) -> frozenset[str]:
     names = set()
-    for no, line in enumerate(text.splitlines(), 1):
+    for no, line in enumerate(lines(text), 1):
         if not line.strip():
             continue
         fields = line.split()
@@ -31,7 +32,7 @@ def parse_proc_modules(text: str) -> frozenset[str]:
 
 def parse_modules_builtin(text: str) -> frozenset[str]:
     """``kernel/arch/x86/crypto/aesni-intel.ko`` lines, one per built-in module."""
-    return frozenset(module_name(line.strip()) for line in text.splitlines() if line.strip())
+    return frozenset(module_name(line.strip()) for line in lines(text) if line.strip())
 
 
 class CryptoAlg(NamedTuple):
@@ -51,7 +52,7 @@ def parse_proc_crypto(text: str) -> list[CryptoAlg]:
             )
         cur.clear()
 
-    for line in text.splitlines():
+    for line in lines(text):
         if not line.strip():
             flush()
             continue

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
 from audit.errors import ParseError
+from audit.parsers.text import lines
 
 # The kernel (seq_file mangle) and libmount escape space, tab, newline and backslash as \ooo.
 _OCTAL = re.compile(r"(?:\\[0-3][0-7]{2})+")
@@ -47,6 +48,16 @@ class FstabEntry(NamedTuple):
     freq: int = 0
     passno: int = 0
     line: int = 0
+
+
+#: what separates fields: the kernel escapes space, tab, newline and backslash in a mount's fields
+#: (``mangle``: "\\040"), and libc's getmntent splits at spaces and tabs only; str.split() would also
+#: split at a form feed or U+2028 that the kernel writes as it is
+_FIELD_SEP = re.compile(r"[ \t]+")
+
+
+def _fields(line: str) -> list[str]:
+    return [f for f in _FIELD_SEP.split(line.strip(" \t\r")) if f]
 
 
 def decode_octal_escapes(text: str) -> str:
@@ -109,10 +120,10 @@ def parse_mounts(text: str) -> list[Mount]:
     No row is required: a container or chroot view may lack ``/``.
     """
     mounts: list[Mount] = []
-    for lineno, raw in enumerate(text.splitlines(), start=1):
+    for lineno, raw in enumerate(lines(text), start=1):
         if not raw.strip():
             continue
-        fields = raw.split()
+        fields = _fields(raw)
         if len(fields) != 6:
             raise ParseError(f"expected 6 fields, found {len(fields)}: {raw.strip()!r}", line=lineno)
         source, target, fstype, opts, freq, passno = fields
@@ -139,10 +150,10 @@ def parse_mountinfo(text: str) -> list[Mount]:
     hugetlbfs ``pagesize=`` is a superblock option and would otherwise be missed.
     """
     mounts: list[Mount] = []
-    for lineno, raw in enumerate(text.splitlines(), start=1):
+    for lineno, raw in enumerate(lines(text), start=1):
         if not raw.strip():
             continue
-        fields = raw.split()
+        fields = _fields(raw)
         try:
             sep = fields.index("-", 6)
         except ValueError:
@@ -175,11 +186,11 @@ def parse_mountinfo(text: str) -> list[Mount]:
 def parse_fstab(text: str) -> list[FstabEntry]:
     """Parse /etc/fstab. Options, freq and passno may be left out (``defaults``, 0, 0; fstab(5))."""
     entries: list[FstabEntry] = []
-    for lineno, raw in enumerate(text.splitlines(), start=1):
+    for lineno, raw in enumerate(lines(text), start=1):
         stripped = raw.strip()
         if not stripped or stripped.startswith("#"):
             continue
-        fields = stripped.split()
+        fields = _fields(stripped)
         # libmount stops at a '#' after the columns; treat it as a trailing comment.
         for i, f in enumerate(fields):
             if f.startswith("#"):

@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from audit.parsers.text import lines
+
 #: the default of a mapping field: shared by every record, so it cannot be changed
 _NO_ENTRIES: Mapping[Any, Any] = MappingProxyType({})
 
@@ -49,7 +51,7 @@ def parse_os_release(text: str) -> OsRelease:
     os-release(5) says readers should ignore lines they cannot parse, so nothing here raises.
     """
     values: dict[str, str] = {}
-    for raw in text.splitlines():
+    for raw in lines(text):
         line = raw.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue
@@ -119,7 +121,7 @@ def identify_os(read: Callable[[str], str | None]) -> OsIdentity | None:
         text = read(path)
         if text is None:
             continue
-        first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+        first = next((line.strip() for line in lines(text) if line.strip()), "")
         if path == "/etc/debian_version":
             return OsIdentity(name=f"Debian {first}".strip(), family=cpe_family or family, source=path)
         fam = family or cpe_family or _family_from_words(first)

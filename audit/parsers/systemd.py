@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 from audit.errors import ParseError
 from audit.parsers.mounts import normalize_mount_path, split_options
 from audit.parsers.paths import normalize
+from audit.parsers.text import lines
 
 # Highest priority first (systemd.unit(5), system manager unit search path).
 UNIT_DIRS = (
@@ -176,7 +177,7 @@ def parse_unit_file(text: str) -> dict[str, dict[str, list[str]]]:
     current: dict[str, list[str]] | None = None
     pending: list[str] = []
     pending_line = 0
-    for lineno, raw in enumerate(text.splitlines(), start=1):
+    for lineno, raw in enumerate(lines(text), start=1):
         line = raw.strip()
         if pending and line[:1] in ("#", ";"):
             continue  # comments inside a continued line are skipped
@@ -295,7 +296,7 @@ def parse_ksmtuned_conf(text: str) -> dict[str, str]:
     assignment wins. Anything the shell would not read as a plain assignment is a ParseError.
     """
     values: dict[str, str] = {}
-    for lineno, raw in enumerate(text.splitlines(), start=1):
+    for lineno, raw in enumerate(lines(text), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
