@@ -3,6 +3,10 @@
 Built from the JSON document (``report_dict``) with jinja2, autoescaped by the template's ``.html``
 name; every value from the host goes through the ``show`` filter (``reports.sanitize.html_text``),
 which also makes control and bidi characters visible. Imported only when an HTML report is asked for.
+
+The page opens with "What to fix" (``to_fix``: what the text report's "What to fix:" lists, in its
+order), every finding open, then every result by category. It reads the same without its style and
+script, as a CI server's sandbox CSP, a mail client or a text browser shows it.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ from typing import Any
 
 from markupsafe import Markup
 
-from audit.model import Report, Status
+from audit.model import Report, Status, Verdict
 from reports.document import gate_text, report_dict
-from reports.sanitize import html_text
+from reports.sanitize import html_text, shell_hint
+from reports.text_report import IMAGE_ROOT
 
 #: problems first, passes last: the reader looks at the top
 STATUS_ORDER: tuple[str, ...] = tuple(
@@ -39,7 +44,28 @@ def _csp_hash(text: object) -> str:
     return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
 
 
-FILTERS = {"csp_hash": _csp_hash, "show": show}
+#: the statuses "What to fix" lists, beside required checks that could not be checked (as the text report)
+TO_FIX = frozenset({Status.FAIL.value, Status.ERROR.value, Status.WARN.value})
+
+
+def _order(row: dict[str, Any]) -> tuple[int, int, str]:
+    """Problems first, then the most severe: the text report's order (``text_report._sorted``)."""
+    return _RANK[row["status"]], _SEVERITY_RANK.get(row["severity"], 9), row["id"]
+
+
+def to_fix(doc: dict[str, Any]) -> dict[str, Any]:
+    """The template's ``to_fix`` filter: the results "What to fix" shows, as the text report picks them
+    (failures, errors, warnings, and required checks that could not be checked: everything the gate
+    may count), worst first; and ``root``, the image root as a shell word when a command works under
+    ``"$ROOT"`` (else ""). A filter, not a render() argument, so every page made from report.html
+    (``reports.fleet_host`` too) gets it."""
+    rows = sorted((r for r in doc["results"]
+                   if r["status"] in TO_FIX or r["gate"]["status"] == Verdict.REQUIRED_UNKNOWN.value), key=_order)
+    image = any(IMAGE_ROOT in c for r in rows if r["remediation"] for c in r["remediation"]["commands"])
+    return {"results": rows, "root": shell_hint(doc["target"]["root"]) if image else ""}
+
+
+FILTERS = {"csp_hash": _csp_hash, "show": show, "to_fix": to_fix}
 
 
 def _env() -> Any:
@@ -55,7 +81,7 @@ def _groups(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         by_category.setdefault(r["category"], []).append(r)
     groups = []
     for category, rows in by_category.items():
-        rows.sort(key=lambda r: (_RANK[r["status"]], _SEVERITY_RANK.get(r["severity"], 9), r["id"]))
+        rows.sort(key=_order)
         counts = {s: sum(1 for r in rows if r["status"] == s) for s in STATUS_ORDER}
         groups.append({"category": category, "results": rows, "counts": counts})
     groups.sort(key=lambda g: (_RANK[g["results"][0]["status"]], g["category"]))

@@ -1,11 +1,13 @@
-"""HTML reporter: one self-contained page, every host value escaped, filters that work in a real browser.
+"""HTML reporter: one self-contained page, every host value escaped, what to fix first and open, fields
+parted by text so the page reads without its style and script, filters that work in a real browser.
 
 The browser tests open the report in headless chromium (Debian's ``/usr/bin/chromium``; install it
 with ``apt-get install chromium``, which ``.ci/install-test-deps`` does in CI) with ``--dump-dom``:
 the filter state comes from the URL fragment (``#filter=fail``), so the dumped DOM shows which rows
-the page's own script hid. Without chromium those tests skip and say how to install it. Set
-``HOSTAUDIT_CHROMIUM`` to use another Chromium binary. Golden file: ``tests/golden/report.html``
-(``HOSTAUDIT_REGEN_GOLDEN=1`` rewrites it).
+the page's own script hid. Without chromium those tests skip and say how to install it; in CI
+(``CI=true``) they fail instead. Set ``HOSTAUDIT_CHROMIUM`` to use another Chromium binary.
+tests/test_html_chromium.py looks at the rendered page (as a file, under Jenkins' CSP, without
+JavaScript). Golden file: ``tests/golden/report.html`` (``HOSTAUDIT_REGEN_GOLDEN=1`` rewrites it).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import pytest
 
 from audit.model import Report, Status, replace
 from reports import html_report
+from reports.sanitize import printable
 from tests import _report_fixtures as fx
 
 # -- a small DOM, enough to query what the page shows ---------------------------------------------------------
@@ -188,7 +191,7 @@ def test_rows_expand_to_evidence_and_commands_with_a_copy_button(report):
         if rem and rem.commands:
             cmd = row.find("div", cls="cmd")
             assert cmd.find("pre").text == "\n".join(rem.commands)
-            assert cmd.find("button", cls="copy").text == "Copy"
+            assert not cmd.find_all("button")  # the page's script adds the copy button, where it can work
 
 
 def test_filter_buttons_and_print_and_narrow_styles(report):
@@ -216,6 +219,16 @@ def test_every_host_value_is_escaped(hostile):
     msg = page.find("details", data_id="hostile.fail").find("span", cls="msg").text
     assert "\\x1b[2J" in msg and "\\u202e" in msg and "\\n" in msg and "\ufffd" in msg
     assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]", text)
+    # what to fix shows the same values, as inert
+    items = {i.attrs["data-id"]: i for i in fix_items(page)}
+    assert next(iter(items)) == "hostile.fail" and {"hostile.warn", "hostile.crash"} <= set(items)
+    item = items["hostile.fail"]
+    assert item.find("p", cls="msg").text == msg
+    evidence = item.find("ul", cls="evidence").find("li").text
+    assert "<script>document.title='pwned'</script> </pre></details><b>bold</b>" in evidence
+    commands = next(r for r in hostile.results if r.id == "hostile.fail").outcome.remediation.commands
+    assert item.find("pre").text.split("\n") == [printable(c) for c in commands]  # a command a line
+    assert not item.find_all("b") and not item.find_all("script") and not item.find_all("details")
 
 
 def test_template_is_package_data_autoescaped_and_strict():
@@ -233,6 +246,112 @@ def test_template_is_package_data_autoescaped_and_strict():
 def test_an_empty_report(report):
     page = dom(render(replace(report, results=())))
     assert "No check ran." in page.find("main").text
+    assert "Nothing to fix" in page.find("section", id="fix").text
+
+
+# -- what to fix, and the page without its style and script ------------------------------------------------
+
+
+def fix_items(page: Node) -> list[Node]:
+    return page.find("section", id="fix").find_all("li", cls="fix")
+
+
+def text_report_todo(report: Report) -> list[str]:
+    """The ids the text report lists under "What to fix:", in its order."""
+    from reports import text_report
+
+    text = text_report.render(report, exit_code=fx.code(report))
+    todo = text.split("What to fix:\n", 1)[1].split("\n\nAll results:", 1)[0]
+    return re.findall(r"^\[[A-Z]+\] (\S+) \(", todo, flags=re.M)
+
+
+def test_what_to_fix_comes_first_in_the_text_reports_order(report):
+    text = render(report)
+    page = dom(text)
+    assert text.index('<section id="fix"') < text.index('<section id="all"') < text.index('class="category"')
+    items = fix_items(page)
+    assert [i.attrs["data-id"] for i in items] == text_report_todo(report)
+    assert [i.attrs["data-status"] for i in items] == ["fail", "fail", "fail", "error", "warn"]
+    assert not page.find("section", id="fix").find_all("details")  # open: nothing to click to see a fix
+    assert page.find("h2", id="fix-heading").text == f"What to fix ({len(items)})"
+
+
+def test_each_fix_shows_its_message_evidence_why_and_commands(report):
+    from reports.document import evidence_text
+
+    items = {i.attrs["data-id"]: i for i in fix_items(dom(render(report)))}
+    for r, j in report.judged():
+        if r.id not in items:
+            continue
+        item = items[r.id]
+        assert item.find("h3").text == f"{r.status.value.upper()} · {r.effective_severity} · {r.id} — {r.check.title}"
+        assert item.find("p", cls="msg").text == j.headline(r.outcome.message)
+        shown = [li.text for ul in item.find_all("ul", cls="evidence") for li in ul.find_all("li")]
+        assert shown == [evidence_text(e) for e in r.outcome.evidence]
+        assert item.find("p", cls="why").text == f"Why: {r.check.rationale}"
+        rem = r.outcome.remediation
+        if rem and rem.commands:
+            assert item.find("pre").text == "\n".join(rem.commands)
+        if rem and rem.notes:
+            assert item.find("p", cls="notes").text == f"Fix: {rem.notes}"
+        assert bool(item.find_all("p", cls="reboot")) == bool(rem and rem.reboot_required)
+        assert not item.find_all("button")
+
+
+def test_required_but_unchecked_is_in_what_to_fix(report):
+    gated = fx.with_gate(report, required=("crypto.aesni",))
+    items = fix_items(dom(render(gated)))
+    assert [i.attrs["data-id"] for i in items] == text_report_todo(gated)
+    (item,) = [i for i in items if i.attrs["data-id"] == "crypto.aesni"]
+    assert item.attrs["data-gate"] == "required_unknown" and item.attrs["data-counts"] == "true"
+    assert item.find("h3").text.startswith("SKIP · medium · crypto.aesni — ")
+    assert item.find("p", cls="msg").text.startswith("required, but could not be checked: the CPU has no aes flag")
+
+
+def test_nothing_to_fix(report):
+    passes = tuple(r for r in report.results if r.status is Status.PASS)
+    fix = dom(render(replace(report, results=passes))).find("section", id="fix")
+    assert not fix.find_all("li") and "Nothing to fix: no failure, error or warning." in fix.text
+
+
+def test_image_commands_say_what_root_is(report):
+    from audit.model import Remediation
+
+    def rooted(r):
+        if r.id != "kvm.device":
+            return r
+        rem = Remediation(commands=('echo kvm_intel > "$ROOT"/etc/modules-load.d/kvm.conf',), reboot_required=False)
+        return replace(r, outcome=replace(r.outcome, remediation=rem))
+
+    page = dom(render(replace(report, results=tuple(rooted(r) for r in report.results))))
+    assert page.find("p", id="image-root").text.startswith(
+        'Image commands: "$ROOT" is the image root, here ROOT=/srv/images/kvm01; ')
+    assert not dom(render(report)).find_all("p", id="image-root")
+
+
+def test_without_style_fields_are_parted_by_text(report):
+    """What a text browser, a mail client or a CI server's sandbox shows: the markup's own text."""
+    page = dom(render(report))
+
+    def flat(node: Node) -> str:
+        return " ".join(node.text.split())
+
+    assert flat(page.find("h1")) == "kvm01.example.org — hostaudit report"
+    assert flat(page.find("p", id="summary")) == "12 checks: 3 fail, 1 error, 1 warn, 1 waived, 1 skip, 5 pass"
+    row = page.find("details", data_id="cpu.aes").find("summary")
+    assert flat(row) == "FAIL · medium · cpu.aes — CPU has AES instructions (x86 AES-NI, arm64 Crypto Extensions): " \
+        "CPU lacks aes"
+    assert flat(page.find("section", data_category="cpu").find("h3")) == "cpu (1 fail, 2 pass)"
+    (item,) = [i for i in fix_items(page) if i.attrs["data-id"] == "kvm.device"]
+    assert flat(item.find("h3")) == "FAIL · critical · kvm.device — /dev/kvm exists and is a character device"
+
+
+def test_what_only_the_script_can_do_is_hidden_without_it(report):
+    page = dom(render(report))
+    assert "hidden" in page.find("nav", id="toolbar").attrs  # filters: shown by the script
+    assert not page.find_all("button", cls="copy")  # copy buttons: made by the script
+    assert 'button.className = "copy"' in page.find("script").text
+    assert "toolbar.hidden = false" in page.find("script").text
 
 
 # -- in a real browser -------------------------------------------------------------------------------------
@@ -249,10 +368,19 @@ def chromium_binary() -> str | None:
     return None
 
 
-def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def need_chromium() -> str:
+    """The Chromium binary. Without one: skip with the install hint, or fail in CI (``CI=true``), where
+    .ci/install-test-deps installs it and a skip would pass a page no browser has opened."""
     binary = chromium_binary()
     if binary is None:
+        if os.environ.get("CI", "").lower() in ("true", "1"):
+            pytest.fail(f"CI=true: {INSTALL_HINT}")
         pytest.skip(INSTALL_HINT)
+    return binary
+
+
+def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    binary = need_chromium()
     cmd = [
         binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions",
@@ -290,6 +418,9 @@ def test_browser_runs_the_script_and_shows_the_summary(report, tmp_path):
     n = len(report.results)
     assert page.find("span", id="shown").text == f"{n} of {n} shown"
     assert page.find("button", data_filter="all").attrs["aria-pressed"] == "true"
+    assert "hidden" not in page.find("nav", id="toolbar").attrs
+    blocks = page.find_all("div", cls="cmd")
+    assert blocks and all(b.find("button", cls="copy").text == "Copy" for b in blocks)
 
 
 @pytest.mark.parametrize(
