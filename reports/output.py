@@ -16,7 +16,7 @@ from audit.model import Report
 
 Renderer = Callable[..., str]
 
-#: suffix -> format name
+#: suffix -> format name; the longest suffix a name ends with wins (``x.codequality.json`` is code quality)
 SUFFIXES: dict[str, str] = {
     ".json": "json",
     ".txt": "text",
@@ -24,13 +24,17 @@ SUFFIXES: dict[str, str] = {
     ".html": "html",
     ".sh": "fix",
     ".prom": "prometheus",
+    ".sarif": "sarif",
+    ".codequality.json": "codequality",
 }
 #: suffixes kept for formats a later release adds; a plugin reporter may still claim one
 RESERVED_SUFFIXES: dict[str, str] = {}
 #: formats --format may send to stdout (the remediation script goes to a file only)
-STDOUT_FORMATS: tuple[str, ...] = ("text", "json", "junit", "html", "prometheus")
+STDOUT_FORMATS: tuple[str, ...] = ("text", "json", "junit", "html", "prometheus", "sarif", "codequality")
 #: every built-in format, stdout or file
 BUILTIN_FORMATS: tuple[str, ...] = (*STDOUT_FORMATS, "fix")
+#: formats that place findings on one host's files (--source-prefix): not written for a fleet
+ONE_HOST_FORMATS: tuple[str, ...] = ("sarif", "codequality")
 
 
 def builtin_renderer(fmt: str) -> Renderer:
@@ -59,7 +63,26 @@ def builtin_renderer(fmt: str) -> Renderer:
         from reports import prometheus
 
         return prometheus.render
+    if fmt == "sarif":
+        from reports import sarif
+
+        return sarif.render
+    if fmt == "codequality":
+        from reports import codequality
+
+        return codequality.render
     raise UsageError(f"unknown format {fmt!r}")
+
+
+def path_suffix(path: str) -> str:
+    """The suffix that names a file's format, lower case: the longest of SUFFIXES the name ends with
+    after at least one other character (``r.codequality.json``: ``.codequality.json``), else the last
+    one (``os.path.splitext``: ``.json``, or ``""``)."""
+    name = os.path.basename(path).lower()
+    for suffix in sorted((s for s in SUFFIXES if s.count(".") > 1), key=len, reverse=True):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return suffix
+    return os.path.splitext(name)[1]
 
 
 def format_for_path(path: str, extra: dict[str, Any] | None = None) -> str:
@@ -67,7 +90,7 @@ def format_for_path(path: str, extra: dict[str, Any] | None = None) -> str:
 
     Built-in suffixes win over plugins, so a plugin cannot silently change what ``-o x.json`` writes.
     """
-    suffix = os.path.splitext(path)[1].lower()
+    suffix = path_suffix(path)
     if suffix in SUFFIXES:
         return SUFFIXES[suffix]
     if extra and suffix in extra:
@@ -79,6 +102,45 @@ def format_for_path(path: str, extra: dict[str, Any] | None = None) -> str:
         )
     known = ", ".join(sorted({*SUFFIXES, *(extra or {})}))
     raise UsageError(f"{path}: unknown report suffix {suffix or '(none)'!r} (known: {known})")
+
+
+def format_names(extra: dict[str, Any] | None = None) -> list[str]:
+    """Every format a ``FORMAT:PATH`` output or ``--format`` may name: built-in, then plugins'."""
+    return [*BUILTIN_FORMATS, *(k.lstrip(".") for k in extra or {} if k.lstrip(".") not in BUILTIN_FORMATS)]
+
+
+def output_spec(spec: str, extra: dict[str, Any] | None = None) -> tuple[str, str]:
+    """(path, format) of one ``-o`` value: ``FORMAT:PATH`` when what comes before the first ``:`` is a
+    format name (``codequality:gl-code-quality.json``, ``json:out.txt``, a plugin's ``csv:x``), else the
+    whole value is the path and its suffix gives the format. Only a known name counts, so ``C:\\r.json``,
+    ``./a:b.json`` and ``reports:x/r.json`` are paths (write ``./json:x`` for a file named ``json:x``)."""
+    name, colon, path = spec.partition(":")
+    if colon and name in format_names(extra):
+        if not path:
+            raise UsageError(f"-o {spec}: no file name after '{name}:'")
+        return path, (name if name in BUILTIN_FORMATS else _plugin_key(name, extra or {}))
+    return spec, format_for_path(spec, extra)
+
+
+def _plugin_key(name: str, extra: dict[str, Any]) -> str:
+    return name if name in extra else f".{name}"
+
+
+def check_fleet_outputs(specs: list[str], source_prefix: str | None = None) -> None:
+    """Refuse, before anything is audited, what a fleet run (``--snapshot DIR``) does not write: SARIF
+    and code quality place findings on one host's files, and a fleet takes formats from suffixes."""
+    for spec in specs:
+        name = spec.partition(":")[0]
+        if ":" in spec and name in BUILTIN_FORMATS:
+            raise UsageError(f"-o {spec}: a fleet run takes each output's format from its suffix "
+                             f"(FORMAT:PATH is for one host's run)")
+        if path_suffix(spec) in SUFFIXES and SUFFIXES[path_suffix(spec)] in ONE_HOST_FORMATS:
+            raise UsageError(f"-o {spec}: SARIF and code quality reports place findings on one host's files; a "
+                             "fleet run does not write them (audit each host in its own run: --snapshot FILE "
+                             "or --root DIR)")
+    if source_prefix is not None:
+        raise UsageError("--source-prefix: only SARIF and code quality reports use it, and a fleet run does not "
+                         "write them")
 
 
 #: A temporary file of ours older than this was left by a run killed between write and rename.
@@ -170,10 +232,11 @@ def write_atomic_with(path: str, write: Callable[[TextIO], object], *, mode: int
 
 def render(fmt: str, report: Report, *, exit_code: int, color: bool = False,
            extra: dict[str, Any] | None = None, show: frozenset[str] | None = None,
-           width: int | None = None) -> str:
+           width: int | None = None, source_prefix: str | None = None) -> str:
     """Text of ``report`` in ``fmt``. What counts as a failure (``--fail-on``, ``--strict``, required
     checks) travels on the report (``report.gate``): every reporter judges results as the exit code does.
-    ``width``: text only, the terminal's width when it goes to one (None: a log or a file)."""
+    ``width``: text only, the terminal's width when it goes to one (None: a log or a file).
+    ``source_prefix``: SARIF and code quality only, where the root's files are in the repository."""
     if fmt not in BUILTIN_FORMATS and extra:
         for key in (fmt, f".{fmt}"):
             if key in extra:
@@ -181,6 +244,8 @@ def render(fmt: str, report: Report, *, exit_code: int, color: bool = False,
     fn = builtin_renderer(fmt)
     if fmt == "text":
         return fn(report, exit_code=exit_code, color=color, show=show, width=width)
+    if fmt in ONE_HOST_FORMATS:
+        return fn(report, exit_code=exit_code, source_prefix=source_prefix)
     return fn(report, exit_code=exit_code)
 
 

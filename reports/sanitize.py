@@ -14,6 +14,7 @@ terminal, plain text      ``printable``        controls, bidi controls, surrogat
 JSON (a whole document)   ``sanitize_tree``    exact data; only surrogates shown (json escapes rest)
 SARIF, code quality       ``display_text``,    printable strings inside JSON, for tools that show
                           ``display_tree``     them to people
+SARIF ``message.text``    ``sarif_message``    ``display_text``; ``[ ]`` escaped, ``{ }`` doubled
 file URIs (SARIF)         ``uri_path``         percent-encoded bytes
 XML text, attributes      ``xml_text``         printable, and what XML 1.0 forbids shown
 XML spliced by hand       ``xml_markup``       ``xml_text``, then ``& < > " '`` as entities
@@ -107,6 +108,19 @@ def display_tree(value: Any, *, multiline: bool = False) -> Any:
     if isinstance(value, list | tuple):
         return [display_tree(v, multiline=multiline) for v in value]
     return value
+
+
+def sarif_message(text: str, *, multiline: bool = False) -> str:
+    """The text of a SARIF ``message`` object (a result's, a location's, a notification's).
+
+    Rule: ``display_text``, then what SARIF 2.1.0 reads in a message string is made literal: ``[`` and
+    ``]`` get a backslash (3.11.6: ``[text](N)`` is an embedded link to a location or a URI, which a
+    viewer makes clickable; a backslash already before a bracket is doubled, so it cannot cancel the
+    escape), and ``{`` and ``}`` are doubled (3.11.5: ``{0}`` is a placeholder). A viewer shows the
+    text a host gave; nothing in it is a link or an argument."""
+    shown = display_text(text, multiline=multiline)
+    shown = re.sub(r"(\\*)([\[\]])", lambda m: m.group(1) * 2 + "\\" + m.group(2), shown)
+    return shown.replace("{", "{{").replace("}", "}}")
 
 
 def uri_path(path: str) -> str:

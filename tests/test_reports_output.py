@@ -53,7 +53,7 @@ def test_unknown_suffix_is_a_usage_error_naming_the_known_ones(path):
 
 
 def test_stdout_formats():
-    assert set(output.STDOUT_FORMATS) == {"text", "json", "junit", "html", "prometheus"}
+    assert set(output.STDOUT_FORMATS) == {"text", "json", "junit", "html", "prometheus", "sarif", "codequality"}
 
 
 # -- reporters from plugins ------------------------------------------------------------------------------

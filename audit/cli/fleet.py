@@ -70,7 +70,9 @@ class Progress:
 def _outputs(args: argparse.Namespace) -> tuple[list[tuple[str | None, str]], str | None]:
     """(destination, format) of every output (None: stdout), and the --fix-script folder; every
     refusal before anything is audited."""
-    from reports.output import SUFFIXES, format_for_path
+    from reports.output import ONE_HOST_FORMATS, SUFFIXES, format_for_path
+
+    fleet_suffixes = [s for s, f in SUFFIXES.items() if f != "fix" and f not in ONE_HOST_FORMATS]
 
     if args.history:
         raise UsageError("--history keeps the reports of one host: it does not take a fleet (audit each host "
@@ -84,7 +86,7 @@ def _outputs(args: argparse.Namespace) -> tuple[list[tuple[str | None, str]], st
     for path in args.output:
         suffix = os.path.splitext(path)[1].lower()
         if suffix not in SUFFIXES:  # a plugin's reporter takes one host's report: not a fleet's
-            raise UsageError(f"{path}: a fleet run writes {', '.join(s for s in SUFFIXES if s != '.sh')} "
+            raise UsageError(f"{path}: a fleet run writes {', '.join(fleet_suffixes)} "
                              "(plugin report formats take one host)")
         fmt = format_for_path(path)
         if fmt == "fix":

@@ -71,6 +71,15 @@ def _file_mode(text: str) -> int:
     return value
 
 
+def _source_prefix(text: str) -> str | None:
+    from reports.sarif import source_prefix
+
+    try:
+        return source_prefix(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # one clear line, exit 2
         raise UsageError(f"{self.prog}: {message}")
@@ -84,10 +93,16 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                              "this option repeated, audits them all in one run (a fleet: a table of hosts, worst "
                              "first; -o fleet.json, .xml, .html, .prom, --fix-script DIR)")
     p.add_argument("--format", default="text", metavar="FMT",
-                   help="what goes to stdout: text (default), json, junit, html, prometheus")
-    p.add_argument("-o", "--output", action="append", default=[], metavar="PATH",
+                   help="what goes to stdout: text (default), json, junit, html, prometheus, sarif, codequality")
+    p.add_argument("-o", "--output", action="append", default=[], metavar="[FORMAT:]PATH",
                    help="also write a report to PATH; format from the suffix (.json, .txt, .xml JUnit, .html, "
-                        ".sh remediation script, .prom Prometheus textfile); repeatable")
+                        ".sh remediation script, .prom Prometheus textfile, .sarif SARIF 2.1.0, .codequality.json "
+                        "GitLab code quality) or named before a colon (codequality:gl-code-quality.json); "
+                        "repeatable")
+    p.add_argument("--source-prefix", type=_source_prefix, metavar="DIR",
+                   help="SARIF and code quality reports: the folder of the repository that holds the audited "
+                        "root's files, so /etc/default/grub is reported at DIR/etc/default/grub (default: the "
+                        "root's files are at the repository root)")
     p.add_argument("--mode", type=_file_mode, metavar="OCTAL",
                    help="permissions of the report files written (default: those of the file replaced; new "
                         "files 0640, .prom 0644)")

@@ -100,19 +100,25 @@ def is_fleet(args: argparse.Namespace) -> bool:
 def cmd_run(args: argparse.Namespace) -> int:
     if is_fleet(args):
         from audit.cli.fleet import cmd_fleet
+        from reports.output import check_fleet_outputs
 
+        check_fleet_outputs(args.output, args.source_prefix)
         return cmd_fleet(args)
     from audit.engine import AuditInterrupted, ExitCode, exit_code, run_audit
     from reports import journal, output
 
     plugins = _plugins(args)
     extra = output.plugin_reporters(plugins.pm)
-    formats = [(path, output.format_for_path(path, extra)) for path in args.output]  # before auditing
+    formats = [output.output_spec(spec, extra) for spec in args.output]  # before auditing
     if args.fix_script:
         formats.append((args.fix_script, "fix"))
     stdout_formats = [*output.STDOUT_FORMATS, *(k.lstrip(".") for k in extra)]
     if args.format not in stdout_formats:
         raise UsageError(f"--format {args.format}: unknown format (one of: {', '.join(stdout_formats)})")
+    if args.source_prefix is not None and not any(
+            f in output.ONE_HOST_FORMATS for f in (*(fmt for _, fmt in formats), args.format)):
+        raise UsageError("--source-prefix: only SARIF and code quality reports use it (-o report.sarif, "
+                         "-o codequality:PATH, --format sarif)")
     policy = load_policy(args)
     host = make_host(args)
 
@@ -122,8 +128,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         failed = False
         for path, fmt in formats:
             try:
-                output.write_atomic(path, output.render(fmt, report, exit_code=code, extra=extra),
-                                    mode=args.mode)
+                output.write_atomic(path, output.render(fmt, report, exit_code=code, extra=extra,
+                                                        source_prefix=args.source_prefix), mode=args.mode)
             except OSError as exc:
                 print(f"hostaudit: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
                 failed = True
@@ -153,7 +159,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                     text = journal.render(report, exit_code=code)
                 else:
                     text = output.render(args.format, report, exit_code=code, color=use_color(sys.stdout),
-                                         extra=extra, show=args.show, width=terminal_width(sys.stdout))
+                                         extra=extra, show=args.show, width=terminal_width(sys.stdout),
+                                         source_prefix=args.source_prefix)
             except Exception as exc:
                 print(f"hostaudit: the {args.format} report could not be made: {type(exc).__name__}: {exc}",
                       file=sys.stderr)
