@@ -1,9 +1,12 @@
 """hostaudit against ``virt-host-validate qemu``, side by side, on this machine.
 
-    python benchmarks/side_by_side.py [--runs 31] [--root DIR] [--snapshot FILE]
+    python benchmarks/side_by_side.py [--runs 31] [--root DIR] [--snapshot FILE] [--dev]
 
-Every command runs once per round, in the same order, round after round (alternating, so drift on
-the machine hits all alike), from byte-compiled modules as an install has them. For each: the median
+hostaudit is measured as users run it: installed from this tree (``pip install .``, not editable) into
+a fresh virtual environment, byte-compiled as pip leaves it, started from a directory outside the
+tree (``--dev`` measures the development checkout instead: its editable-install finder alone adds
+some 20 ms at start-up). Every command runs once per round, in the same order, round after round
+(alternating, so drift on the machine hits all alike). For each: the median
 wall time, the time over ``python -c pass`` in the same interpreter (start-up of Python itself is not
 ours to cut), the ratio to ``virt-host-validate qemu`` when it is installed (Debian:
 ``libvirt-clients``), and the peak RSS. The targets (issue #11) are printed beside the figures:
@@ -32,9 +35,9 @@ CACHED_ROOT = os.path.expanduser("~/.cache/hostaudit/bookworm-kvm-root")
 TARGETS = {"json": (45, 25), "text": (55, 25), "html": (90, 30)}
 
 
-def once(cmd: list[str]) -> tuple[float, float]:
+def once(cmd: list[str], cwd: str) -> tuple[float, float]:
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV, cwd=REPO)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV, cwd=cwd)
     _, _, usage = os.wait4(proc.pid, 0)
     return (time.perf_counter() - t0) * 1000, usage.ru_maxrss / 1024
 
@@ -44,19 +47,28 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=31)
     ap.add_argument("--root", default=CACHED_ROOT if os.path.isdir(CACHED_ROOT) else None)
     ap.add_argument("--snapshot")
+    ap.add_argument("--dev", action="store_true", help="measure this checkout's environment, not an install")
     args = ap.parse_args()
-    subprocess.run([sys.executable, "-m", "compileall", "-q", *(os.path.join(REPO, d) for d in
-                                                                ("audit", "checks", "reports"))],
-                   env=ENV, check=True, stdout=subprocess.DEVNULL)
     out = tempfile.mkdtemp(prefix="hostaudit-bench-")
-    ha = [sys.executable, "-m", "audit"]
+    python, cwd = sys.executable, REPO
+    if args.dev:
+        subprocess.run([sys.executable, "-m", "compileall", "-q", *(os.path.join(REPO, d) for d in
+                                                                    ("audit", "checks", "reports"))],
+                       env=ENV, check=True, stdout=subprocess.DEVNULL)
+    else:
+        venv = os.path.join(out, "venv")
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+        python, cwd = os.path.join(venv, "bin", "python"), out
+        subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", REPO],
+                       env=ENV, check=True, stdout=subprocess.DEVNULL)
+    ha = [python, "-m", "audit"]
     snapshot = args.snapshot
     if snapshot is None:
         snapshot = os.path.join(out, "this-host.json")
-        subprocess.run([*ha, "collect", "-o", snapshot], env=ENV, cwd=REPO, check=True,
+        subprocess.run([*ha, "collect", "-o", snapshot], env=ENV, cwd=cwd, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     rows: list[tuple[str, str | None, list[str]]] = [
-        ("python -c pass", None, [sys.executable, "-c", "pass"]),
+        ("python -c pass", None, [python, "-c", "pass"]),
         ("hostaudit --version", None, [*ha, "--version"]),
         ("hostaudit --format json -q", "json", [*ha, "--format", "json", "-q"]),
         ("hostaudit (text)", "text", ha),
@@ -73,14 +85,14 @@ def main() -> None:
     peaks: dict[str, list[float]] = {name: [] for name, _, _ in rows}
     for _ in range(args.runs):
         for name, _, cmd in rows:
-            wall, peak = once(cmd)
+            wall, peak = once(cmd, cwd)
             walls[name].append(wall)
             peaks[name].append(peak)
     shutil.rmtree(out, ignore_errors=True)
     base = statistics.median(walls["python -c pass"])
     ref = statistics.median(walls["virt-host-validate qemu"]) if vhv else None
     print(f"machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}, {args.runs} alternating rounds, "
-          "byte-compiled modules")
+          "byte-compiled modules", "(this checkout)" if args.dev else "(installed with pip into a fresh venv)")
     print(f"image root: {args.root or '(none)'}; virt-host-validate: {vhv or 'not installed (libvirt-clients)'}")
     print(f"{'command':32} {'median ms':>10} {'over py':>8} {'target':>7} {'x vhv':>7} {'peak MiB':>9} {'target':>7}")
     for name, kind, _ in rows:
