@@ -43,11 +43,16 @@ def cmd_collect(args: argparse.Namespace) -> int:
     for problem in patterns.problems:
         print(f"hostaudit: warning: {problem}", file=sys.stderr)
     if args.script:
-        if args.root:
-            raise UsageError("--script takes no --root: give the root to the script (sh collect.sh ROOT)")
+        if args.root or args.image:
+            raise UsageError("--script takes no --root or --image: give the root to the script (sh collect.sh ROOT)")
         _write(render_script(patterns, total_cap=args.max_size), args.output)
         return 0
-    doc = collect_document(args.root or "/", patterns, total_cap=args.max_size)
+    if args.image:
+        from audit.host.diskimage import collect_image_document
+
+        doc = collect_image_document(args.image, patterns, total_cap=args.max_size)
+    else:
+        doc = collect_document(args.root or "/", patterns, total_cap=args.max_size)
 
     _write(render_document(doc), args.output)
     return 0
@@ -60,7 +65,12 @@ def register(subparsers: Any) -> None:
         description="Capture every file, directory listing and link the facts read into one JSON snapshot; "
         "--script prints a POSIX sh collector for hosts without Python.",
     )
-    p.add_argument("--root", metavar="DIR", help="capture the tree at DIR (an unbooted image) instead of this host")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--root", metavar="DIR",
+                        help="capture the tree at DIR (an unbooted image) instead of this host")
+    target.add_argument("--image", metavar="FILE",
+                        help="capture from the disk image FILE (raw or qcow2) without mounting it: read only, "
+                             "through debugfs (e2fsprogs; qcow2 also needs qemu-img)")
     p.add_argument("-o", "--output", metavar="FILE",
                    help="write the snapshot to FILE (atomically); '-' or none: stdout")
     p.add_argument("--script", action="store_true",

@@ -88,6 +88,10 @@ class Parser(argparse.ArgumentParser):
 def add_run_options(p: argparse.ArgumentParser) -> None:
     target = p.add_mutually_exclusive_group()
     target.add_argument("--root", metavar="DIR", help="audit the tree at DIR (an unbooted image) instead of this host")
+    target.add_argument("--image", metavar="FILE",
+                        help="audit the disk image FILE (raw or qcow2; its ext2/3/4 root file system, found on any "
+                             "partition) without mounting or booting it: read only, through debugfs (e2fsprogs; "
+                             "qcow2 also needs qemu-img, from qemu-utils)")
     target.add_argument("--snapshot", metavar="FILE|DIR", action="append",
                         help="audit a snapshot made by 'hostaudit collect' or collect.sh; a directory of them, or "
                              "this option repeated, audits them all in one run (a fleet: a table of hosts, worst "

@@ -11,10 +11,10 @@ from audit.cli.options import _plugins, add_run_options, load_policy, use_color
 from audit.errors import UsageError
 
 RUN_DESCRIPTION = """\
-Audit this host (default), an unbooted image root (--root) or snapshots made by
-'hostaudit collect' (--snapshot) against a policy, and say check by check whether
-it is tuned for running KVM guests, with the evidence and the commands that fix
-what is wrong. Reads only: nothing on the audited host is changed or executed.
+Audit this host (default), an unbooted image root (--root), a disk image
+(--image) or snapshots made by 'hostaudit collect' (--snapshot) against a
+policy, and say check by check whether it is tuned for running KVM guests, with
+the evidence and the commands that fix what is wrong. Reads only: nothing on the audited host is changed or executed.
 Writes: the report to stdout (--format), and the files named by -o, --fix-script
 and --history.
 
@@ -38,6 +38,8 @@ examples:
   the kernel and boot checks must be known, not skipped:
     hostaudit --root /mnt/image --require 'kernel.*' --require 'boot.*' \\
         -o report.xml -o report.html --fix-script fix.sh
+  a qcow2 or raw disk image, without mounting or booting it:
+    hostaudit --image host.qcow2 -o report.html
   a fleet of snapshots collected from each host, problems only:
     hostaudit --snapshot snapshots/ --show fail,warn,error -o fleet.html
 """
@@ -70,6 +72,10 @@ def make_host(args: argparse.Namespace) -> Any:
 
         (path,) = args.snapshot  # several, or a directory: a fleet (is_fleet)
         return load_snapshot_host(path)  # raises UsageError on a bad snapshot
+    if getattr(args, "image", None):
+        from audit.host.diskimage import image_host
+
+        return image_host(args.image)  # raises ImageError (a UsageError) when it holds no readable root
     if args.root:
         if not os.path.isdir(args.root):
             raise UsageError(f"--root {args.root}: not a directory")
