@@ -28,6 +28,7 @@ FLOORS: tuple[tuple[str, int, str], ...] = (
     ("audit.host", 3, "host"),
     ("audit.boot", 4, "boot"),
     ("audit.cpu", 4, "cpu"),
+    ("audit.guest", 5, "guest"),
     ("audit.remedy", 5, "remedy"),
     ("audit.hookspecs", 6, "engine"),
     ("audit.plugins", 6, "engine"),

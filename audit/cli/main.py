@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "collect": "audit.cli.collect",
     "cpu": "audit.cli.cpu",
     "diff": "audit.cli.diff",
+    "guest": "audit.cli.guest",
     "completion": "audit.cli.completion",
 }
 

@@ -1,0 +1,431 @@
+"""Can this guest move to that host? One verdict per guest x destination, with its reasons.
+
+CPU: host-passthrough is judged only against the guest's current host (``--from``), else unknown;
+an unexpanded host-model starts on any host of its architecture (libvirt computes the CPU there); a
+custom model, or a host-model libvirt already expanded (a running guest's live XML), needs every
+feature of the model (libvirt's x86 CPU map, audit.cpu.models) and every required or forced feature
+on the destination, and none of its forbidden ones. Feature names are libvirt's, mapped to
+/proc/cpuinfo names through the model table. Memory: huge page backing needs a pool of that size,
+a hugetlbfs mount of it (unless memfd-backed) and enough free pages for the guest's memory.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from audit.cpu.sources import CpuSource
+from audit.errors import FactError, FactUnavailable
+from audit.guest.domain import Domain, parse_nodeset
+
+
+class Verdict(str, enum.Enum):
+    OK = "ok"
+    NOT_OK = "not-ok"
+    UNKNOWN = "unknown"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_RANK = {Verdict.OK: 0, Verdict.UNKNOWN: 1, Verdict.NOT_OK: 2}
+
+
+def worst(verdicts: Iterable[Verdict]) -> Verdict:
+    return max(verdicts, key=_RANK.__getitem__, default=Verdict.OK)
+
+
+class Reason(NamedTuple):
+    aspect: str  # 'arch', 'cpu', 'memory'
+    verdict: Verdict
+    text: str
+
+
+class Pool(NamedTuple):
+    size: int
+    nr: int
+    free: int  # free minus reserved: what a new guest can take
+
+
+class Memory(NamedTuple):
+    default_size: int | None  # Hugepagesize in /proc/meminfo
+    pools: dict[int, Pool]
+    mounts: dict[int, tuple[str, ...]]  # page size -> hugetlbfs mount points
+    mem_total: int | None
+
+
+class Destination(NamedTuple):
+    name: str
+    source: str
+    kind: str  # 'snapshot' or 'cpuinfo'
+    cpu: CpuSource
+    memory: Memory | None
+    memory_why: str | None = None  # why memory is None
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "source": self.source, "input": self.kind, "arch": self.cpu.arch,
+                "vendor": self.cpu.vendor, "model_name": self.cpu.cpu.model_name,
+                "memory_facts": self.memory is not None}
+
+
+class Judgement(NamedTuple):
+    verdict: Verdict
+    reasons: tuple[Reason, ...]
+    missing: tuple[str, ...]  # libvirt names the guest needs and the host lacks
+    forbidden: tuple[str, ...]  # forbid features the host has
+    unknown: tuple[str, ...]  # features hostaudit cannot judge from /proc/cpuinfo
+    needs: dict[int, int]  # page size -> bytes of guest memory on huge pages of that size
+
+
+def size_text(n: int) -> str:
+    for unit, shift in (("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 1 << shift and n % (1 << shift) == 0:
+            return f"{n >> shift} {unit}"
+    return f"{n} bytes" if n < 1 << 20 else f"{n / (1 << 20):.1f} MiB"
+
+
+# ------------------------------------------------------------------------------------------------
+# destinations
+# ------------------------------------------------------------------------------------------------
+def memory_facts(host: Any) -> Memory:
+    """Huge page pools, hugetlbfs mounts and MemTotal of a host (raises FactUnavailable/FactError)."""
+    from audit.host import memory as hm
+    from audit.parsers.mounts import hugetlbfs_mounts, hugetlbfs_page_size
+
+    info = host.fact(hm.meminfo)
+    state = host.fact(hm.hugepage_state)
+    pools = {p.size: Pool(p.size, p.nr or 0, max(0, (p.free or 0) - (p.resv or 0))) for p in state.pools}
+    mounts: dict[int, list[str]] = {}
+    for m in hugetlbfs_mounts(host.fact(hm.mounts)):
+        try:
+            size = hugetlbfs_page_size(m.option_map, info.hugepagesize or 0)
+        except ValueError:
+            continue
+        mounts.setdefault(size, []).append(m.target)
+    return Memory(info.hugepagesize, pools, {k: tuple(v) for k, v in mounts.items()}, info.mem_total)
+
+
+def load_destination(path: str) -> Destination:
+    """A destination from a snapshot (CPU and memory) or a saved /proc/cpuinfo (CPU only)."""
+    from audit.cpu.sources import load_file
+    from audit.errors import UsageError
+    from audit.host.snapshot import host_from_snapshot, looks_like_snapshot, parse_snapshot, read_input
+
+    blob = read_input(path, what="host")
+    if not looks_like_snapshot(blob):
+        del blob
+        cpu = load_file(path)
+        return Destination(cpu.name, path, "cpuinfo", cpu, None,
+                           "a /proc/cpuinfo file says nothing about memory: give a snapshot (hostaudit collect)")
+    try:
+        snap = parse_snapshot(blob)
+    except UsageError as exc:
+        raise UsageError(f"snapshot {path}: {exc}") from None
+    del blob
+    host = host_from_snapshot(snap, name=path)
+    cpu = load_file(path)  # the CPU commands' own reading of it, with their checks
+    try:
+        mem, why = memory_facts(host), None
+    except (FactUnavailable, FactError) as exc:
+        mem, why = None, f"memory facts unavailable: {exc}"
+    return Destination(cpu.name, path, "snapshot", cpu, mem, why)
+
+
+# ------------------------------------------------------------------------------------------------
+# CPU
+# ------------------------------------------------------------------------------------------------
+_GUEST_ARCH = {"x86_64": "x86", "i686": "x86", "i386": "x86", "aarch64": "arm64", "armv7l": "arm",
+               "armv6l": "arm", "s390x": "s390x", "ppc64": "powerpc", "ppc64le": "powerpc"}
+#: libvirt's SVM sub-features (cpu_map x86_features.xml); vmx-* are matched by prefix
+_NESTED = frozenset({"npt", "nrip-save", "lbrv", "tsc-scale", "vmcb-clean", "flushbyasid", "pause-filter",
+                     "pfthreshold", "avic", "v-vmsave-vmload", "vgif", "vnmi", "svme-addr-chk", "svm-lock"})
+#: features KVM gives every guest whatever the host shows
+_ALWAYS = frozenset({"hypervisor"})
+_LIBVIRT_VENDOR = {"intel": "Intel", "amd": "AMD", "hygon": "Hygon"}
+
+
+class _Supply:
+    """What a destination CPU offers, asked in libvirt feature names."""
+
+    def __init__(self, cpu: CpuSource) -> None:
+        from audit.cpu import models as cm
+
+        self.cm = cm
+        self.table = cm.load_table()
+        self.raw = cm.normalise(cpu.cpu.flags, self.table)
+        self.gv = cm.guest_visible(cpu.cpu.flags, self.table)
+
+    def has_linux(self, flag: str) -> bool:
+        return flag in self.gv or flag in self.raw
+
+    def judge(self, name: str) -> tuple[str, str]:
+        """('yes'|'no'|'unknown'|'skip', why) for one libvirt feature name."""
+        lname = name.lower()
+        if lname.startswith("vmx-") or lname in _NESTED:
+            return "skip", "nested-virtualisation sub-feature, not compared"
+        if lname in _ALWAYS:
+            return "yes", "KVM sets it for every guest"
+        extra = _not_in_cpuinfo().get(lname)
+        if extra is not None:
+            policy, linux, why = extra.get("policy"), extra.get("linux"), str(extra.get("reason", ""))
+            if policy == "assume":
+                return "skip", f"assumed: {why}"
+            if policy == "ignore":
+                return "skip", f"not compared: {why}"
+            if linux and self.has_linux(str(linux)):
+                return "yes", ""
+            return "unknown", f"{name}: {why}"
+        linux = self.cm.normalise([lname], self.table)
+        if not linux:
+            return "unknown", f"{name}: not a feature hostaudit knows"
+        if any(f not in self.table.known for f in linux):
+            return "unknown", f"{name}: not a feature hostaudit knows (libvirt's CPU map or the kernel's flags)"
+        if all(self.has_linux(f) or f in self.table.kvm_provided for f in linux):
+            return "yes", ""
+        return "no", ""
+
+
+
+@functools.cache
+def _not_in_cpuinfo() -> dict[str, dict]:
+    """libvirt features Linux does not print, each with how the model table treats it."""
+    import json
+
+    text = (Path(__file__).resolve().parents[1] / "cpu" / "data" / "cpu_models.json").read_text(encoding="utf-8")
+    return dict(json.loads(text).get("not_in_cpuinfo", {}))
+
+
+def _model_features(model: str, supply: _Supply, disabled: set[str]) -> tuple[str, list[str]] | None:
+    """(libvirt vendor line, Linux flags the model needs minus what the guest disables), or None."""
+    m = supply.table.models.get(model)
+    if m is None:
+        return None
+    off = supply.cm.normalise(disabled, supply.table)
+    return m.vendor or "generic", sorted(f for f in m.features if f not in off)
+
+
+def judge_cpu(dom: Domain, dest: Destination,
+              source: CpuSource | None = None) -> tuple[list[Reason], dict[str, list[str]]]:
+    reasons: list[Reason] = []
+    found: dict[str, list[str]] = {"missing": [], "forbidden": [], "unknown": []}
+    arch = dest.cpu.arch
+    garch = _GUEST_ARCH.get(dom.arch or "")
+    if garch and arch and garch != arch:
+        reasons.append(Reason("arch", Verdict.NOT_OK,
+                              f"a {dom.arch} guest cannot run under KVM on this {arch} host"))
+        return reasons, found
+    mode = dom.cpu_mode
+    if arch not in ("x86", None) and mode not in ("host-passthrough", "maximum", None):
+        reasons.append(Reason("cpu", Verdict.UNKNOWN, f"CPU mode {mode} is compared on x86 hosts only"))
+        return reasons, found
+    supply = _Supply(dest.cpu)
+    disabled = {f.name for f in dom.features if f.policy == "disable"}
+    if mode in ("host-passthrough", "maximum"):
+        reasons.append(_passthrough(dom, dest, source))
+    elif mode == "host-model" and dom.model is None:
+        reasons.append(Reason("cpu", Verdict.OK, (
+            "host-model, not expanded (a stopped guest, or dumpxml --inactive): libvirt computes the CPU "
+            "from the host it starts on, so it starts on any host of its architecture; a running guest is "
+            "judged by its live XML (virsh dumpxml without --inactive)")))
+    elif mode is None:
+        reasons.append(Reason("cpu", Verdict.OK, "no <cpu> model: the hypervisor's default CPU, which any "
+                                                 "KVM host of this architecture provides"))
+    elif dom.model is not None:
+        reasons += _custom(dom, dest, supply, disabled, found)
+    else:
+        reasons.append(Reason("cpu", Verdict.UNKNOWN, f"CPU mode {mode} without a <model>"))
+    reasons += _features(dom, supply, found)
+    return reasons, found
+
+
+def _passthrough(dom: Domain, dest: Destination, source: CpuSource | None) -> Reason:
+    what = f"{dom.cpu_mode}: the guest sees its current host's CPU as it is"
+    if source is None:
+        return Reason("cpu", Verdict.UNKNOWN, (
+            f"{what}; live migration is safe only to a host with an identical CPU (and microcode and kernel): "
+            "give its current host with --from, or compare the two with 'hostaudit cpu compare'; a stopped "
+            "guest starts here with this host's CPU"))
+    from audit.cpu import models as cm
+
+    c = cm.compare(source.cpu.flags, dest.cpu.cpu.flags, a_vendor=source.vendor, b_vendor=dest.cpu.vendor,
+                   a_kernel=source.kernel_release, b_kernel=dest.cpu.kernel_release)
+    if c.verdict is cm.Verdict.IDENTICAL and not c.cross_vendor:
+        return Reason("cpu", Verdict.OK, f"{what}; {source.name} (--from) and this host show identical "
+                                         "guest-visible CPU features")
+    if c.verdict is cm.Verdict.SUPERSET and not c.cross_vendor:
+        return Reason("cpu", Verdict.UNKNOWN, (
+            f"{what}; this host has every feature of {source.name} (--from) and more: the guest keeps working "
+            "but libvirt calls host-passthrough migration safe only between identical hosts"))
+    lacks = ", ".join(c.missing[:12]) + (", ..." if len(c.missing) > 12 else "")
+    why = cm.cross_vendor_text(source.vendor, dest.cpu.vendor) if c.cross_vendor else f"this host lacks {lacks}"
+    return Reason("cpu", Verdict.NOT_OK, f"{what}; unlike {source.name} (--from): {why}")
+
+
+def _custom(dom: Domain, dest: Destination, supply: _Supply, disabled: set[str],
+            found: dict[str, list[str]]) -> list[Reason]:
+    assert dom.model is not None
+    out: list[Reason] = []
+    how = "host-model as libvirt expanded it" if dom.cpu_mode == "host-model" else f"custom model {dom.model}"
+    if dom.cpu_mode == "custom" and dom.running and dom.check == "full":
+        how = f"model {dom.model} (a running guest's live XML: host-model guests are expanded to this)"
+    want = _LIBVIRT_VENDOR.get(dest.cpu.vendor or "")
+    if dom.vendor and want and dom.vendor.lower() != want.lower():
+        out.append(Reason("cpu", Verdict.NOT_OK, f"the guest CPU names vendor {dom.vendor}; this host is {want}"))
+    got = _model_features(dom.model, supply, disabled)
+    if got is None:
+        found["unknown"].append(dom.model)
+        out.append(Reason("cpu", Verdict.UNKNOWN, f"CPU model {dom.model} is not in hostaudit's table "
+                                                  "(libvirt's x86 CPU map): its features cannot be checked"))
+        return out
+    line, needed = got
+    lacking = [f for f in needed if not supply.has_linux(f) and f not in supply.table.kvm_provided]
+    if lacking:
+        names = supply.cm.libvirt_names(lacking, dest.cpu.vendor, supply.table)
+        shown = [names.get(f, f) for f in lacking]
+        found["missing"] += shown
+        out.append(Reason("cpu", Verdict.NOT_OK, f"{how}: this host lacks {', '.join(shown)}"))
+    else:
+        out.append(Reason("cpu", Verdict.OK, f"{how}: this host has every feature of the model"))
+    vendor = dest.cpu.vendor
+    if line not in ("generic", vendor) and vendor:
+        out.append(Reason("cpu", Verdict.OK, f"note: {dom.model} is a model of {supply.cm.vendor_label(line)} "
+                                             f"on a {supply.cm.vendor_label(vendor)} host"))
+    return out
+
+
+def _features(dom: Domain, supply: _Supply, found: dict[str, list[str]]) -> list[Reason]:
+    out: list[Reason] = []
+    for f in dom.features:
+        if f.policy == "disable":
+            continue
+        answer, why = supply.judge(f.name)
+        if f.policy in ("require", "force"):
+            if answer == "no":
+                found["missing"].append(f.name)
+                force = " (forced: KVM cannot give a guest a feature its host lacks)" if f.policy == "force" else ""
+                out.append(Reason("cpu", Verdict.NOT_OK, f"{f.policy} {f.name}: this host lacks it{force}"))
+            elif answer == "unknown":
+                found["unknown"].append(f.name)
+                out.append(Reason("cpu", Verdict.UNKNOWN, f"{f.policy} {why}"))
+        elif f.policy == "forbid":
+            if answer == "yes":
+                found["forbidden"].append(f.name)
+                out.append(Reason("cpu", Verdict.NOT_OK,
+                                  f"forbid {f.name}: this host has it, and libvirt refuses a forbidden feature"))
+            elif answer == "unknown":
+                found["unknown"].append(f.name)
+                out.append(Reason("cpu", Verdict.UNKNOWN, f"forbid {why}"))
+        elif f.policy == "optional" and answer != "yes" and answer != "skip" and dom.running:
+            out.append(Reason("cpu", Verdict.UNKNOWN, (
+                f"optional {f.name}: this host {'lacks it' if answer == 'no' else 'may lack it'}; the running "
+                "guest has it if its current host does")))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# memory
+# ------------------------------------------------------------------------------------------------
+def hugepage_needs(dom: Domain, default_size: int | None) -> dict[int | None, int]:
+    """Bytes of guest memory per huge page size (None: default size unknown)."""
+    if not dom.hugepages or not dom.memory:
+        return {}
+    pages = list(dom.pages) or []
+    needs: dict[int | None, int] = {}
+
+    def size_of(p: Any) -> int | None:
+        return (p.size if p is not None and p.size else None) or default_size
+
+    if dom.cells and any(p.nodeset for p in pages):
+        sets = [(p, parse_nodeset(p.nodeset)) for p in pages if p.nodeset]
+        plain = next((p for p in pages if not p.nodeset), None)
+        for cell in dom.cells:
+            page = next((p for p, s in sets if cell.id in s), plain)
+            if page is None:
+                continue  # this cell is not backed by huge pages
+            key = size_of(page)
+            needs[key] = needs.get(key, 0) + cell.memory
+        return needs
+    page = next((p for p in pages if not p.nodeset), pages[0] if pages else None)
+    return {size_of(page): dom.memory}
+
+
+def judge_memory(dom: Domain, dest: Destination) -> tuple[list[Reason], dict[int, int]]:
+    mem = dest.memory
+    if mem is None:
+        if dom.hugepages:
+            return [Reason("memory", Verdict.UNKNOWN, f"huge pages not checked: {dest.memory_why}")], {}
+        return [], {}
+    out: list[Reason] = []
+    if dom.memory and mem.mem_total and dom.memory > mem.mem_total:
+        out.append(Reason("memory", Verdict.NOT_OK, f"the guest's {size_text(dom.memory)} is more than this host's "
+                                                    f"{size_text(mem.mem_total)} of RAM"))
+    needs = hugepage_needs(dom, mem.default_size)
+    known: dict[int, int] = {}
+    for size, need in sorted(needs.items(), key=lambda kv: kv[0] or 0):
+        if size is None:
+            out.append(Reason("memory", Verdict.UNKNOWN, "huge pages of the default size, which this host does not "
+                                                         "say (no Hugepagesize in /proc/meminfo)"))
+            continue
+        known[size] = need
+        out.append(_pool_reason(dom, mem, size, need))
+    return out, known
+
+
+def _pool_reason(dom: Domain, mem: Memory, size: int, need: int) -> Reason:
+    label = size_text(size)
+    pool = mem.pools.get(size)
+    if pool is None:
+        sizes = ", ".join(size_text(s) for s in sorted(mem.pools)) or "none"
+        return Reason("memory", Verdict.NOT_OK, f"{label} huge pages: this host has no pool of that size "
+                                                f"(its sizes: {sizes})")
+    if pool.nr == 0:
+        return Reason("memory", Verdict.NOT_OK, f"{label} huge pages: the pool is empty (nr_hugepages 0)")
+    if not dom.memfd and not mem.mounts.get(size):
+        return Reason("memory", Verdict.NOT_OK, f"{label} huge pages: no hugetlbfs mount of that page size "
+                                                "(libvirt's QEMU driver backs guest memory with files there)")
+    count = -(-need // size)
+    if count > pool.free:
+        return Reason("memory", Verdict.NOT_OK, f"{label} huge pages: the guest needs {count} "
+                                                f"({size_text(need)}), {pool.free} are free of {pool.nr}")
+    where = "memfd" if dom.memfd else ", ".join(mem.mounts[size])
+    return Reason("memory", Verdict.OK, f"{label} huge pages: the guest needs {count}, {pool.free} are free "
+                                        f"of {pool.nr} ({where})")
+
+
+# ------------------------------------------------------------------------------------------------
+# the two together
+# ------------------------------------------------------------------------------------------------
+def judge(dom: Domain, dest: Destination, source: CpuSource | None = None) -> Judgement:
+    cpu_reasons, found = judge_cpu(dom, dest, source)
+    mem_reasons, needs = judge_memory(dom, dest)
+    reasons = (*cpu_reasons, *mem_reasons)
+    return Judgement(
+        verdict=worst(r.verdict for r in reasons),
+        reasons=reasons,
+        missing=tuple(dict.fromkeys(found["missing"])),
+        forbidden=tuple(dict.fromkeys(found["forbidden"])),
+        unknown=tuple(dict.fromkeys(found["unknown"])),
+        needs=needs,
+    )
+
+
+def together_notes(doms: Sequence[Domain], dest: Destination, results: Sequence[Judgement]) -> list[str]:
+    """Guests that can move here one by one but not all of them at once (free huge pages)."""
+    if dest.memory is None:
+        return []
+    total: dict[int, list[int]] = {}
+    for j in results:
+        if j.verdict is Verdict.NOT_OK:
+            continue
+        for size, need in j.needs.items():
+            total.setdefault(size, []).append(-(-need // size))
+    notes = []
+    for size, counts in sorted(total.items()):
+        pool = dest.memory.pools.get(size)
+        if pool is not None and len(counts) > 1 and sum(counts) > pool.free:
+            notes.append(f"the {len(counts)} guests that fit here one by one need {sum(counts)} huge pages of "
+                         f"{size_text(size)} together; {pool.free} are free")
+    return notes
