@@ -25,10 +25,11 @@ from audit.host.memtune import (
     finder_matches,
     parse_ksmtuned_script,
 )
-from audit.model import Outcome, Status, replace
-from audit.policy import DEFAULT_POLICY, Policy
+from audit.model import Status
+from audit.policy import DEFAULT_POLICY
 from checks import ksmusage
 from tests import trees
+from tests.checkrun import auditor, fix, observed, policy
 from tests.conftest import DATA, Dir, Link
 
 MT = DATA / "memtune"
@@ -39,25 +40,9 @@ LOCAL = "/usr/local/sbin/ksmtuned"
 UPSTREAM_SCRIPT = (MT / "ksmtuned-upstream/ksmtuned.sh.in").read_text().replace("@SYSCONFDIR@", "/etc")
 
 
-def policy(**changes) -> Policy:
-    return replace(DEFAULT_POLICY, **changes)
-
-
 @pytest.fixture
 def audit(make_root):
-    def run(check_id: str, tree: dict, pol: Policy = DEFAULT_POLICY) -> Outcome:
-        return run_check(CHECKS[check_id], Host.from_root(str(make_root(tree))), pol)
-
-    return run
-
-
-def fix(out: Outcome) -> list[str]:
-    assert out.remediation is not None, out
-    return list(out.remediation.commands)
-
-
-def observed(out: Outcome) -> str:
-    return "\n".join(f"{e.source}: {e.observed}" for e in out.evidence)
+    return auditor(CHECKS, make_root)
 
 
 def with_ksm(tree: dict, listing: str | Path | None) -> dict:

@@ -21,10 +21,11 @@ from audit.host.memtune import (
     recommended_min_free_kbytes,
     tmpfiles_writes,
 )
-from audit.model import Outcome, Status, replace
-from audit.policy import DEFAULT_POLICY, Policy
+from audit.model import Status
+from audit.policy import DEFAULT_POLICY
 from checks import memtune
 from tests import trees
+from tests.checkrun import auditor, fix, observed, policy
 from tests.conftest import DATA, Link
 
 MT = DATA / "memtune"
@@ -36,25 +37,9 @@ OUR_LINE = ("echo 'w /sys/kernel/mm/transparent_hugepage/defrag - - - - madvise'
             "/etc/tmpfiles.d/hostaudit-thp-defrag.conf")
 
 
-def policy(**changes) -> Policy:
-    return replace(DEFAULT_POLICY, **changes)
-
-
 @pytest.fixture
 def audit(make_root):
-    def run(check_id: str, tree: dict, pol: Policy = DEFAULT_POLICY) -> Outcome:
-        return run_check(CHECKS[check_id], Host.from_root(str(make_root(tree))), pol)
-
-    return run
-
-
-def fix(out: Outcome) -> list[str]:
-    assert out.remediation is not None, out
-    return list(out.remediation.commands)
-
-
-def observed(out: Outcome) -> str:
-    return "\n".join(f"{e.source}: {e.observed}" for e in out.evidence)
+    return auditor(CHECKS, make_root)
 
 
 def this_vm(**live) -> dict:

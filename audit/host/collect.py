@@ -291,7 +291,15 @@ def collect_document(root: str, patterns: Patterns, *, total_cap: int = TOTAL_CA
     except (NotADirectoryError, FileNotFoundError):
         raise UsageError(f"--root {root}: not a directory") from None
     live = fs.root == "/"
-    host = Host(fs, mode=TargetMode.LIVE if live else TargetMode.IMAGE, root=fs.root)
+    return collect_from(fs, patterns, mode=TargetMode.LIVE if live else TargetMode.IMAGE, root=fs.root,
+                        total_cap=total_cap, clock=clock)
+
+
+def collect_from(fs: FileSource, patterns: Patterns, *, mode: TargetMode, root: str, total_cap: int = TOTAL_CAP,
+                 clock: Callable[[], str] = _utc_now) -> dict[str, Any]:
+    """The JSON snapshot document of what ``fs`` holds (a directory tree, a disk image's files):
+    the declared patterns, content first, the kernel release filled in."""
+    host = Host(fs, mode=mode, root=root)
 
     def attempt(get: Callable[[], str]) -> str | None:
         try:
@@ -306,8 +314,8 @@ def collect_document(root: str, patterns: Patterns, *, total_cap: int = TOTAL_CA
     for path in patterns.kind_only:
         rec.add(path, kind_only=True)
     return rec.document(
-        mode="live" if live else "image",
-        root=fs.root,
+        mode="live" if mode is TargetMode.LIVE else "image",
+        root=root,
         hostname=attempt(lambda: host.fact(facts.hostname)),
         collected_at=clock(),
         tool_version=__version__,

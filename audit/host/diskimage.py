@@ -13,7 +13,6 @@ that is unlinked at once; LVM, XFS and btrfs need libguestfs, not supported here
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import os
 import re
@@ -537,31 +536,14 @@ def collect_image_document(path: str, patterns: Patterns, *, total_cap: int, clo
                            ) -> dict[str, Any]:
     """The JSON snapshot document of the root file system of the disk image at ``path``: what
     ``collect_document`` captures from a directory tree, captured through debugfs."""
-    from audit import __version__
-    from audit.host import facts
-    from audit.host.collect import Recorder, expand_release, pattern_cap
-    from audit.host.core import Host
+    from audit.host.collect import collect_from
     from audit.model import TargetMode
 
     fs = open_image(path)
     try:
-        root = os.path.abspath(path)
-        host = Host(fs, mode=TargetMode.IMAGE, root=root)
-
-        def attempt(get: Callable[[], str]) -> str | None:
-            try:
-                return get()
-            except (FactUnavailable, FactError):
-                return None
-
-        release = attempt(lambda: host.kernel_release.release)
-        rec = Recorder(fs, total_cap=total_cap)
-        for pattern, cap in sorted(map(pattern_cap, patterns.paths), key=lambda pc: -pc[1]):  # content first
-            rec.add(expand_release(pattern, release), cap=cap)
-        for kind_only in patterns.kind_only:
-            rec.add(kind_only, kind_only=True)
-        now = clock() if clock else dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return rec.document(mode="image", root=root, hostname=attempt(lambda: host.fact(facts.hostname)),
-                            collected_at=now, tool_version=__version__, patterns=patterns.paths)
+        if clock is None:
+            return collect_from(fs, patterns, mode=TargetMode.IMAGE, root=os.path.abspath(path), total_cap=total_cap)
+        return collect_from(fs, patterns, mode=TargetMode.IMAGE, root=os.path.abspath(path), total_cap=total_cap,
+                            clock=clock)
     finally:
         close_image(fs)

@@ -105,6 +105,21 @@ def _kind_of(mode: int) -> Kind:
     return "other"
 
 
+def _lookup_failed(shown: str, exc: OSError, *, race: bool = False) -> FactUnavailable | FactError:
+    """What looking at or opening ``shown`` failing with ``exc`` means: absent, or unusable.
+    ``race``: the path was resolved inside a root first, so a symbolic link now was put there since."""
+    if isinstance(exc, FileNotFoundError):
+        return FactUnavailable(f"{shown} does not exist", source=shown)
+    if isinstance(exc, NotADirectoryError):
+        return FactUnavailable(f"{shown} does not exist (a parent is not a directory)", source=shown)
+    if isinstance(exc, PermissionError):
+        return FactError(shown, "permission denied (run hostaudit as root to read it)")
+    if exc.errno == errno.ELOOP:
+        return FactError(shown, "is a symbolic link after resolution; refused" if race
+                         else "too many levels of symbolic links")
+    return FactError(shown, f"cannot open: {exc.strerror}")
+
+
 class RootFS:
     """A directory tree: ``/`` for the live host, or an image root.
 
@@ -137,12 +152,8 @@ class RootFS:
             candidate = os.path.join(self.root, parent.lstrip("/"), name)
             try:
                 st = os.lstat(candidate)
-            except FileNotFoundError:
-                raise FactUnavailable(f"{shown} does not exist", source=shown) from None
-            except NotADirectoryError:
-                raise FactUnavailable(f"{shown} does not exist (a parent is not a directory)", source=shown) from None
-            except PermissionError:
-                raise FactError(shown, "permission denied (run hostaudit as root to read it)") from None
+            except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:
+                raise _lookup_failed(shown, exc) from None
             return os.readlink(candidate) if stat.S_ISLNK(st.st_mode) else None
 
         inside = walk_inside(path, step, follow_last=follow_last)
@@ -152,16 +163,8 @@ class RootFS:
         """``shown`` at ``/``, checked as ``resolve`` checks it; the kernel resolves it when used."""
         try:
             os.stat(shown) if follow_last else os.lstat(shown)
-        except FileNotFoundError:
-            raise FactUnavailable(f"{shown} does not exist", source=shown) from None
-        except NotADirectoryError:
-            raise FactUnavailable(f"{shown} does not exist (a parent is not a directory)", source=shown) from None
-        except PermissionError:
-            raise FactError(shown, "permission denied (run hostaudit as root to read it)") from None
         except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise FactError(shown, "too many levels of symbolic links") from None
-            raise FactError(shown, f"cannot look at it: {exc.strerror}") from None
+            raise _lookup_failed(shown, exc) from None
         return shown
 
     def read_bytes(self, path: str, *, limit: int = MAX_READ) -> bytes:
@@ -172,18 +175,8 @@ class RootFS:
             flags |= os.O_NOFOLLOW
         try:
             fd = os.open(real, flags)
-        except FileNotFoundError:
-            raise FactUnavailable(f"{shown} does not exist", source=shown) from None
-        except NotADirectoryError:
-            raise FactUnavailable(f"{shown} does not exist (a parent is not a directory)", source=shown) from None
-        except PermissionError:
-            raise FactError(shown, "permission denied (run hostaudit as root to read it)") from None
         except OSError as exc:
-            if exc.errno == errno.ELOOP and self.direct:
-                raise FactError(shown, "too many levels of symbolic links") from None
-            if exc.errno == errno.ELOOP:  # raced into a symlink after resolution: refuse
-                raise FactError(shown, "is a symbolic link after resolution; refused") from None
-            raise FactError(shown, f"cannot open: {exc.strerror}") from None
+            raise _lookup_failed(shown, exc, race=not self.direct) from None
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
