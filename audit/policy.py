@@ -173,35 +173,27 @@ def _id_globs(v: Any, key: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(globs))
 
 
-def _thp(v: Any, key: str) -> tuple[str, ...]:
-    modes = _str_list(v, key)
-    bad = [m for m in modes if m not in ("always", "madvise", "never")]
-    if bad:
-        raise UsageError(f"{key}: unknown THP mode {bad[0]!r}{_did_you_mean(bad[0], ('always', 'madvise', 'never'))}"
-                         " (always, madvise, never)")
-    return modes
-
-
+THP_MODES = ("always", "madvise", "never")
 THP_DEFRAG_MODES = ("always", "defer", "defer+madvise", "madvise", "never")
 SECURE_GUEST_KINDS = ("sev", "sev-es", "sev-snp", "tdx")
 
 
-def _thp_defrag(v: Any, key: str) -> tuple[str, ...]:
-    modes = _str_list(v, key)
-    bad = [m for m in modes if m not in THP_DEFRAG_MODES]
-    if bad:
-        raise UsageError(f"{key}: unknown THP defrag mode {bad[0]!r}{_did_you_mean(bad[0], THP_DEFRAG_MODES)}"
-                         f" ({', '.join(THP_DEFRAG_MODES)})")
-    return modes
+def _one_of(allowed: tuple[str, ...], what: str) -> Callable[[Any, str], tuple[str, ...]]:
+    """A converter for a list whose every item is one of ``allowed``: a wrong one is named, with the
+    nearest valid one and the list."""
+    def convert(v: Any, key: str) -> tuple[str, ...]:
+        items = _str_list(v, key)
+        bad = [x for x in items if x not in allowed]
+        if bad:
+            raise UsageError(f"{key}: unknown {what} {bad[0]!r}{_did_you_mean(bad[0], allowed)} ({', '.join(allowed)})")
+        return items
+
+    return convert
 
 
-def _secure_kinds(v: Any, key: str) -> tuple[str, ...]:
-    kinds = _str_list(v, key)
-    bad = [k for k in kinds if k not in SECURE_GUEST_KINDS]
-    if bad:
-        raise UsageError(f"{key}: unknown secure guest kind {bad[0]!r}{_did_you_mean(bad[0], SECURE_GUEST_KINDS)}"
-                         f" ({', '.join(SECURE_GUEST_KINDS)})")
-    return kinds
+_thp = _one_of(THP_MODES, "THP mode")
+_thp_defrag = _one_of(THP_DEFRAG_MODES, "THP defrag mode")
+_secure_kinds = _one_of(SECURE_GUEST_KINDS, "secure guest kind")
 
 
 def _name(v: Any, key: str) -> str:
