@@ -1,8 +1,9 @@
 """hostaudit: a compliance auditor for KVM virtualization hosts.
 
 The names a plugin author needs are importable from here (``from audit import hookimpl, check,
-Evidence, Host, fact``) as well as from the modules that define them; apart from ``hookimpl`` they
-are loaded on first use, so importing any module of the project loads nothing above it.
+Evidence, Host, fact``) as well as from the modules that define them; they are loaded on first use
+(``hookimpl`` with pluggy, from ``audit.hookspecs``), so importing any module of the project loads
+nothing above it, and ``hostaudit --version`` loads no plugin machinery.
 """
 
 import importlib
@@ -10,12 +11,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import pluggy
-
 __version__ = "0.1.0"
-
-#: The one marker plugins use: ``from audit import hookimpl``.
-hookimpl = pluggy.HookimplMarker("hostaudit")
 
 
 def lazy_exports(package: str, table: Mapping[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
@@ -42,7 +38,8 @@ _EXPORTS = {
     **dict.fromkeys(("FactError", "FactUnavailable", "HostauditError", "UsageError"), "errors"),
     **dict.fromkeys(("Host", "fact"), "host"),
     "Policy": "policy",
+    "hookimpl": "hookspecs",  # the one marker plugins use: from audit import hookimpl
 }
-__all__ = ["__version__", "hookimpl", *sorted(_EXPORTS)]
+__all__ = ["__version__", *sorted(_EXPORTS)]
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

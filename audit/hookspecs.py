@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from audit.model import Check
 
 hookspec = pluggy.HookspecMarker("hostaudit")
+#: The one marker plugins use (``from audit import hookimpl`` loads it from here, with pluggy).
+hookimpl = pluggy.HookimplMarker("hostaudit")
 
 
 @hookspec
