@@ -65,3 +65,19 @@ def _plugin_site() -> Path:
 def test_parse_ignores_other_groups_and_junk() -> None:
     text = "[hostaudit]\na = m:f\nnot a pair\n; c\n[x]\nb = n\n[hostaudit]\nc=o\n"
     assert parse_entry_points(text, "hostaudit") == [("a", "m:f"), ("c", "o")]
+
+
+def test_no_report_of_a_run_imports_importlib_metadata(tmp_path):
+    """importlib.metadata (and the email, zipfile, csv it brings) is about 50 ms of start-up here: a
+    run finds entry points without it, and tabulate 0.10, which imports it, is kept out (pyproject)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, audit.cli.main as m\n"
+            f"m.main(['--root', {str(tmp_path)!r}, '-q', '-o', {str(tmp_path / 'r.txt')!r},"
+            f" '-o', {str(tmp_path / 'r.json')!r}, '-o', {str(tmp_path / 'r.html')!r}])\n")
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/os-release").write_text("ID=debian\n")
+    probe = code.replace("m.main(", "code = m.main(") + "print('importlib.metadata' in sys.modules)\n"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "False", out.stdout + out.stderr
