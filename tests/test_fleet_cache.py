@@ -125,11 +125,16 @@ def _hosts(tmp: Path) -> list[tuple[str, bytes]]:
     rhel = trees.rhel9_tree()
     rhel.update(trees.live_tree("this-vm-hugepages", cpuinfo="intel-xeon-gold-6132-skylake-sp.txt",
                                 release=trees.EL9_RELEASE))
+    # the same grub.cfg and BLS entry as el9, another grubenv: GRUB's run differs only in what it loads
+    rhel_b = trees.rhel9_tree(kernelopts=trees.EL9_KERNELOPTS + " hugepagesz=1G hugepages=8")
+    rhel_b.update(trees.live_tree("this-vm-hugepages", cpuinfo="intel-xeon-gold-6132-skylake-sp.txt",
+                                  release=trees.EL9_RELEASE))
     specs = {
         "deb-a": trees.debian12_live("hugepagesz=1G hugepages=16 intel_iommu=on"),
         "deb-b": trees.debian12_live("intel_iommu=on", thp="always madvise [never]\n"),
         "el6": trees.centos6_tree(live=True),
         "el9": rhel,
+        "el9-b": rhel_b,
         "deb-img": trees.debian12_tree(),
     }
     return [(name, capture(tmp / name, tree, tmp / f"{name}.json").read_bytes()) for name, tree in specs.items()]
@@ -152,8 +157,15 @@ def test_audits_with_the_cache_are_audits_without_it(tmp_path: Path) -> None:
     for _ in range(2):  # the second round takes everything from the cache
         shared += [_doc(host_from_snapshot(parse_snapshot(blob, cache=cache), name=name, parse_cache=cache))
                    for name, blob in hosts]
-    alone = [_doc(host_from_snapshot(parse_snapshot(blob), name=name)) for name, blob in hosts]
+    from audit.boot import reader
+
+    reader._runs.clear()  # GRUB runs kept from the shared rounds: alone means alone
+    alone = []
+    for name, blob in hosts:
+        reader._runs.clear()
+        alone.append(_doc(host_from_snapshot(parse_snapshot(blob), name=name)))
     assert shared == alone + alone
+    assert [d["results"] for d in alone[3:5]] != [alone[3]["results"]] * 2  # el9 and el9-b differ
     assert cache.hits > 0
     # every value kept is still what its text parses to: no check changed a shared value
     for (parser, text), (value, make, _) in list(cache._entries.items()):
@@ -175,3 +187,41 @@ def test_copies_are_deep_enough() -> None:
     other["t"][1].append(4)
     assert value == {"a": [1, {"b": {2}}], "t": (1, [2])}
     assert copy.deepcopy(value) == make()
+
+
+class _Files:
+    """A GrubFiles over a dict: path -> text."""
+
+    def __init__(self, files: dict[str, str]) -> None:
+        self.files = files
+        self.asked = 0
+
+    def exists(self, path: str, *, nonempty: bool = False) -> bool | None:
+        self.asked += 1
+        return path in self.files and (not nonempty or bool(self.files[path]))
+
+    def read(self, path: str) -> tuple[str, str] | None:
+        self.asked += 1
+        return (path, self.files[path]) if path in self.files else None
+
+
+def test_a_grub_run_is_reused_only_where_every_file_answers_the_same() -> None:
+    from audit.boot import reader
+    from tests.trees import grubenv
+
+    reader._runs.clear()
+    script = reader.parse_script("load_env -f /grubenv\nif [ -f /extra.cfg ]; then source /extra.cfg; fi\n"
+                                 "menuentry 'x' { linux /vmlinuz $kernelopts }\n")
+    env_a = {"/grubenv": grubenv(kernelopts="quiet")}
+    first = reader.run_script(script, label="/grub.cfg", files=_Files(env_a), platform="pc")
+    again = _Files(dict(env_a))
+    assert reader.run_script(script, label="/grub.cfg", files=again, platform="pc") is first
+    assert again.asked  # the files were still looked at, to compare them
+    other = reader.run_script(script, label="/grub.cfg", files=_Files({"/grubenv": grubenv(kernelopts="ro")}),
+                              platform="pc")
+    assert other is not first and other.env["kernelopts"] == "ro"
+    extra = reader.run_script(script, label="/grub.cfg", files=_Files({**env_a, "/extra.cfg": "set k=1\n"}),
+                              platform="pc")
+    assert extra is not first and extra.env.get("k") == "1"
+    assert reader.run_script(script, label="/grub.cfg", files=_Files(env_a), platform="efi") is not first
+    assert reader.run_script(script, label="/grub.cfg", files=_Files(env_a), platform="pc") is first

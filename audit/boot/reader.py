@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import posixpath
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from audit.errors import FactError, FactUnavailable
@@ -35,6 +37,71 @@ def parse_script(text: str) -> Any:
     from audit.parsers.grub import parse_grub_script
 
     return parse_grub_script(text)
+
+
+class _Recording:
+    """A GrubFiles that answers through ``files`` and keeps each question with its answer (a text
+    as its digest), so a run can be reused where every answer is the same."""
+
+    def __init__(self, files: Any) -> None:
+        self.files = files
+        self.log: list[tuple[str, str, bool, object]] = []
+
+    def exists(self, path: str, *, nonempty: bool = False) -> bool | None:
+        answer = self.files.exists(path, nonempty=nonempty)
+        self.log.append(("exists", path, nonempty, answer))
+        return answer  # type: ignore[no-any-return]
+
+    def read(self, path: str) -> tuple[str, str] | None:
+        answer = self.files.read(path)
+        self.log.append(("read", path, False, _digest(answer)))
+        return answer  # type: ignore[no-any-return]
+
+
+def _digest(answer: tuple[str, str] | None) -> tuple[str, bytes] | None:
+    if answer is None:
+        return None
+    label, text = answer
+    return label, hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def _same_answers(files: Any, log: list[tuple[str, str, bool, object]]) -> bool:
+    """Whether ``files`` answers every question of ``log`` as before, asked in the same order (the
+    evaluator is deterministic: with the same answers it asks the same next question)."""
+    for kind, path, nonempty, answer in log:
+        got = files.exists(path, nonempty=nonempty) if kind == "exists" else _digest(files.read(path))
+        if got != answer:
+            return False
+    return True
+
+
+#: Runs kept per (script, label, platform, preset variables): hosts of a fleet that share a grub.cfg
+#: mostly differ in a grubenv or two; beyond this many variants the oldest goes.
+RUN_VARIANTS = 8
+_runs: dict[tuple[int, str, str | None, tuple[tuple[str, str], ...]], list[tuple[Any, list, Any]]] = {}
+
+
+def run_script(script: Any, *, label: str, files: Any, platform: str | None,
+               env: Mapping[str, str] | None = None) -> Any:
+    """``run_grub_script`` of a script from ``parse_script``, reused when the same script ran before
+    (in this process) with the same label, platform and preset variables and every file it looked at
+    is the same: the evaluation depends on nothing else. A fleet run evaluates each distinct boot
+    configuration once per worker; the files are still read, to compare them."""
+    from audit.parsers.grub import run_grub_script
+
+    key = (id(script), label, platform, tuple(sorted((env or {}).items())))
+    variants = _runs.get(key, [])
+    for kept_script, log, run in variants:
+        if kept_script is script and _same_answers(files, log):
+            return run
+    recording = _Recording(files)
+    run = run_grub_script(script, label=label, files=recording, platform=platform, env=env)
+    variants.append((script, recording.log, run))  # the script is kept: its id is not reused meanwhile
+    del variants[:-RUN_VARIANTS]
+    _runs[key] = variants
+    if len(_runs) > 256:
+        _runs.pop(next(iter(_runs)))
+    return run
 
 
 class Reader:

@@ -28,7 +28,7 @@ from audit.boot.model import (
     suspicious_params,
 )
 from audit.boot.predict import Prediction, kernelopts_prediction, predict_next_boot
-from audit.boot.reader import GrubFilesInRoot, Reader, grub_candidates, parse_script
+from audit.boot.reader import GrubFilesInRoot, Reader, grub_candidates, parse_script, run_script
 from audit.errors import ParseError
 from audit.host.fs import FileSource
 from audit.model import Evidence, replace
@@ -358,9 +358,7 @@ def _resolve_grub2(
         chain.config_path = path
         return
     d = posixpath.dirname(path)
-    run = grub.run_grub_script(
-        script, label=path, files=files, platform=platform, env={"prefix": d, "config_directory": d}
-    )
+    run = run_script(script, label=path, files=files, platform=platform, env={"prefix": d, "config_directory": d})
     chain.problems.extend(run.problems)
     config = path
     for r in run.redirects:
@@ -690,7 +688,7 @@ def _resolve_bls_only(reader: Reader, files: GrubFilesInRoot, chain: _Chain, pla
         "and variables); without a grub.cfg GRUB itself has nothing to run"
     )
     label = "(no grub.cfg)"
-    run = grub.run_grub_script(parse_script(_ASSUMED_BLS), label=label, files=files, platform=platform)
+    run = run_script(parse_script(_ASSUMED_BLS), label=label, files=files, platform=platform)
     chain.problems.extend(run.problems)
     chain.loader = "grub2-bls"
     items = _expand_menu(reader, run, chain)
