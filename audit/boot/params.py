@@ -4,17 +4,16 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from audit.parsers.cmdline import Param
 
-TABLE = Path(__file__).resolve().parent / "data" / "kernel_params.json"
+TABLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "kernel_params.json")
 #: The near-miss threshold (difflib ratio): transparent_hugepages/transparent_hugepage is 0.98.
 CUTOFF = 0.85
 #: Shorter names are compared with the watched names only: one letter from a short name is too often another one.
@@ -40,6 +39,7 @@ def series_of(release: str | None) -> tuple[int, int] | None:
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
+@functools.cache  # a table names some 3,000 series, of about 30 distinct ones
 def _series(text: str) -> tuple[int, int]:
     major, minor = text.split(".")
     return int(major), int(minor)
@@ -109,6 +109,8 @@ class ParamTable:
             lo = int(len(key) * CUTOFF / (2 - CUTOFF))
             hi = int(len(key) * (2 - CUTOFF) / CUTOFF) + 1
             cands = [n for size in range(lo, hi + 1) for n in self._by_len.get(size, ()) if "." not in n]
+        import difflib  # only for a name the table does not know
+
         close = difflib.get_close_matches(key, cands, n=1, cutoff=CUTOFF)
         return close[0] if close else None
 
@@ -129,7 +131,8 @@ class ParamTable:
 
 @functools.cache
 def load_table() -> ParamTable:
-    return ParamTable(json.loads(TABLE.read_text(encoding="utf-8")))
+    with open(TABLE, encoding="utf-8") as f:
+        return ParamTable(json.load(f))
 
 
 def with_accepted(problem: str, table: ParamTable | None = None) -> str:
@@ -266,6 +269,8 @@ def judge_module_param(p: Param, modules: ModuleParamsView) -> list[Finding]:
         return []
     if param in declared:
         return []
+    import difflib  # only for a parameter the module does not declare
+
     close = difflib.get_close_matches(param, sorted(declared), n=1, cutoff=CUTOFF)
     mean = f"did you mean '{module}.{close[0]}'? " if close else ""
     return [Finding("warn", f"'{p.name}': module {module} declares no parameter '{param}' ({mean}it declares "
