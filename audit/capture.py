@@ -12,7 +12,7 @@ from audit.host.collect import Patterns
 #: The built-in fact modules: importing them fills the fact registry.
 FACT_MODULES = ("audit.host.kernel", "audit.host.arch", "audit.host.facts", "audit.host.memory", "audit.boot.facts",
                 "audit.boot.modinfo", "audit.host.virt", "audit.host.cgroups",
-                "audit.host.devices", "audit.host.memtune")
+                "audit.host.devices", "audit.host.memtune", "audit.host.libvirtcaps")
 
 
 def import_fact_modules() -> None:

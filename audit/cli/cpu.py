@@ -134,7 +134,22 @@ def _arm_compare_doc(a: CpuSource, b: CpuSource) -> dict[str, Any]:
     }
 
 
+def view_notes(pairs: Sequence[tuple[str, CpuSource]]) -> list[str]:
+    """Which CPU source each input's flags came from (a guest-CPU view is preferred), and why not."""
+    out = []
+    for label, s in pairs:
+        out.append(f"{label}: CPU source: {s.view}")
+        out += [f"{label}: {n}" for n in s.notes]
+    return out
+
+
 def compare_doc(a: CpuSource, b: CpuSource) -> dict[str, Any]:
+    doc = _compare_doc(a, b)
+    doc["notes"] = [*doc["notes"], *view_notes([("A", a), ("B", b)])]
+    return doc
+
+
+def _compare_doc(a: CpuSource, b: CpuSource) -> dict[str, Any]:
     from audit.cpu import arm64
     from audit.cpu import models as cm
     from reports.sanitize import xml_comment_text
@@ -207,7 +222,9 @@ def _host_line(prefix: str, d: dict[str, Any]) -> str:
     where = f"; {d['source']}" if d["source"] != d["name"] else ""
     kernel = f"; kernel {d['kernel_release']}" if d.get("kernel_release") else ""
     arch = f"{d['arch']}, " if d.get("arch") and d["arch"] != "x86" else ""
-    return f"{prefix}{d['name']} ({arch}{what}, {d['processors']} processor(s){kernel}{where})"
+    count = f", {d['processors']} processor(s)" if d.get("processors") else ""
+    view = f"; from {d['input']}" if d.get("input") in ("domcapabilities", "qemu-caps-cache") else ""
+    return f"{prefix}{d['name']} ({arch}{what}{count}{kernel}{where}{view})"
 
 
 def _unknown_lines(unknown: dict[str, list[str]], labels: dict[str, str]) -> list[str]:
@@ -349,6 +366,13 @@ def _arm_baseline(sources: Sequence[CpuSource], names: Sequence[str]) -> dict[st
 
 
 def baseline_doc(sources: Sequence[CpuSource]) -> dict[str, Any]:
+    doc = _baseline_doc(sources)
+    names = _unique_names(sources)
+    doc["notes"] = [*doc["notes"], *view_notes(list(zip(names, sources, strict=True)))]
+    return doc
+
+
+def _baseline_doc(sources: Sequence[CpuSource]) -> dict[str, Any]:
     from audit.cpu import arm64
     from audit.cpu import models as cm
     from reports.sanitize import xml_comment_text
@@ -585,7 +609,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------------
 # registration
 # ------------------------------------------------------------------------------------------------
-INPUT_HELP = "a snapshot (hostaudit collect or collect.sh), a saved /proc/cpuinfo, or 'local'"
+INPUT_HELP = ("a snapshot (hostaudit collect or collect.sh), a saved /proc/cpuinfo, 'virsh domcapabilities' "
+              "output or a libvirt QEMU capabilities cache file (the CPU guests get), or 'local'")
 
 
 def register(subparsers: Any) -> None:

@@ -12,11 +12,12 @@ JSON (``--format json``, keys sorted)::
     {"schema_version": 1, "kind": "guest-check",
      "guests": [{"name", "source", "running", "cpu_mode", "model", "arch", "machine",
                  "memory": bytes|null, "hugepages": bool, "pages": [{"size": bytes|null, "nodeset"}]}],
-     "hosts":  [{"name", "source", "input": "snapshot"|"cpuinfo", "arch", "vendor", "model_name",
-                 "memory_facts": bool, "notes": [str]}],
+     "hosts":  [{"name", "source", "input": "snapshot"|"cpuinfo"|"domcapabilities"|"qemu-caps-cache", "arch",
+                 "vendor", "model_name", "memory_facts": bool, "cpu_view": str,
+                 "machines": [machine types and aliases QEMU offers under KVM] | null, "notes": [str]}],
      "from":   {"name", "source", ...} | null,
      "results": [{"guest": guest name, "host": host name, "verdict": "ok"|"not-ok"|"unknown",
-                  "reasons": [{"aspect": "arch"|"cpu"|"memory", "verdict": ..., "text": str}],
+                  "reasons": [{"aspect": "arch"|"cpu"|"machine"|"memory", "verdict": ..., "text": str}],
                   "missing": [libvirt feature names], "forbidden": [...], "unknown": [...],
                   "hugepages": {"<page size in bytes>": bytes of guest memory}}],
      "summary": {"ok": n, "not-ok": n, "unknown": n}, "all_can_move": bool}
@@ -68,7 +69,10 @@ def check_doc(doms: Sequence[Any], dests: Sequence[Any], source: Any = None) -> 
             })
     hosts = []
     for i, (hname, dest) in enumerate(zip(hnames, dests, strict=True)):
-        notes = gj.together_notes(doms, dest, per_host[i])
+        notes = gj.together_notes(doms, dest, per_host[i]) + dest.view_notes()
+        if dest.cpu.guest is None or not dest.cpu.guest.machines:
+            notes.append("machine types not checked: which ones this host's QEMU offers is not known (give "
+                         "'virsh domcapabilities' output, or a snapshot carrying libvirt's capabilities cache)")
         if dest.memory is None and dest.memory_why:
             notes.append(dest.memory_why)
         hosts.append({**dest.describe(), "name": hname, "notes": notes})
@@ -166,8 +170,8 @@ def register(subparsers: Any) -> None:
                                    "hostaudit cannot tell, 2 on bad input.")
     c.add_argument("domains", metavar="DOMAIN_FILE", nargs="+", help="virsh dumpxml output, one domain a file")
     c.add_argument("--host", dest="hosts", metavar="INPUT", action="append", required=True,
-                   help="a destination: a snapshot (hostaudit collect), or a saved /proc/cpuinfo (CPU only); "
-                        "repeat for several")
+                   help="a destination: a snapshot (hostaudit collect), 'virsh domcapabilities' output (the "
+                        "guest-CPU view and machine type), or a saved /proc/cpuinfo (CPU only); repeat for several")
     c.add_argument("--from", dest="source", metavar="INPUT",
                    help="the host the guests run on now (snapshot, /proc/cpuinfo or 'local'); guests in "
                         "host-passthrough mode are judged against it")

@@ -22,6 +22,11 @@ class CpuSource(NamedTuple):
     kind: str  # "local", "snapshot", "cpuinfo"
     cpu: CpuInfo
     kernel_release: str | None = None  # the running kernel (local, snapshot of a running host)
+    #: where ``cpu.flags`` come from: "/proc/cpuinfo", or a guest-CPU view ("virsh domcapabilities
+    #: host-model", "libvirt QEMU capabilities cache"), which the CPU commands prefer when present
+    view: str = CPUINFO
+    guest: Any = None  # audit.cpu.libvirtcaps.GuestCpu behind the view, when one was read
+    notes: tuple[str, ...] = ()  # why a guest-CPU view was not used, and the like
 
     @property
     def vendor(self) -> str | None:
@@ -89,11 +94,14 @@ def load_file(path: str, flags: dict[frozenset[str], frozenset[str]] | None = No
     load on those entries: ``parse_snapshot(partial=True)``), else a /proc/cpuinfo file. Hosts of one
     CPU model share one set of flag names through ``flags``: a pool of ten thousand hosts holds one
     copy of each model's flags, not ten thousand."""
+    from audit.cpu import libvirtcaps as lc
     from audit.host.fs import MAX_READ
     from audit.host.snapshot import host_from_snapshot, looks_like_snapshot, parse_snapshot, read_input
 
     blob = read_input(path, what="input")
     stem = os.path.basename(path)
+    if lc.looks_like_xml(blob):
+        return from_caps(lc.parse_caps(blob, path), path)
     if looks_like_snapshot(blob):
         try:
             snap = parse_snapshot(blob, partial=True)
@@ -108,11 +116,15 @@ def load_file(path: str, flags: dict[frozenset[str], frozenset[str]] | None = No
             release = running_kernel(host)
         except UsageError as exc:  # a SnapshotError from an entry read here, too
             raise UsageError(f"snapshot {path}: {exc}") from None
+        cpu = _checked(cpu, path)
+        view, guest, notes = _cached_view(host, cpu)
+        if guest is not None:
+            cpu = cpu._replace(flags=lc.guest_flags(guest))
         if flags is not None:
             shared = frozenset(sys.intern(f) for f in cpu.flags)
             cpu = cpu._replace(flags=flags.setdefault(shared, shared))
-        return CpuSource(name=snap.hostname or stem, source=path, kind="snapshot", cpu=_checked(cpu, path),
-                         kernel_release=release)
+        return CpuSource(name=snap.hostname or stem, source=path, kind="snapshot", cpu=cpu,
+                         kernel_release=release, view=view, guest=guest, notes=notes)
     if b"\0" in blob[:65536]:
         raise UsageError(f"{path}: neither a snapshot nor a /proc/cpuinfo file (binary data)")
     if len(blob) > MAX_READ:  # what hostaudit reads of any host file, /proc/cpuinfo included
@@ -123,6 +135,54 @@ def load_file(path: str, flags: dict[frozenset[str], frozenset[str]] | None = No
         where = f"{path}:{exc.line}" if exc.line else path
         raise UsageError(f"{where}: neither a snapshot nor a /proc/cpuinfo file ({exc.problem})") from None
     return CpuSource(name=stem, source=path, kind="cpuinfo", cpu=_checked(cpu, path))
+
+
+CACHE_VIEW = "libvirt QEMU capabilities cache (KVM host CPU)"
+DOMCAPS_VIEW = "virsh domcapabilities host-model"
+
+
+def _cached_view(host: Any, cpu: CpuInfo) -> tuple[str, Any, tuple[str, ...]]:
+    """(view, GuestCpu or None, notes): libvirt's QEMU capabilities cache of a snapshot when it is
+    current, else /proc/cpuinfo and why."""
+    from audit.cpu.libvirtcaps import kvm_caps
+
+    entry, why = kvm_caps(host, cpu.arch)
+    if entry is None:
+        return CPUINFO, None, (why,) if why else ()
+    if entry.stale:
+        return CPUINFO, entry.caps, (f"libvirt's QEMU capabilities cache {entry.path} is stale "
+                                     f"({'; '.join(entry.stale)}): {CPUINFO} used for the CPU",)
+    if not entry.caps.host_props:
+        return CPUINFO, entry.caps, (f"{entry.path} has no KVM host CPU: {CPUINFO} used for the CPU",)
+    return CACHE_VIEW, entry.caps, (f"CPU from libvirt's QEMU capabilities cache {entry.path}, "
+                                    f"in preference to {CPUINFO}",)
+
+
+def from_caps(caps: Any, path: str) -> CpuSource:
+    """A CpuSource from ``virsh domcapabilities`` output or a QEMU capabilities cache file: the
+    guest-CPU view. ``virsh capabilities`` is refused: its <host><cpu> is the physical CPU."""
+    from audit.cpu import libvirtcaps as lc
+
+    if caps.kind == lc.KIND_CAPS:
+        raise UsageError(f"{path}: 'virsh capabilities' output: its <host><cpu> is the physical CPU, not what "
+                         "KVM can give a guest; give 'virsh domcapabilities' output (the guest-CPU view)")
+    if not caps.has_cpu_view:
+        raise UsageError(f"{path}: {caps.kind} without a host-model CPU or a KVM host CPU: nothing to compare")
+    view = DOMCAPS_VIEW if caps.kind == lc.KIND_DOMCAPS else CACHE_VIEW
+    label = f"host-model {caps.host_model}" if caps.host_model else "KVM host CPU"
+    flags = lc.guest_flags(caps)
+    notes: tuple[str, ...] = ()
+    if caps.kind == lc.KIND_CACHE:
+        notes = ("a capabilities cache given alone: whether it is stale (kernel, microcode) is not known",)
+    elif caps.virt_type not in (None, "kvm"):
+        notes = (f"domcapabilities of domain type {caps.virt_type!r}, not 'kvm': what QEMU emulates, not what "
+                 "KVM gives a guest",)
+    cpu = CpuInfo(vendor=lc.VENDOR_ID.get(caps.vendor or ""), model_name=f"guest CPU: {label}", family=None,
+                  model=None, flags=flags, processors=0, arch=lc.ARCH.get(caps.arch or ""))
+    if not flags:
+        raise UsageError(f"{path}: no CPU features found in its {label}")
+    return CpuSource(name=os.path.basename(path), source=path, kind=caps.kind, cpu=cpu, view=view, guest=caps,
+                     notes=notes)
 
 
 def load_input(spec: str, *, allow_dir: bool = False) -> list[CpuSource]:

@@ -39,7 +39,7 @@ def worst(verdicts: Iterable[Verdict]) -> Verdict:
 
 
 class Reason(NamedTuple):
-    aspect: str  # 'arch', 'cpu', 'memory'
+    aspect: str  # 'arch', 'cpu', 'machine', 'memory'
     verdict: Verdict
     text: str
 
@@ -66,9 +66,15 @@ class Destination(NamedTuple):
     memory_why: str | None = None  # why memory is None
 
     def describe(self) -> dict[str, Any]:
+        guest = self.cpu.guest
         return {"name": self.name, "source": self.source, "input": self.kind, "arch": self.cpu.arch,
                 "vendor": self.cpu.vendor, "model_name": self.cpu.cpu.model_name,
-                "memory_facts": self.memory is not None}
+                "memory_facts": self.memory is not None, "cpu_view": self.cpu.view,
+                "machines": list(guest.machines) if guest is not None and guest.machines else None}
+
+    def view_notes(self) -> list[str]:
+        """Which CPU source the judgement used (a guest-CPU view is preferred), and why."""
+        return [f"CPU source: {self.cpu.view}", *self.cpu.notes]
 
 
 class Judgement(NamedTuple):
@@ -110,11 +116,17 @@ def memory_facts(host: Any) -> Memory:
 
 def load_destination(path: str) -> Destination:
     """A destination from a snapshot (CPU and memory) or a saved /proc/cpuinfo (CPU only)."""
+    from audit.cpu.libvirtcaps import looks_like_xml
     from audit.cpu.sources import load_file
     from audit.errors import UsageError
     from audit.host.snapshot import host_from_snapshot, looks_like_snapshot, parse_snapshot, read_input
 
     blob = read_input(path, what="host")
+    if looks_like_xml(blob):
+        del blob
+        cpu = load_file(path)  # domcapabilities or a capabilities cache: the guest-CPU view
+        return Destination(cpu.name, path, cpu.kind, cpu, None,
+                           f"{cpu.kind} output says nothing about memory: give a snapshot (hostaudit collect)")
     if not looks_like_snapshot(blob):
         del blob
         cpu = load_file(path)
@@ -398,10 +410,41 @@ def _pool_reason(dom: Domain, mem: Memory, size: int, need: int) -> Reason:
 # ------------------------------------------------------------------------------------------------
 # the two together
 # ------------------------------------------------------------------------------------------------
+def judge_machine(dom: Domain, dest: Destination) -> list[Reason]:
+    """The guest's <os><type machine=…> against the machine types the destination's QEMU offers
+    under KVM, when libvirt said which (domcapabilities, the capabilities cache); nothing when it
+    did not (the host notes say so)."""
+    guest = dest.cpu.guest
+    if dom.machine is None or guest is None or not guest.machines:
+        return []
+    offered = guest.offers_machine(dom.machine)
+    where = f"({guest.kind} {guest.source})"
+    if offered:
+        return [Reason("machine", Verdict.OK, f"machine type {dom.machine}: this host's QEMU offers it {where}")]
+    if offered is None:
+        return [Reason("machine", Verdict.UNKNOWN, (
+            f"machine type {dom.machine}: not known; {guest.source} describes machine {', '.join(guest.machines)} "
+            "only (virsh domcapabilities --machine NAME, or the capabilities cache, lists the others)"))]
+    return [Reason("machine", Verdict.NOT_OK, (
+        f"machine type {dom.machine}: this host's QEMU does not offer it under KVM {where}; libvirt refuses to "
+        "start or migrate the guest there"))]
+
+
+def judge_model_usable(dom: Domain, dest: Destination) -> list[Reason]:
+    """QEMU's own answer on a custom model, where the destination's libvirt listed it."""
+    guest = dest.cpu.guest
+    if guest is None or dom.model is None or dom.cpu_mode != "custom":
+        return []
+    if dom.model in guest.unusable:
+        return [Reason("cpu", Verdict.NOT_OK, f"CPU model {dom.model}: this host's QEMU/KVM reports it not usable "
+                                              f"({guest.kind} {guest.source})")]
+    return []
+
+
 def judge(dom: Domain, dest: Destination, source: CpuSource | None = None) -> Judgement:
     cpu_reasons, found = judge_cpu(dom, dest, source)
     mem_reasons, needs = judge_memory(dom, dest)
-    reasons = (*cpu_reasons, *mem_reasons)
+    reasons = (*cpu_reasons, *judge_model_usable(dom, dest), *judge_machine(dom, dest), *mem_reasons)
     return Judgement(
         verdict=worst(r.verdict for r in reasons),
         reasons=reasons,
