@@ -1,7 +1,7 @@
 """What libvirt says QEMU/KVM can give a guest: ``virsh domcapabilities`` output, libvirt's QEMU
 capabilities cache (``/var/cache/libvirt/qemu/capabilities/*.xml``) and ``virsh capabilities``.
 
-All three are untrusted input read with the bounds of audit.guest.domain: at most MAX_BYTES, UTF-8,
+All three are untrusted input read with audit.parsers.xmltree: at most MAX_BYTES, UTF-8,
 no DOCTYPE (so no entity is declared, expanded or fetched), at most MAX_DEPTH levels and
 MAX_ELEMENTS elements. Every CPU model, feature, property and machine name kept must look like a
 libvirt or QEMU name (letters, digits, ``_ . + -``), so no markup from a file reaches any output
@@ -15,9 +15,9 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from typing import NamedTuple
-from xml.parsers import expat
 
 from audit.errors import UsageError
+from audit.parsers import xmltree
 
 MAX_BYTES = 8 << 20  # libvirt's own caps_*.xml are 150-300 KB; domcapabilities about 10 KB
 MAX_DEPTH = 32  # these documents nest about 6 deep
@@ -88,59 +88,13 @@ class GuestCpu(NamedTuple):
 # ------------------------------------------------------------------------------------------------
 # bounded XML
 # ------------------------------------------------------------------------------------------------
-class _Refused(Exception):
-    pass
-
-
 def bounded_tree(blob: bytes, path: str, what: str = "libvirt XML") -> ET.Element:
     """The element tree of ``blob``, or CapsError naming ``what`` and ``path``."""
-    if len(blob) > MAX_BYTES:
-        raise CapsError(f"{what} {path}: {len(blob)} bytes, larger than the {MAX_BYTES}-byte limit")
     try:
-        blob.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CapsError(f"{what} {path}: not UTF-8 (byte {exc.start})") from None
-    builder = ET.TreeBuilder()
-    parser = expat.ParserCreate(encoding="UTF-8")  # the document's own encoding declaration is not trusted
-    depth = count = 0
-
-    def start(tag: str, attrs: dict[str, str]) -> None:
-        nonlocal depth, count
-        depth += 1
-        count += 1
-        if depth > MAX_DEPTH:
-            raise _Refused(f"nested deeper than {MAX_DEPTH} elements")
-        if count > MAX_ELEMENTS:
-            raise _Refused(f"more than {MAX_ELEMENTS} elements")
-        builder.start(tag, attrs)
-
-    def end(tag: str) -> None:
-        nonlocal depth
-        depth -= 1
-        builder.end(tag)
-
-    def doctype(*_: object) -> None:
-        raise _Refused("it has a DOCTYPE (libvirt never writes one; entities are not expanded)")
-
-    def entity(*_: object) -> None:
-        raise _Refused("it declares entities")
-
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    parser.CharacterDataHandler = builder.data
-    parser.StartDoctypeDeclHandler = doctype
-    parser.EntityDeclHandler = entity
-    parser.UnparsedEntityDeclHandler = entity
-    parser.ExternalEntityRefHandler = entity
-    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    try:
-        parser.Parse(blob, True)
-    except _Refused as exc:
-        raise CapsError(f"{what} {path}: refused: {exc}") from None
-    except expat.ExpatError as exc:
-        raise CapsError(f"{what} {path}: line {exc.lineno}: not well-formed XML "
-                        f"({expat.ErrorString(exc.code)})") from None
-    return builder.close()
+        return xmltree.bounded_tree(blob, max_bytes=MAX_BYTES, max_depth=MAX_DEPTH, max_elements=MAX_ELEMENTS,
+                                    doctype_note="libvirt never writes one")
+    except xmltree.XmlRefused as exc:
+        raise CapsError(f"{what} {path}: {exc}") from None
 
 
 def looks_like_xml(blob: bytes) -> bool:

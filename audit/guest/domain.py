@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from typing import NamedTuple
-from xml.parsers import expat
 
 from audit.errors import UsageError
+from audit.parsers import xmltree
 
 MAX_BYTES = 4 << 20  # a dumpxml of a guest with hundreds of devices is well under 1 MiB
 MAX_DEPTH = 64  # domain XML nests about 8 deep
@@ -115,59 +115,11 @@ def parse_nodeset(text: str) -> frozenset[int]:
 
 
 def _tree(blob: bytes, path: str) -> ET.Element:
-    if len(blob) > MAX_BYTES:
-        raise DomainError(f"domain XML {path}: {len(blob)} bytes, larger than the {MAX_BYTES}-byte limit")
     try:
-        blob.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DomainError(f"domain XML {path}: not UTF-8 (byte {exc.start})") from None
-    builder = ET.TreeBuilder()
-    parser = expat.ParserCreate(encoding="UTF-8")  # the document's own encoding declaration is not trusted
-    depth = 0
-    count = 0
-
-    class Refused(Exception):
-        pass
-
-    def start(tag: str, attrs: dict[str, str]) -> None:
-        nonlocal depth, count
-        depth += 1
-        count += 1
-        if depth > MAX_DEPTH:
-            raise Refused(f"nested deeper than {MAX_DEPTH} elements")
-        if count > MAX_ELEMENTS:
-            raise Refused(f"more than {MAX_ELEMENTS} elements")
-        builder.start(tag, attrs)
-
-    def end(tag: str) -> None:
-        nonlocal depth
-        depth -= 1
-        builder.end(tag)
-
-    def doctype(*_: object) -> None:
-        raise Refused("it has a DOCTYPE (domain XML never does; entities are not expanded)")
-
-    def entity(*_: object) -> None:
-        raise Refused("it declares entities")
-
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    parser.CharacterDataHandler = builder.data
-    parser.StartDoctypeDeclHandler = doctype
-    parser.EntityDeclHandler = entity
-    parser.UnparsedEntityDeclHandler = entity
-    parser.ExternalEntityRefHandler = entity
-    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    try:
-        parser.Parse(blob, True)
-    except Refused as exc:
-        raise DomainError(f"domain XML {path}: refused: {exc}") from None
-    except expat.ExpatError as exc:
-        raise DomainError(f"domain XML {path}: line {exc.lineno}: not well-formed XML "
-                          f"({expat.ErrorString(exc.code)})") from None
-    except RecursionError:  # pragma: no cover - MAX_DEPTH stops this first
-        raise DomainError(f"domain XML {path}: refused: nested too deep") from None
-    return builder.close()
+        return xmltree.bounded_tree(blob, max_bytes=MAX_BYTES, max_depth=MAX_DEPTH, max_elements=MAX_ELEMENTS,
+                                    doctype_note="domain XML never does")
+    except xmltree.XmlRefused as exc:
+        raise DomainError(f"domain XML {path}: {exc}") from None
 
 
 def _text(el: ET.Element | None) -> str | None:
