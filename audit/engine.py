@@ -8,7 +8,6 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import NamedTuple
 
 from audit import __version__
 from audit.errors import FactError, FactUnavailable, HostauditError, UsageError
@@ -32,6 +31,7 @@ from audit.model import (
 )
 from audit.plugins import Plugins
 from audit.policy import DEFAULT_POLICY, Policy
+from audit.record import Record
 
 _ID_RE = re.compile(CHECK_ID_RE)
 
@@ -47,7 +47,7 @@ class DuplicateCheckId(HostauditError):
     pass
 
 
-class Declared(NamedTuple):
+class Declared(Record):
     check: Check
     plugin: str
 

@@ -21,7 +21,9 @@ import os
 import re
 import sys
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import Any
+
+from audit.record import Record
 
 _SECTION = re.compile(r"^\[\s*([^\]]+?)\s*\]\s*$")
 _VALUE = re.compile(r"^(?P<module>[\w.]+)\s*(?::\s*(?P<attr>[\w.]+))?\s*(?:\[.*\])?\s*$")
@@ -30,7 +32,7 @@ _DIST_DIR = re.compile(r"^(?P<name>[^-]+)(?:-(?P<version>[^-]+))?.*\.(?:dist|egg
 MAX_FILE = 1 << 20
 
 
-class EntryPoint(NamedTuple):
+class EntryPoint(Record):
     name: str
     value: str  # "module:attr"
     dist: str  # "NAME VERSION"

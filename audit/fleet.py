@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from audit.engine import (
     ExitCode,
@@ -42,6 +42,7 @@ from audit.engine import (
 from audit.errors import HostauditError, UsageError
 from audit.model import Gate, Report, Severity
 from audit.policy import DEFAULT_POLICY, Policy
+from audit.record import Record
 
 #: Results a worker may finish ahead of the oldest host still running: bounds what waits, in order.
 WINDOW = 256
@@ -66,7 +67,7 @@ class Outcome(str, enum.Enum):
         return self.value
 
 
-class Task(NamedTuple):
+class Task(Record):
     """One snapshot to audit: its place in the input, its path, a file stem unique in this run."""
 
     index: int
@@ -74,7 +75,7 @@ class Task(NamedTuple):
     stem: str
 
 
-class HostOutcome(NamedTuple):
+class HostOutcome(Record):
     """One host's row: small, kept for the whole run (the fleet summary), and the handler's output,
     which the parent writes out and drops."""
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import enum
 import fnmatch
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
+
+from audit.record import Record
 
 T = TypeVar("T")
 
@@ -52,19 +54,19 @@ class TargetMode(str, enum.Enum):
         return self.value
 
 
-class Evidence(NamedTuple):
+class Evidence(Record):
     source: str  # path as seen inside the root: "/proc/cmdline"
     observed: str  # what was read
     expected: str | None = None  # what the policy wanted
 
 
-class Remediation(NamedTuple):
+class Remediation(Record):
     commands: tuple[str, ...] = ()  # runtime first, then what makes it persistent
     reboot_required: bool = False
     notes: str = ""  # one-line explanation
 
 
-class Outcome(NamedTuple):
+class Outcome(Record):
     status: Status
     message: str
     evidence: tuple[Evidence, ...] = ()
@@ -77,7 +79,7 @@ class Outcome(NamedTuple):
 Evaluate = Callable[[Any, Any], Outcome]
 
 
-class Check(NamedTuple):
+class Check(Record):
     """A declared check. Declaring reads nothing; the engine calls ``evaluate``."""
 
     id: str
@@ -93,7 +95,7 @@ class Check(NamedTuple):
     arches: tuple[str, ...] = ()  # architectures it applies to ("x86_64", "arm64"); empty: all
 
 
-class Result(NamedTuple):
+class Result(Record):
     check: Check
     outcome: Outcome
     plugin: str
@@ -136,7 +138,7 @@ class Verdict(str, enum.Enum):
         return self is Verdict.FAILED or self is Verdict.REQUIRED_UNKNOWN
 
 
-class Judgement(NamedTuple):
+class Judgement(Record):
     verdict: Verdict
     required: bool  # the check id matches a required glob
     note: str = ""  # the gate's word on the result, shown before its message in every format
@@ -156,7 +158,7 @@ REQUIRED_UNKNOWN_NOTE = "required, but could not be checked"
 NOT_APPLICABLE_NOTE = "required, but not applicable here"
 
 
-class Gate(NamedTuple):
+class Gate(Record):
     """What makes a run fail: the ``--fail-on`` threshold, ``--strict``, and the required check ids.
 
     Recorded on the Report, so every reporter (plugins' too) judges results as the exit code does.
@@ -208,7 +210,7 @@ class Gate(NamedTuple):
         return ", ".join(parts)
 
 
-class Target(NamedTuple):
+class Target(Record):
     mode: TargetMode
     root: str
     hostname: str | None = None
@@ -221,7 +223,7 @@ class Target(NamedTuple):
     arch_source: str | None = None  # how it is known: "cpuinfo: /proc/cpuinfo", ...
 
 
-class Report(NamedTuple):
+class Report(Record):
     target: Target
     results: tuple[Result, ...]
     started_at: str  # UTC ISO 8601

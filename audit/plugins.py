@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import pluggy
 
 from audit import hookspecs
+from audit.record import Record
 
 ENTRY_POINT_GROUP = "hostaudit"
 
@@ -35,7 +35,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
 )
 
 
-class PluginProblem(NamedTuple):
+class PluginProblem(Record):
     plugin: str
     message: str
 

@@ -13,14 +13,15 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any
 
 from audit.errors import UsageError
 from audit.inputfile import read_user_text
 from audit.model import Severity, replace
+from audit.record import Record
 
 
-class Waiver(NamedTuple):
+class Waiver(Record):
     reason: str
     expires: dt.date | None = None
 
@@ -32,7 +33,7 @@ class Waiver(NamedTuple):
 _NO_ENTRIES: Mapping[Any, Any] = MappingProxyType({})
 
 
-class Policy(NamedTuple):
+class Policy(Record):
     profile: str = "kvm-host"
     # huge pages
     hugepages_required: bool = True

@@ -4,7 +4,6 @@ as the kernel reads the command line on this CPU (audit.host.pagesizes)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
 
 from audit.boot.facts import BootCmdline, boot_cmdline
 from audit.boot.params import series_of
@@ -15,13 +14,14 @@ from audit.host.pagesizes import PageSizes, Replay, hugepage_sizes, replay
 from audit.model import Evidence, replace
 from audit.parsers.hugepages import HugepageRequest, format_size, hugepage_request
 from audit.policy import Policy
+from audit.record import Record
 from checks._common import hint, maybe
 
 X86_DEFAULT_HUGEPAGE = 2 << 20  # x86-64's default huge page size when the command line names none
 GIB = 1 << 30
 
 
-class HugepagePlan(NamedTuple):
+class HugepagePlan(Record):
     default_size: int
     boot: BootCmdline
     boot_request: HugepageRequest | None  # None: the next boot's command line is unknown

@@ -4,7 +4,6 @@ and booting the entry its saved default names."""
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
 
 from audit import hookimpl
 from audit.boot.facts import boot_cmdline
@@ -27,6 +26,7 @@ from audit.host.pagesizes import replay
 from audit.model import Check, Evidence, Outcome, Severity, check, errored, passed, skipped, warned
 from audit.parsers.cmdline import Param, canonical_name, repeated_params
 from audit.policy import Policy
+from audit.record import Record
 from audit.remedy.cmdline import regenerate
 from audit.remedy.target import FixTarget
 from checks._common import hint, maybe_value, q
@@ -205,7 +205,7 @@ _DEFAULT_ENV = {"debian": "/boot/grub/grubenv"}
 _DEFAULT_ENV_OTHER = "/boot/grub2/grubenv"
 
 
-class SavedDefault(NamedTuple):
+class SavedDefault(Record):
     """The default entry as GRUB takes it from its environment block."""
 
     variable: str  # "saved_entry" or "next_entry" (grub-reboot's one-shot)

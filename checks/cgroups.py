@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import NamedTuple
 
 from audit import hookimpl
 from audit.boot.facts import boot_cmdline
@@ -63,6 +62,7 @@ from audit.parsers.cmdline import Param, last, values
 from audit.parsers.kconfig import NOT_SET
 from audit.parsers.mounts import Mount
 from audit.policy import Policy
+from audit.record import Record
 from audit.remedy.cmdline import kernel_params
 from audit.remedy.packages import stock_kernel
 from audit.remedy.system import make_dir, runtime_only, write_now
@@ -92,7 +92,7 @@ def v2_name(name: str) -> str:
     return V2_NAMES.get(name, name)
 
 
-class Finding(NamedTuple):
+class Finding(Record):
     """One controller: where it is, or why it is missing."""
 
     name: str
@@ -105,7 +105,7 @@ class Finding(NamedTuple):
     level: str | None = None  # v2: the cgroup whose subtree_control lacks it
 
 
-class Context(NamedTuple):
+class Context(Record):
     cm: CgroupMounts
     subsys: dict[str, CgroupSubsys] | None
     tree: V2Tree | None

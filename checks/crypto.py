@@ -4,7 +4,6 @@ the ARMv8 Crypto Extensions driver (AES-CE) on arm64."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
 
 from audit import hookimpl
 from audit.host.arch import ARM64, I386, X86_64, arch_name
@@ -14,13 +13,14 @@ from audit.host.kernel import kernel_config
 from audit.model import Check, Evidence, Outcome, Severity, check, failed, passed, skipped
 from audit.parsers.modules import CryptoAlg
 from audit.policy import Policy
+from audit.record import Record
 from audit.remedy.packages import stock_kernel
 from audit.remedy.system import persist_module
 from audit.remedy.target import FixTarget
 from checks._common import maybe
 
 
-class AesDriver(NamedTuple):
+class AesDriver(Record):
     """What provides hardware AES on one architecture."""
 
     name: str  # how messages call it

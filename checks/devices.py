@@ -33,7 +33,6 @@ Choices where the issue is silent:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
 
 from audit import hookimpl
 from audit.errors import FactError, FactUnavailable
@@ -72,6 +71,7 @@ from audit.parsers.kconfig import NOT_SET
 from audit.parsers.libvirtconf import LibvirtConf
 from audit.parsers.udev import UdevPerms
 from audit.policy import Policy
+from audit.record import Record
 from audit.remedy.packages import stock_kernel
 from audit.remedy.system import persist_module, remove_file, runtime_only, write_file
 from audit.remedy.target import FixTarget
@@ -97,7 +97,7 @@ KERNEL_DEFAULT = (0o600, 0, 0)
 # -- who QEMU runs as ---------------------------------------------------------------------------------
 
 
-class Identity(NamedTuple):
+class Identity(Record):
     user: str  # as configured: a name, "+0", "107"
     group: str
     uid: int | None  # None: unknown (not in /etc/passwd and not a number)
@@ -286,7 +286,7 @@ def show_node(owner: tuple[int, int, int], acc: Accounts | None) -> str:
     return f"mode {mode:04o}, owner {user}, group {group}"
 
 
-class BootNode(NamedTuple):
+class BootNode(Record):
     owner: tuple[int, int, int]  # what udev leaves /dev/kvm as
     evidence: tuple[Evidence, ...]
     undecided: tuple[str, ...]
@@ -466,7 +466,7 @@ def _image_access(host: Host, policy: Policy) -> Outcome:
 # -- kvm.vhost_net and kvm.tun ----------------------------------------------------------------------
 
 
-class MiscNode(NamedTuple):
+class MiscNode(Record):
     path: str
     node: Callable[[Host], Node]
     option: str  # the kernel option, without CONFIG_

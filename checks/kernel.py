@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
 
 from audit import hookimpl
 from audit.host.arch import ARM64, I386, X86_64, arch_name
@@ -11,6 +10,7 @@ from audit.host.core import Host
 from audit.host.kernel import kernel_config
 from audit.model import Check, Evidence, Outcome, Severity, failed, passed, skipped, warned
 from audit.policy import Policy
+from audit.record import Record
 from audit.remedy.packages import stock_kernel
 from audit.remedy.target import FixTarget
 from checks._common import hint
@@ -20,7 +20,7 @@ BUILTIN = frozenset({"y"})
 BUILTIN_OR_MODULE = frozenset({"y", "m"})
 
 
-class Requirement(NamedTuple):
+class Requirement(Record):
     option: str
     allowed: frozenset[str]
 

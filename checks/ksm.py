@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from audit import hookimpl
 from audit.errors import FactUnavailable
 from audit.host.core import Host
@@ -22,6 +20,7 @@ from audit.model import Check, Evidence, Outcome, Severity, check, failed, passe
 from audit.parsers.memory import KSM_DIR, KsmState
 from audit.parsers.systemd import KSMTUNED_CONF, UnitState
 from audit.policy import Policy
+from audit.record import Record
 from audit.remedy.ksm import KSM_RUN, ksm_off, ksm_on, ksm_units_off
 from audit.remedy.system import afterwards, swap_file
 from audit.remedy.target import FixTarget
@@ -45,7 +44,7 @@ def base_page_size(host: Host) -> int:
     return PAGE_SIZE
 
 
-class KsmPicture(NamedTuple):
+class KsmPicture(Record):
     state: KsmState | None  # None: no runtime view (image) or no KSM in the kernel
     state_problem: str | None  # why state is None
     units_at_boot: tuple[str, ...]  # ksm.service / ksmtuned.service that start at boot

@@ -13,7 +13,6 @@ each file's values and the kernel parameters that control them (with kernel-para
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
 
 from audit import hookimpl
 from audit.host.arch import ARM64, I386, X86_64, arch_name
@@ -22,6 +21,7 @@ from audit.host.virt import VULN_DIR, SysfsValue, cpu_vulnerabilities
 from audit.model import Check, Evidence, Outcome, Severity, check, errored, failed, passed, skipped, warned
 from audit.parsers.cmdline import Param, last, values
 from audit.policy import Policy
+from audit.record import Record
 from audit.remedy.cmdline import kernel_params
 from audit.remedy.packages import Package, install
 from audit.remedy.system import sysctl_persist, write_now
@@ -29,7 +29,7 @@ from audit.remedy.target import FixTarget
 from checks._common import hint
 
 
-class Vuln(NamedTuple):
+class Vuln(Record):
     """One file of the vulnerabilities directory, as it concerns a KVM host."""
 
     doc: str  # Documentation/admin-guide/hw-vuln/<doc>
@@ -98,7 +98,7 @@ _NO_MICROCODE = re.compile(r"\bno microcode\b", re.IGNORECASE)
 FAIL, WARN, OK = "fail", "warn", "ok"
 
 
-class Finding(NamedTuple):
+class Finding(Record):
     name: str
     value: str
     level: str  # FAIL, WARN, OK

@@ -55,9 +55,10 @@ import json
 import posixpath
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 from audit.model import Evidence, Judgement, Report, Result, Severity, Status, Verdict
+from audit.record import Record
 from reports.document import evidence_text
 from reports.sanitize import display_text, printable, sanitize_tree, sarif_message, uri_path
 
@@ -99,7 +100,7 @@ _LINE_SUFFIX = re.compile(r"(.+?):([0-9]{1,12})")
 _PLAIN_READ = re.compile(r"/[^\s*?\[<{]*")
 
 
-class FileRef(NamedTuple):
+class FileRef(Record):
     """A file inside the audited root an evidence (or a declared read) names."""
 
     path: str  # relative to the root, normalised, no leading slash: "etc/default/grub"
@@ -107,7 +108,7 @@ class FileRef(NamedTuple):
     evidence: Evidence | None = None
 
 
-class Place(NamedTuple):
+class Place(Record):
     """Where a finding is shown: the path in the repository (display text), its line, and whether it
     is the pseudo-location of a finding without a file."""
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from audit.boot.model import BootConfig, StaleParam, effective_params
 from audit.boot.resolver import resolve_boot_config
 from audit.errors import FactUnavailable
@@ -12,6 +10,7 @@ from audit.host.memory import booted_efi
 from audit.host.registry import fact
 from audit.model import Evidence
 from audit.parsers.cmdline import Param
+from audit.record import Record
 
 #: Everything the resolver may read (globs are expanded inside the root by snapshot collection).
 BOOT_PATHS = (
@@ -32,7 +31,7 @@ BOOT_PATHS = (
 )
 
 
-class BootCmdline(NamedTuple):
+class BootCmdline(Record):
     params: tuple[Param, ...] | None  # None: no boot configuration found, so unknown (never "empty")
     source: str  # the file the default entry came from, for evidence
     summary: str

@@ -4,11 +4,11 @@ the regeneration inputs beside it, and the parameter names the resolver watches.
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
 
 from audit.boot.params import judge_name, load_table, series_of
 from audit.model import Evidence
 from audit.parsers.cmdline import Param
+from audit.record import Record
 
 LOADERS = ("grub2", "grub2-bls", "grub-legacy", "systemd-boot")
 
@@ -52,7 +52,7 @@ WATCHED_PARAMS = frozenset(
 )
 
 
-class BootEntry(NamedTuple):
+class BootEntry(Record):
     title: str
     kernel: str | None  # image path as written in the entry
     version: str | None  # BLS "version", else guessed from the image name
@@ -66,7 +66,7 @@ class BootEntry(NamedTuple):
     hypervisor: str | None = None  # Xen: the hypervisor line; cmdline is then the dom0 kernel's
 
 
-class CmdlineInput(NamedTuple):
+class CmdlineInput(Record):
     """One value regeneration would use, e.g. GRUB_CMDLINE_LINUX from /etc/default/grub."""
 
     name: (
@@ -79,7 +79,7 @@ class CmdlineInput(NamedTuple):
     note: str = ""  # how it reaches (or does not reach) the entry
 
 
-class StaleParam(NamedTuple):
+class StaleParam(Record):
     """A parameter an input asks for that the effective entry lacks or sets differently.
 
     Values are what follows ``=``; a bare flag is ``""``; ``effective`` None means absent.
@@ -91,7 +91,7 @@ class StaleParam(NamedTuple):
     source: str
 
 
-class BootConfig(NamedTuple):
+class BootConfig(Record):
     loader: str | None  # one of LOADERS, None when no boot configuration was found
     entry: BootEntry | None
     params: tuple[Param, ...] = ()  # of entry.cmdline

@@ -9,9 +9,10 @@ import json
 import os
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from audit.parsers.cmdline import Param
+from audit.record import Record
 
 TABLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "kernel_params.json")
 #: The near-miss threshold (difflib ratio): transparent_hugepages/transparent_hugepage is 0.98.
@@ -49,7 +50,7 @@ def _show(s: tuple[int, int]) -> str:
     return f"{s[0]}.{s[1]}"
 
 
-class Finding(NamedTuple):
+class Finding(Record):
     """One thing to say about a parameter: ``level`` "warn" (the kernel ignores it or does nothing
     with it) or "info" (it may be ignored; hostaudit cannot tell)."""
 
@@ -251,7 +252,7 @@ def judge_name(p: Param, kernel: tuple[int, int] | None, table: ParamTable | Non
     return []
 
 
-class ModuleParamsView(NamedTuple):
+class ModuleParamsView(Record):
     """What the image's modules declare: module (canonical) -> its parameter names, and the file
     that said so; modules that exist but could not be read, with why."""
 

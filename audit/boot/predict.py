@@ -22,8 +22,6 @@ installed on. Everything else is, with the file and line each value comes from.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from audit.boot.model import DEFAULT_GRUB, DEFAULT_GRUB_D, GRUB2_CONFIGS, KERNEL_CMDLINE
 from audit.boot.reader import GrubFilesInRoot, Reader, parse_script
 from audit.errors import ParseError
@@ -31,6 +29,7 @@ from audit.model import Evidence
 from audit.parsers import grub  # each GRUB parser loads on first use: none on a host without GRUB
 from audit.parsers.osrelease import identify_os, parse_os_release
 from audit.parsers.version import newest
+from audit.record import Record
 
 USR_KERNEL_CMDLINE = "/usr/lib/kernel/cmdline"
 OS_RELEASE_PATHS = ("/etc/os-release", "/usr/lib/os-release")
@@ -39,7 +38,7 @@ CMDLINE_VARIABLES = ("GRUB_CMDLINE_LINUX", "GRUB_CMDLINE_LINUX_DEFAULT")
 _ROOT = "root=HOSTAUDIT-PREDICTED-ROOT"
 
 
-class Prediction(NamedTuple):
+class Prediction(Record):
     generator: str  # "grub-mkconfig", "grub2-mkconfig", "kernel-install"
     loader: str  # "grub2" or "grub2-bls": what the generated configuration will be read by
     config_path: str  # the file the generator will write (grub.cfg, or the BLS entries' directory)

@@ -14,7 +14,9 @@ import argparse
 import re
 import shlex
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, NamedTuple
+from typing import Any
+
+from audit.record import Record
 
 SHELLS = ("bash", "zsh")
 
@@ -71,7 +73,7 @@ OPTION_VALUES: dict[str, Callable[[], tuple[str, list[str]]]] = {
 }
 
 
-class Arg(NamedTuple):
+class Arg(Record):
     """One option (``strings`` set) or positional (``strings`` empty) and how its value completes."""
 
     strings: tuple[str, ...]
@@ -84,7 +86,7 @@ class Arg(NamedTuple):
     excludes: tuple[str, ...] = ()  # options that cannot go with this one (a mutually exclusive group)
 
 
-class Command(NamedTuple):
+class Command(Record):
     path: tuple[str, ...]  # () for hostaudit itself, ("cpu", "compare")
     help: str
     commands: dict[str, str]  # sub-command -> its one-line help

@@ -12,17 +12,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, NamedTuple
+from typing import Any
 
 from audit.errors import UsageError
 from audit.inputfile import read_user_text
+from audit.record import Record
 
 #: How bad a status is, for "got worse": a skip or waiver is not a problem, an error is (the host
 #: can no longer be judged), a failure is the worst.
 BADNESS = {"pass": 0, "skip": 0, "waived": 0, "warn": 1, "error": 2, "fail": 3}
 
 
-class Change(NamedTuple):
+class Change(Record):
     id: str
     old: str | None  # None: the check is new
     new: str | None  # None: the check is gone

@@ -4,6 +4,7 @@ options, loading plugins and the policy."""
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 from typing import Any
 
@@ -142,6 +143,15 @@ def add_policy_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", metavar="NAME",
                    help="built-in policy profile: kvm-host (default), kvm-host-multitenant")
     p.add_argument("--policy", metavar="FILE", help="TOML policy file (extends a profile; overrides, waivers)")
+
+
+def started() -> None:
+    """Start-up is over (see ``audit.cli.main.entry``): what exists now lives until exit, so it is
+    frozen out of the collector's sight, and collection resumes for what comes next. Nothing to do
+    where the collector was never turned off (``main()`` called in-process, as the tests do)."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def _plugins(args: argparse.Namespace) -> Any:

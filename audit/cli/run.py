@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from audit.cli.options import _plugins, add_run_options, load_policy, use_color
+from audit.cli.options import _plugins, add_run_options, load_policy, started, use_color
 from audit.errors import UsageError
 
 RUN_DESCRIPTION = """\
@@ -105,6 +105,7 @@ def is_fleet(args: argparse.Namespace) -> bool:
 
 def cmd_run(args: argparse.Namespace) -> int:
     if is_fleet(args):
+        started()  # before the workers fork: frozen objects are not copied on write by collections
         from audit.cli.fleet import cmd_fleet
         from reports.output import check_fleet_outputs
 
@@ -127,6 +128,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                          "-o codequality:PATH, --format sarif)")
     policy = load_policy(args)
     host = make_host(args)
+    started()
 
     def emit(report: Any) -> int:
         """Every report of ``report`` written (each on its own: one that fails costs only itself); the exit code."""

@@ -16,10 +16,10 @@ import functools
 import json
 from collections.abc import Iterable, Mapping
 from importlib import resources
-from typing import NamedTuple
 
 from audit.cpu.models import Verdict
 from audit.parsers.cpuinfo import CpuInfo, Midr
+from audit.record import Record
 
 #: What hostaudit says about KVM on arm64, each with where it comes from.
 KVM = {
@@ -115,7 +115,7 @@ def implementations_text(impls: Iterable[Midr]) -> str:
     return " + ".join(shown) if shown else "implementation not shown (no 'CPU implementer' lines)"
 
 
-class Comparison(NamedTuple):
+class Comparison(Record):
     verdict: Verdict
     same_implementation: bool
     missing: tuple[str, ...]  # Features A has and B lacks
@@ -185,7 +185,7 @@ def compare(a: CpuInfo, b: CpuInfo, *, b_kernel: str | None = None) -> Compariso
                       headline=headline, recommendation=rec, notes=tuple(notes))
 
 
-class Baseline(NamedTuple):
+class Baseline(Record):
     features: frozenset[str]  # Features every host shows (kernel-only hwcaps left out)
     lost: Mapping[str, tuple[str, ...]]  # host name -> Features a guest there loses against the pool
     same_implementation: bool

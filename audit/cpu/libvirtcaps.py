@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from typing import NamedTuple
 
 from audit.errors import UsageError
 from audit.parsers import xmltree
+from audit.record import Record
 
 MAX_BYTES = 8 << 20  # libvirt's own caps_*.xml are 150-300 KB; domcapabilities about 10 KB
 MAX_DEPTH = 32  # these documents nest about 6 deep
@@ -42,12 +42,12 @@ class CapsError(UsageError):
     """A libvirt capabilities file hostaudit will not read (one line naming the file)."""
 
 
-class Feature(NamedTuple):
+class Feature(Record):
     policy: str
     name: str  # libvirt spelling
 
 
-class GuestCpu(NamedTuple):
+class GuestCpu(Record):
     """What one QEMU binary under KVM offers guests, from one file."""
 
     source: str  # the file it was read from
@@ -328,7 +328,7 @@ def staleness(caps: GuestCpu, *, kernel_release: str | None, kernel_version: str
 # ------------------------------------------------------------------------------------------------
 # the cache of an audited host (audit.host.libvirtcaps reads the files)
 # ------------------------------------------------------------------------------------------------
-class CachedCaps(NamedTuple):
+class CachedCaps(Record):
     caps: GuestCpu
     path: str  # inside the root
     stale: tuple[str, ...]  # why it no longer describes the host; empty when current or not known

@@ -17,10 +17,10 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
 from types import MappingProxyType
-from typing import NamedTuple
 from xml.sax.saxutils import escape
 
 from audit.errors import UsageError
+from audit.record import Record
 
 _VENDOR_LINES = ("intel", "amd", "hygon")
 _LIBVIRT_VENDOR = {"intel": "Intel", "amd": "AMD", "hygon": "Hygon"}
@@ -47,7 +47,7 @@ class Verdict(str, enum.Enum):
         return self.value
 
 
-class Model(NamedTuple):
+class Model(Record):
     name: str
     vendor: str | None  # 'intel' | 'amd' | 'hygon'; None for QEMU's generic models
     family: str  # name without -vN / -noTSX / -IBRS / -IBPB
@@ -67,12 +67,12 @@ class Model(NamedTuple):
         return self.vendor is None
 
 
-class Level(NamedTuple):
+class Level(Record):
     name: str  # "x86-64-v3"
     features: frozenset[str]  # Linux flags, cumulative
 
 
-class KernelFlags(NamedTuple):
+class KernelFlags(Record):
     """The names Linux kernels print in /proc/cpuinfo (tools/gen_cpu_flags.py)."""
 
     source: Mapping[str, object]
@@ -93,7 +93,7 @@ class KernelFlags(NamedTuple):
         return "Linux " + ", ".join(kernels) if kernels else "the kernel table"
 
 
-class ModelTable(NamedTuple):
+class ModelTable(Record):
     models: Mapping[str, Model]
     order: Mapping[str, tuple[str, ...]]  # vendor line ('intel', 'amd', 'hygon', 'generic') -> names
     levels: tuple[Level, ...]
@@ -119,7 +119,7 @@ class ModelTable(NamedTuple):
         return [self.models[n] for n in self.order.get(line, ())]
 
 
-class Comparison(NamedTuple):
+class Comparison(Record):
     verdict: Verdict
     missing: tuple[str, ...]  # guest-visible features A has and B lacks, sorted
     extra: tuple[str, ...]  # guest-visible features B has and A lacks, sorted
@@ -134,14 +134,14 @@ class Comparison(NamedTuple):
     assumed: tuple[str, ...] = ()  # counted present, not known to be given by KVM on every host
 
 
-class HostBaseline(NamedTuple):
+class HostBaseline(Record):
     name: str
     model: Model | None  # the newest model this host alone would get
     lost: tuple[str, ...]  # features a guest loses on this host against -cpu host, sorted
     unknown: tuple[str, ...] = ()  # flags no table knows: left out of the pool's features
 
 
-class Baseline(NamedTuple):
+class Baseline(Record):
     features: frozenset[str]  # guest-visible features every host shares
     model: Model | None
     level: str | None

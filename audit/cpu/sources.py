@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, NamedTuple
+from typing import Any
 
 from audit.errors import FactError, FactUnavailable, ParseError, UsageError
 from audit.parsers.cpuinfo import CpuInfo, parse_cpuinfo
+from audit.record import Record
 
 CPUINFO = "/proc/cpuinfo"
 
@@ -16,7 +17,7 @@ CPUINFO = "/proc/cpuinfo"
 _VENDORS = {"GenuineIntel": "intel", "AuthenticAMD": "amd", "HygonGenuine": "hygon"}
 
 
-class CpuSource(NamedTuple):
+class CpuSource(Record):
     name: str  # host name, or the file's name
     source: str  # "local", the path given
     kind: str  # "local", "snapshot", "cpuinfo"

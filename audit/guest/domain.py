@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from typing import NamedTuple
 
 from audit.errors import UsageError
 from audit.parsers import xmltree
+from audit.record import Record
 
 MAX_BYTES = 4 << 20  # a dumpxml of a guest with hundreds of devices is well under 1 MiB
 MAX_DEPTH = 64  # domain XML nests about 8 deep
@@ -31,22 +31,22 @@ MODES = ("custom", "host-model", "host-passthrough", "maximum")
 _SCALE = {"k": 1, "m": 2, "g": 3, "t": 4, "p": 5, "e": 6}
 
 
-class Feature(NamedTuple):
+class Feature(Record):
     policy: str  # one of POLICIES
     name: str  # libvirt spelling
 
 
-class Page(NamedTuple):
+class Page(Record):
     size: int | None  # bytes; None: the destination's default huge page size
     nodeset: str | None  # guest NUMA cells this size backs; None: every cell not named elsewhere
 
 
-class Cell(NamedTuple):
+class Cell(Record):
     id: int
     memory: int  # bytes
 
 
-class Domain(NamedTuple):
+class Domain(Record):
     source: str  # the file it was read from
     name: str
     running: bool  # live XML: <domain id='N'> (virsh dumpxml of a running guest)

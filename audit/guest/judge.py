@@ -15,11 +15,12 @@ import enum
 import functools
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from audit.cpu.sources import CpuSource
 from audit.errors import FactError, FactUnavailable
 from audit.guest.domain import Domain, parse_nodeset
+from audit.record import Record
 
 
 class Verdict(str, enum.Enum):
@@ -38,26 +39,26 @@ def worst(verdicts: Iterable[Verdict]) -> Verdict:
     return max(verdicts, key=_RANK.__getitem__, default=Verdict.OK)
 
 
-class Reason(NamedTuple):
+class Reason(Record):
     aspect: str  # 'arch', 'cpu', 'machine', 'memory'
     verdict: Verdict
     text: str
 
 
-class Pool(NamedTuple):
+class Pool(Record):
     size: int
     nr: int
     free: int  # free minus reserved: what a new guest can take
 
 
-class Memory(NamedTuple):
+class Memory(Record):
     default_size: int | None  # Hugepagesize in /proc/meminfo
     pools: dict[int, Pool]
     mounts: dict[int, tuple[str, ...]]  # page size -> hugetlbfs mount points
     mem_total: int | None
 
 
-class Destination(NamedTuple):
+class Destination(Record):
     name: str
     source: str
     kind: str  # 'snapshot' or 'cpuinfo'
@@ -77,7 +78,7 @@ class Destination(NamedTuple):
         return [f"CPU source: {self.cpu.view}", *self.cpu.notes]
 
 
-class Judgement(NamedTuple):
+class Judgement(Record):
     verdict: Verdict
     reasons: tuple[Reason, ...]
     missing: tuple[str, ...]  # libvirt names the guest needs and the host lacks

@@ -21,12 +21,12 @@ from __future__ import annotations
 import re
 import struct
 import zlib
-from typing import NamedTuple
 
 from audit.errors import FactError, FactUnavailable, HostauditError
 from audit.host.kernel import CPUINFO, kernel_config, kernel_release
 from audit.host.registry import HostReader, fact
 from audit.parsers.text import lines
+from audit.record import Record
 
 X86_64 = "x86_64"
 ARM64 = "arm64"
@@ -53,7 +53,7 @@ _IMAGE_CAP = 96 * 1024 * 1024
 DPKG_STATUS = "/var/lib/dpkg/status"
 
 
-class ArchFact(NamedTuple):
+class ArchFact(Record):
     name: str  # kernel naming: "x86_64", "arm64", "i386", ...
     source: str  # the file that said so
     how: str  # "cpuinfo", "kernel config header", ...

@@ -10,7 +10,6 @@ the guests' cgroups (``machine-qemu\\x2d1\\x2dvm.scope``) are told apart from in
 from __future__ import annotations
 
 import posixpath
-from typing import NamedTuple
 
 from audit.errors import FactError, FactUnavailable
 from audit.host.core import Host
@@ -27,6 +26,7 @@ from audit.parsers.cgroups import (
     parse_proc_pid_cgroup,
 )
 from audit.parsers.mounts import Mount, normalize_mount_path
+from audit.record import Record
 
 PROC_CGROUPS = "/proc/cgroups"
 SELF_MOUNTINFO = "/proc/self/mountinfo"
@@ -49,7 +49,7 @@ _CHILD_SUFFIXES = (".scope", ".slice", ".service")
 _LIBVIRT_CHILD = ".libvirt-"
 
 
-class CgroupMounts(NamedTuple):
+class CgroupMounts(Record):
     mounts: tuple[Mount, ...]  # the cgroup and cgroup2 rows, in table order
     source: str  # the file they were read from
     fs_mount: Mount | None = None  # what is mounted on /sys/fs/cgroup itself (a tmpfs on v1 hosts)
@@ -100,7 +100,7 @@ def systemd_booted(host: Host) -> bool:
     return host.kind(RUN_SYSTEMD) == "dir"
 
 
-class V2Level(NamedTuple):
+class V2Level(Record):
     """One cgroup on the way down to the guests: the v2 root, then the guest partition."""
 
     path: str  # "/sys/fs/cgroup", "/sys/fs/cgroup/machine.slice"
@@ -109,7 +109,7 @@ class V2Level(NamedTuple):
     children: tuple[str, ...] = ()  # child cgroups (for the partition: the guests' cgroups)
 
 
-class V2Tree(NamedTuple):
+class V2Tree(Record):
     mount: Mount  # the cgroup2 row
     root: V2Level
     partition: V2Level | None  # machine.slice (or machine); None: not created yet (no guest started)

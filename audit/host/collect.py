@@ -15,7 +15,7 @@ import json
 import re
 import shlex
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from audit import __version__
 from audit.errors import FactError, FactUnavailable, UsageError
@@ -32,12 +32,13 @@ from audit.host.snapshot import (
     SnapshotError,
 )
 from audit.model import TargetMode
+from audit.record import Record
 
 #: Paths the Host itself looks at (``has_runtime``): only what is there, never their content.
 KIND_ONLY = ("/proc/self",)
 
 
-class Patterns(NamedTuple):
+class Patterns(Record):
     paths: tuple[str, ...]  # may hold "{release}" and globs
     kind_only: tuple[str, ...] = KIND_ONLY
     problems: tuple[str, ...] = ()  # plugins whose hook failed (said on stderr, never silent)

@@ -8,7 +8,6 @@ are what a snapshot must capture, so a plugin's own facts travel too.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -82,10 +81,12 @@ def _copier(value: Any, depth: int = 0) -> tuple[bool, Callable[[], Any] | None]
         if all(make is None for _, make in parts.values()):
             return True, lambda: dict(value)
         return True, lambda: {k: (m() if m else value[k]) for k, (_, m) in parts.items()}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        params = getattr(type(value), "__dataclass_params__", None)
-        if params is None or not params.frozen:
+    params = getattr(type(value), "__dataclass_params__", None)  # a dataclass instance (a plugin's)
+    if params is not None and not isinstance(value, type):
+        if not params.frozen:
             return False, None
+        import dataclasses  # only for a plugin's dataclass: its import is some 10 ms of start-up
+
         fields = [f.name for f in dataclasses.fields(value)]
         parts_by = {name: _copier(getattr(value, name), depth + 1) for name in fields}
         if not all(ok for ok, _ in parts_by.values()):

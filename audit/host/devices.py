@@ -7,8 +7,6 @@ mode and owner; one from an older collector does not, and the node fact then say
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from audit.errors import FactError, FactUnavailable
 from audit.host.core import Host
 from audit.host.fs import Kind
@@ -17,6 +15,7 @@ from audit.parsers.accounts import Accounts, Groups, parse_group, parse_passwd
 from audit.parsers.libvirtconf import LibvirtConf, parse_libvirt_conf
 from audit.parsers.systemd import is_masked
 from audit.parsers.udev import Device, UdevPerms, evaluate
+from audit.record import Record
 
 DEV_KVM = "/dev/kvm"
 DEV_VHOST_NET = "/dev/vhost-net"
@@ -39,7 +38,7 @@ UDEV_FILE_CAP = 1024 * 1024
 KVM_DEVICE = Device(name="kvm", subsystem="misc", devpath="/devices/virtual/misc/kvm")
 
 
-class Node(NamedTuple):
+class Node(Record):
     path: str
     kind: Kind | None  # None: absent
     owner: tuple[int, int, int] | None = None  # (permission bits, uid, gid); None: absent or unknown
@@ -91,7 +90,7 @@ def accounts(host: Host) -> Accounts:
     return Accounts(passwd=passwd, group=group)
 
 
-class RuleFiles(NamedTuple):
+class RuleFiles(Record):
     files: tuple[tuple[str, str], ...]  # (path, text) in udev's order
     unread: tuple[str, ...]  # "path: why" of rule files that could not be read
 

@@ -26,11 +26,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from audit.errors import FactError, FactUnavailable, UsageError
 from audit.host.fs import MAX_READ, Kind, _kind_of, walk_inside
 from audit.parsers.paths import normalize
+from audit.record import Record
 
 if TYPE_CHECKING:
     from audit.host.collect import Patterns
@@ -81,7 +82,7 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)  # its own session: the tool and anything it started
 
 
-class ToolOutput(NamedTuple):
+class ToolOutput(Record):
     stdout: bytes
     stderr: str
     returncode: int
@@ -133,7 +134,7 @@ def run_tool(argv: list[str], *, cap: int, timeout: float = TOOL_TIMEOUT, pass_f
 # ------------------------------------------------------------------------------------------------
 # The file system: debugfs, one inode at a time
 # ------------------------------------------------------------------------------------------------
-class Node(NamedTuple):
+class Node(Record):
     ino: int
     mode: int
     uid: int
@@ -311,7 +312,7 @@ class DebugfsFS:
 # ------------------------------------------------------------------------------------------------
 # The image: format, partitions, the root file system
 # ------------------------------------------------------------------------------------------------
-class Part(NamedTuple):
+class Part(Record):
     number: int  # 0: the whole image (no partition table)
     start: int  # bytes
     length: int

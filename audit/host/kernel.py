@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import posixpath
 import re
-from typing import NamedTuple
 
 from audit.errors import FactError, FactUnavailable
 from audit.host.fs import gunzip
@@ -20,6 +19,7 @@ from audit.parsers.cpuinfo import CpuInfo, parse_cpuinfo
 from audit.parsers.kconfig import KernelConfig, parse_kconfig
 from audit.parsers.osrelease import OsRelease, parse_os_release
 from audit.parsers.version import newest
+from audit.record import Record
 
 CPUINFO = "/proc/cpuinfo"
 OSRELEASE_PROC = "/proc/sys/kernel/osrelease"
@@ -35,7 +35,7 @@ def cpuinfo(host: HostReader) -> CpuInfo:
     return host.parse(CPUINFO, parse_cpuinfo, runtime=True)
 
 
-class KernelRelease(NamedTuple):
+class KernelRelease(Record):
     release: str
     source: str  # where it came from
     how: str  # "running kernel", "default boot link", "newest installed kernel"
@@ -86,7 +86,7 @@ def kernel_release(host: HostReader) -> KernelRelease:
     raise FactUnavailable("no kernel found: no /proc/sys/kernel/osrelease, /boot/vmlinuz-* or /lib/modules/*")
 
 
-class KconfigFact(NamedTuple):
+class KconfigFact(Record):
     config: KernelConfig
     source: str
     release: str
@@ -122,7 +122,7 @@ def proc_cmdline(host: HostReader) -> list[Param]:
     return host.parse(CMDLINE, tokenize, runtime=True)
 
 
-class OsReleaseFact(NamedTuple):
+class OsReleaseFact(Record):
     info: OsRelease
     source: str
 

@@ -7,11 +7,10 @@ and element caps) and judges staleness. A snapshot carries the files through the
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from audit.errors import FactError, FactUnavailable
 from audit.host.core import Host
 from audit.host.registry import fact
+from audit.record import Record
 
 CACHE_DIR = "/var/cache/libvirt/qemu/capabilities"
 CPUINFO = "/proc/cpuinfo"
@@ -20,7 +19,7 @@ MAX_FILES = 64  # one file per QEMU binary; a host has a handful
 MAX_BYTES = 8 << 20  # libvirt's own caps_*.xml are 150-300 KB
 
 
-class CacheFiles(NamedTuple):
+class CacheFiles(Record):
     files: tuple[tuple[str, bytes], ...]  # (path inside the root, its bytes), sorted by path
     kernel_release: str | None  # the running kernel, when the host says
     kernel_version: str | None  # /proc/sys/kernel/version (uname -v)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any
 
 from audit.errors import FactError, FactUnavailable
 from audit.host.core import Host
@@ -41,6 +41,7 @@ from audit.parsers.systemd import (
     unit_state,
 )
 from audit.parsers.text import lines
+from audit.record import Record
 
 MEMINFO = "/proc/meminfo"
 MOUNTS = "/proc/mounts"
@@ -63,7 +64,7 @@ def meminfo(host: Host) -> Meminfo:
     return host.parse(MEMINFO, parse_meminfo, runtime=True)
 
 
-class HugepageState(NamedTuple):
+class HugepageState(Record):
     pools: tuple[HugepagePool, ...]  # system-wide, one per page size the kernel supports
     nodes: tuple[HugepagePool, ...] = ()  # per NUMA node
 
@@ -124,7 +125,7 @@ def swaps(host: Host) -> list[SwapDevice]:
 _NO_ENTRIES: Mapping[Any, Any] = MappingProxyType({})
 
 
-class ThpState(NamedTuple):
+class ThpState(Record):
     dir: str  # which sysfs directory (RHEL 6 has its own)
     enabled: ThpSetting
     defrag: ThpSetting | None = None
@@ -183,7 +184,7 @@ def fstab(host: Host) -> list[FstabEntry]:
     return host.parse(FSTAB, parse_fstab)
 
 
-class SysctlConfig(NamedTuple):
+class SysctlConfig(Record):
     effective: dict[str, Provenance]
     files: tuple[str, ...]  # the files read, in precedence order
 
@@ -214,7 +215,7 @@ def sysctl_config(host: Host) -> SysctlConfig:
     return SysctlConfig(effective=effective, files=tuple(files))
 
 
-class ServiceTree(NamedTuple):
+class ServiceTree(Record):
     """What systemd and SysV init would start at boot, for the units hostaudit asks about."""
 
     unit_files: dict[str, str | None]  # path -> link target (None: a regular file)
@@ -271,7 +272,7 @@ def ksmtuned_conf(host: Host) -> dict[str, str]:
     return host.parse(KSMTUNED_CONF, parse_ksmtuned_conf)
 
 
-class IommuState(NamedTuple):
+class IommuState(Record):
     groups: int  # entries under /sys/kernel/iommu_groups
     units: tuple[str, ...]  # /sys/class/iommu entries (dmar0, ivhd0; arm64 SMMUs: smmu3.0x..., smmu.0x...)
     #: ACPI tables that describe IOMMUs, present in firmware: DMAR (Intel VT-d), IVRS (AMD-Vi), IORT

@@ -15,7 +15,6 @@ import fnmatch
 import posixpath
 import re
 from collections.abc import Callable, Iterable, Sequence
-from typing import NamedTuple
 
 from audit.errors import FactError, FactUnavailable, ParseError
 from audit.host.arch import arch_name
@@ -26,6 +25,7 @@ from audit.parsers import text as _text
 from audit.parsers.hugepages import MAX_NUMNODES
 from audit.parsers.memory import THP_DIRS, parse_hugepage_dir_name, parse_int_file
 from audit.parsers.systemd import UNIT_DIRS, is_masked, parse_unit_file
+from audit.record import Record
 
 ZONEINFO = "/proc/zoneinfo"
 MIN_FREE_KBYTES = "/proc/sys/vm/min_free_kbytes"
@@ -62,7 +62,7 @@ _KIB = 1024
 # --- /proc/zoneinfo ---------------------------------------------------------------------------
 
 
-class Zone(NamedTuple):
+class Zone(Record):
     """One zone of /proc/zoneinfo; counts are pages. ``managed`` is None before Linux 3.8 (the
     kernel then had only ``present``)."""
 
@@ -121,7 +121,7 @@ def parse_zoneinfo(text: str) -> tuple[Zone, ...]:
     return tuple(zones)
 
 
-class MinFreeRecommendation(NamedTuple):
+class MinFreeRecommendation(Record):
     """khugepaged's recommended vm.min_free_kbytes, with every figure that goes into it."""
 
     zones: tuple[str, ...]  # "node0/DMA32", ... : the populated zones counted
@@ -184,7 +184,7 @@ def min_free_kbytes(host: Host) -> int:
 # --- THP: the files thp_state does not read ----------------------------------------------------
 
 
-class ThpExtra(NamedTuple):
+class ThpExtra(Record):
     dir: str
     hpage_pmd_size: int | None  # bytes; None before Linux 4.? or where absent
     khugepaged_defrag: str | None  # "0"/"1" (RHEL 6: "[yes] no"), reported as read
@@ -212,7 +212,7 @@ def thp_extra(host: Host) -> ThpExtra:
 # --- what writes THP defrag at boot: systemd-tmpfiles w lines, sysfsutils ----------------------
 
 
-class BootWrite(NamedTuple):
+class BootWrite(Record):
     source: str  # "path:line"
     mechanism: str  # "tmpfiles.d" or "sysfs.d"
     target: str  # the sysfs file written
@@ -364,7 +364,7 @@ def defrag_boot_writes(host: Host) -> tuple[BootWrite, ...]:
 # --- NUMA nodes: memory and huge page pools per node ---------------------------------------------
 
 
-class NodePools(NamedTuple):
+class NodePools(Record):
     node: int
     mem_total: int | None  # bytes, from nodeN/meminfo; None when unreadable
     pools: tuple[tuple[int, int], ...]  # (page size in bytes, nr_hugepages)
@@ -374,7 +374,7 @@ class NodePools(NamedTuple):
         return next((n for s, n in self.pools if s == size), 0)
 
 
-class NumaTopology(NamedTuple):
+class NumaTopology(Record):
     nodes: tuple[NodePools, ...]  # every node directory, by number
     with_memory: tuple[int, ...]  # nodes with memory (has_memory, else MemTotal > 0)
     source: str  # how nodes with memory were told apart
@@ -472,7 +472,7 @@ class EreError(ValueError):
     """The pattern is not a valid ERE, or uses what this matcher does not evaluate."""
 
 
-class _Set(NamedTuple):
+class _Set(Record):
     negate: bool
     chars: frozenset[str]
     ranges: tuple[tuple[str, str], ...]
@@ -617,7 +617,7 @@ class _Parser:
         return _Set(negate=negate, chars=frozenset(chars), ranges=tuple(ranges), classes=tuple(classes))
 
 
-class EreProgram(NamedTuple):
+class EreProgram(Record):
     code: tuple[tuple, ...]
     icase: bool
     pattern: str
@@ -738,7 +738,7 @@ def ere_search(prog: EreProgram, text: str, *, budget: int = ERE_BUDGET) -> bool
 # --- ksmtuned: how its script recognises guests -------------------------------------------------
 
 
-class GuestFinder(NamedTuple):
+class GuestFinder(Record):
     """How a ksmtuned script finds the QEMU processes whose memory it counts."""
 
     tool: str  # "pgrep" or "ps -C"
@@ -932,7 +932,7 @@ def parse_ksmtuned_script(text: str) -> GuestFinder:
                        problem="no pgrep or ps -C command in the script: how it finds guests is not known")
 
 
-class ProcessView(NamedTuple):
+class ProcessView(Record):
     """A QEMU process as pgrep sees it."""
 
     pid: int | None  # None: predicted, not running
@@ -978,7 +978,7 @@ def compile_finder(finder: GuestFinder) -> tuple[EreProgram | None, str | None]:
         return None, f"the pattern {finder.pattern[:80]!r} uses {exc}"
 
 
-class KsmtunedScript(NamedTuple):
+class KsmtunedScript(Record):
     path: str
     finder: GuestFinder
     how: str = ""  # how the path was found: the unit's ExecStart=, or the packaged place
@@ -1050,7 +1050,7 @@ def ksmtuned_script(host: Host) -> KsmtunedScript:
 # --- QEMU processes running now ---------------------------------------------------------------
 
 
-class ProcessScan(NamedTuple):
+class ProcessScan(Record):
     processes: tuple[ProcessView, ...]  # QEMU system emulators (by process name or argv[0])
     scanned: int  # process directories looked at
     limits: tuple[str, ...] = ()  # bounds that were reached
@@ -1116,7 +1116,7 @@ def qemu_processes(host: Host) -> ProcessScan:
 # --- how libvirt would start guests here --------------------------------------------------------
 
 
-class LibvirtSetup(NamedTuple):
+class LibvirtSetup(Record):
     driver: str | None  # the QEMU driver module found, None: not installed
     version: str | None  # from the dpkg status database (rpm's database is not read)
     version_source: str | None

@@ -43,7 +43,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any
 
 from audit.errors import FactError, FactUnavailable, HostauditError, ParseError
 from audit.host.arch import ARM64, X86_64, arch_name
@@ -53,6 +53,7 @@ from audit.host.registry import HostReader
 from audit.model import Evidence, replace
 from audit.parsers.cmdline import Param
 from audit.parsers.hugepages import HugepageRequest, format_size, hugepage_request, parse_size
+from audit.record import Record
 
 K, M, G = 1 << 10, 1 << 20, 1 << 30
 X86_PMD, X86_PUD = 2 * M, G
@@ -74,7 +75,7 @@ _SIZE_KEYS = ("hugepagesz", "default_hugepagesz")
 _NO_ENTRIES: Mapping[Any, Any] = MappingProxyType({})
 
 
-class PageSizes(NamedTuple):
+class PageSizes(Record):
     """The huge page sizes one host's kernel accepts on its boot command line."""
 
     arch: str | None  # kernel naming ("x86_64", "arm64"); None: unknown
@@ -185,7 +186,7 @@ def hugepage_sizes(host: HostReader) -> PageSizes:
 # -- the command line, as the kernel reads it ---------------------------------------------------------
 
 
-class Replay(NamedTuple):
+class Replay(Record):
     """The huge page parameters of one command line, read by one kernel on one CPU."""
 
     request: HugepageRequest  # the pools (where a size depends on the CPU: on a CPU that has it)

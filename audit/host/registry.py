@@ -8,17 +8,18 @@ the facts a ``Host`` exposes as properties (``audit.host.kernel``) are written a
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from audit.errors import FactError, ParseError
 from audit.host.fs import FileSource, Kind
 from audit.model import TargetMode
+from audit.record import Record
 
 T = TypeVar("T")
 H = TypeVar("H")
 
 
-class FactSpec(NamedTuple):
+class FactSpec(Record):
     name: str
     # inside the root; "{release}" is the kernel release; "/x/*" lists a dir; a leading "?" means
     # only where it is and what kind (snapshots then carry no content for it: a kernel image, a tool)

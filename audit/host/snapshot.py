@@ -51,13 +51,14 @@ import os
 import re
 import zlib
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 from audit.errors import FactError, FactUnavailable, UsageError
 from audit.host.core import Host, ParseCache
 from audit.host.fs import MAX_READ, Kind, normalize, walk_inside
 from audit.inputfile import read_user_file
 from audit.model import TargetMode
+from audit.record import Record
 
 FORMAT = "hostaudit-snapshot"
 SCHEMA_VERSION = 1
@@ -94,7 +95,7 @@ class SnapshotError(UsageError):
 # ------------------------------------------------------------------------------------------------
 # The model
 # ------------------------------------------------------------------------------------------------
-class Entry(NamedTuple):
+class Entry(Record):
     """One captured path (a named tuple: a snapshot holds thousands, and a fleet run loads thousands
     of snapshots; built by keyword only)."""
 
@@ -108,7 +109,7 @@ class Entry(NamedTuple):
     owner: tuple[int, int, int] | None = None  # char/block: (permission bits, uid, gid), when recorded
 
 
-class Snapshot(NamedTuple):
+class Snapshot(Record):
     entries: Mapping[str, Entry]
     mode: str = "live"  # what was captured: "live" or "image"
     hostname: str | None = None
@@ -779,7 +780,7 @@ class _Where:
         return format(str(self), spec)
 
 
-class _Record(NamedTuple):
+class _Record(Record):
     """One record of a text snapshot: where its line starts, its fields, and the byte span of the
     lines it owns (a directory's name lines, a file's content lines)."""
 

@@ -9,11 +9,10 @@ sev and nested were ints before Linux 5.x and printed 1, libvirt's docs/kbase/la
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from audit.errors import FactError, FactUnavailable, ParseError
 from audit.host.core import Host
 from audit.host.registry import fact, parse_text
+from audit.record import Record
 
 VULN_DIR = "/sys/devices/system/cpu/vulnerabilities"
 MODULE_DIR = "/sys/module"
@@ -54,7 +53,7 @@ def parse_module_bool(text: str) -> bool:
     raise ParseError(f"not Y, N, 1 or 0: {value[:40]!r}")
 
 
-class SysfsValue(NamedTuple):
+class SysfsValue(Record):
     value: str | None  # the one line the kernel wrote; None when the file could not be used
     problem: str | None = None  # why not (too large, binary, several lines, not a regular file)
 
@@ -90,7 +89,7 @@ def cpu_vulnerabilities(host: Host) -> dict[str, SysfsValue]:
     return out
 
 
-class KvmModule(NamedTuple):
+class KvmModule(Record):
     """A loaded vendor KVM module: its parameters as read (raw values), and the refcount."""
 
     name: str  # "kvm_intel" or "kvm_amd"

@@ -11,34 +11,35 @@ counted. Lines starting with ``+`` or ``-`` are NIS "compat" entries: accounts c
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import NamedTuple
+
+from audit.record import Record
 
 #: (uid_t)-1 and (gid_t)-1 are "no id"; anything larger does not fit.
 MAX_ID = (1 << 32) - 2
 
 
-class User(NamedTuple):
+class User(Record):
     name: str
     uid: int
     gid: int  # the primary group
     line: int
 
 
-class Group(NamedTuple):
+class Group(Record):
     name: str
     gid: int
     members: tuple[str, ...]
     line: int
 
 
-class Passwd(NamedTuple):
+class Passwd(Record):
     by_name: dict[str, User]
     by_uid: dict[int, User]
     skipped: int = 0  # lines glibc would skip as unparsable
     compat: bool = False  # "+"/"-" lines: NIS compat entries (more users come from elsewhere)
 
 
-class Groups(NamedTuple):
+class Groups(Record):
     by_name: dict[str, Group]
     by_gid: dict[int, Group]
     member_of: dict[str, tuple[int, ...]]  # user name -> gids of the groups that list it, in file order
@@ -115,7 +116,7 @@ def parse_group(text: str) -> Groups:
                   skipped=skipped, compat=compat)
 
 
-class Accounts(NamedTuple):
+class Accounts(Record):
     passwd: Passwd
     group: Groups
 

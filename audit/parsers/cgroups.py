@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from typing import NamedTuple
 
 from audit.errors import ParseError
 from audit.parsers.mounts import Mount, parse_mountinfo, parse_mounts
 from audit.parsers.text import lines
+from audit.record import Record
 
 #: cgroup v1 and v2 file system types.
 CGROUP_V1 = "cgroup"
@@ -38,7 +38,7 @@ LEGACY_NAMES = {"io": "blkio"}
 V2_NAMES = {v: k for k, v in LEGACY_NAMES.items()}
 
 
-class CgroupSubsys(NamedTuple):
+class CgroupSubsys(Record):
     """One row of /proc/cgroups."""
 
     name: str  # the v1 (legacy) name: "blkio", not "io"
@@ -48,7 +48,7 @@ class CgroupSubsys(NamedTuple):
     line: int
 
 
-class ProcCgroup(NamedTuple):
+class ProcCgroup(Record):
     """One line of /proc/<pid>/cgroup: ``hierarchy-ID:controller-list:cgroup-path`` (cgroups(7))."""
 
     hierarchy: int  # 0 with no controllers: the cgroup v2 hierarchy

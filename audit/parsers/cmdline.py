@@ -6,10 +6,10 @@ the same in parameter names. Order is kept (``hugepagesz=``/``hugepages=`` pairs
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from audit.record import Record
 
 
-class Param(NamedTuple):
+class Param(Record):
     name: str  # as written
     value: str | None  # None for a bare flag ("quiet"); "" for "key="
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import NamedTuple
 
 from audit.errors import ParseError
+from audit.record import Record
 
 #: Far above any real CPU (x86 prints about 200-300 flags, arm64 about 60 Features): a flags line
 #: with more words, or a file with more distinct flags, is not a /proc/cpuinfo.
@@ -42,7 +42,7 @@ _WORD = re.compile(r"\S+")
 _KNOWN_LINES = 64  # distinct flags lines remembered as already counted (big.LITTLE hosts have a few)
 
 
-class Midr(NamedTuple):
+class Midr(Record):
     """One ARM processor's implementation, as /proc/cpuinfo prints the fields of its MIDR_EL1.
 
     None where the line is missing or not a number. The "CPU architecture" line is left out: an
@@ -65,7 +65,7 @@ class Midr(NamedTuple):
         return f"{hx(self.implementer, 2)}/{hx(self.part, 3)} r{r}p{p}"
 
 
-class CpuInfo(NamedTuple):
+class CpuInfo(Record):
     vendor: str | None  # "GenuineIntel", "AuthenticAMD", ... (None when the arch does not say)
     model_name: str | None
     family: str | None

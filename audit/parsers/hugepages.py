@@ -12,10 +12,11 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable, Mapping
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any
 
 from audit.errors import ParseError
 from audit.parsers.cmdline import Param
+from audit.record import Record
 
 _SHIFTS = {"k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60}
 _NUMBER = re.compile(r"\s*(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
@@ -71,7 +72,7 @@ def format_size(size: int) -> str:
 _NO_ENTRIES: Mapping[Any, Any] = MappingProxyType({})
 
 
-class HugepageRequest(NamedTuple):
+class HugepageRequest(Record):
     """What the kernel would reserve at boot from the huge page parameters of one command line."""
 
     pools: Mapping[int, int] = _NO_ENTRIES  # page size in bytes -> pages requested

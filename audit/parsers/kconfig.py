@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
 
 from audit.errors import ParseError
+from audit.record import Record
 
 NOT_SET = "is not set"
 
@@ -14,7 +14,7 @@ _UNSET = re.compile(r"^#\s*(CONFIG_[A-Za-z0-9_]+) is not set\s*$")
 _VERSION = re.compile(r"^#\s*Linux(?:/(\S+))? (?:kernel )?(?:version:? )?(\S+)")
 
 
-class KernelConfig(NamedTuple):
+class KernelConfig(Record):
     options: dict[str, str]  # "y", "m", a string (quotes removed), a number, or NOT_SET
     lines: dict[str, int]  # where each option was read
     version: str | None = None  # from the header comment, when there is one

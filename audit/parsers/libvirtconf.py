@@ -15,9 +15,9 @@ pass from left to right; lists are parsed with an explicit stack, so any depth c
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
 
 from audit.errors import ParseError
+from audit.record import Record
 
 _BLANKS = re.compile(r"[ \t]*")
 _BLANKS_EOL = re.compile(r"[ \t\r\n]*")
@@ -30,7 +30,7 @@ _DQ = re.compile(r'[^"\r\n]*')
 _MAX_DIGITS = 19
 
 
-class ConfValue(NamedTuple):
+class ConfValue(Record):
     kind: str  # "string", "number" or "list"
     value: str | int | tuple[ConfValue, ...]
     line: int  # the line the statement starts on
@@ -43,7 +43,7 @@ class ConfValue(NamedTuple):
         return "[" + ", ".join(v.show() for v in self.value) + "]"  # type: ignore[union-attr]
 
 
-class LibvirtConf(NamedTuple):
+class LibvirtConf(Record):
     entries: dict[str, ConfValue]  # the first statement of each name: the one libvirt uses
     repeated: dict[str, int]  # names given again later: the line of the first repeat (ignored by libvirt)
 

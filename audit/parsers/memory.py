@@ -19,11 +19,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any
 
 from audit.errors import ParseError
 from audit.parsers.mounts import decode_octal_escapes
 from audit.parsers.text import lines
+from audit.record import Record
 
 THP_DIRS = ("/sys/kernel/mm/transparent_hugepage", "/sys/kernel/mm/redhat_transparent_hugepage")
 KSM_DIR = "/sys/kernel/mm/ksm"
@@ -38,7 +39,7 @@ _KIB = 1024
 # --- /proc/meminfo ----------------------------------------------------------------------------
 
 
-class Meminfo(NamedTuple):
+class Meminfo(Record):
     """Sizes in bytes; ``hugepages_*`` are page counts of the *default-size* pool only."""
 
     mem_total: int | None
@@ -108,7 +109,7 @@ def parse_meminfo(text: str) -> Meminfo:
 # --- /proc/swaps ------------------------------------------------------------------------------
 
 
-class SwapDevice(NamedTuple):
+class SwapDevice(Record):
     filename: str  # decoded (\040 -> space)
     type: str  # "partition", "file"
     size: int  # bytes
@@ -171,7 +172,7 @@ def parse_int_file(text: str, *, name: str = "value") -> int:
 # --- transparent huge pages -------------------------------------------------------------------
 
 
-class ThpSetting(NamedTuple):
+class ThpSetting(Record):
     active: str | None  # the bracketed word; None for "[]", "[ ]" or no brackets
     choices: tuple[str, ...]  # every word offered, in order, brackets removed
 
@@ -243,7 +244,7 @@ _KSM_INT_FILES = (
 _NO_ENTRIES: Mapping[Any, Any] = MappingProxyType({})
 
 
-class KsmState(NamedTuple):
+class KsmState(Record):
     """Values of /sys/kernel/mm/ksm. None = the file was absent (older kernel), never zero."""
 
     run: int | None = None
@@ -303,7 +304,7 @@ def parse_hugepage_dir_name(name: str) -> int:
     return int(m.group("kb")) * _KIB
 
 
-class HugepagePool(NamedTuple):
+class HugepagePool(Record):
     """One page size's pool; counts, not bytes. None = file absent (per-node dirs lack resv)."""
 
     size: int  # bytes per page

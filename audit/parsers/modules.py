@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from audit.errors import ParseError
 from audit.parsers.text import lines
+from audit.record import Record
 
 
 def module_name(name: str) -> str:
@@ -35,7 +34,7 @@ def parse_modules_builtin(text: str) -> frozenset[str]:
     return frozenset(module_name(line.strip()) for line in lines(text) if line.strip())
 
 
-class CryptoAlg(NamedTuple):
+class CryptoAlg(Record):
     name: str
     driver: str
     module: str

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import NamedTuple
 
 from audit.errors import ParseError
 from audit.parsers.text import lines
+from audit.record import Record
 
 # The kernel (seq_file mangle) and libmount escape space, tab, newline and backslash as \ooo.
 _OCTAL = re.compile(r"(?:\\[0-3][0-7]{2})+")
@@ -23,7 +23,7 @@ _SIZE_SHIFT = {"": 0, "k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60}
 OptionMap = dict[str, str | None]
 
 
-class Mount(NamedTuple):
+class Mount(Record):
     source: str  # decoded: "hugetlbfs", "/dev/vda", "none"
     target: str  # decoded mount point, as the kernel printed it
     fstype: str
@@ -39,7 +39,7 @@ class Mount(NamedTuple):
     super_options: tuple[str, ...] = ()
 
 
-class FstabEntry(NamedTuple):
+class FstabEntry(Record):
     spec: str  # fs_spec, decoded: "UUID=…", "/dev/sda1", "hugetlbfs"
     file: str  # fs_file (mount point, or "none"/"swap"), decoded
     vfstype: str

@@ -5,15 +5,16 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any
 
 from audit.parsers.text import lines
+from audit.record import Record
 
 #: the default of a mapping field: shared by every record, so it cannot be changed
 _NO_ENTRIES: Mapping[Any, Any] = MappingProxyType({})
 
 
-class OsRelease(NamedTuple):
+class OsRelease(Record):
     values: Mapping[str, str] = _NO_ENTRIES
 
     @property
@@ -94,7 +95,7 @@ def family_of(name: str) -> str | None:
     return _FAMILY_OF_ID.get(name)
 
 
-class OsIdentity(NamedTuple):
+class OsIdentity(Record):
     name: str | None  # a human name: "Ubuntu 22.04.4 LTS", "Rocky Linux release 8.9 (Green Obsidian)"
     family: str | None
     source: str  # the file it came from

@@ -19,10 +19,10 @@ import posixpath
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from fnmatch import fnmatchcase
-from typing import NamedTuple
 
 from audit.errors import ParseError
 from audit.parsers.mounts import normalize_mount_path
+from audit.record import Record
 
 SYSCTL_DIRS = (
     "/etc/sysctl.d",
@@ -44,7 +44,7 @@ _QUOTED = 80
 _BREAK = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
-class SysctlSetting(NamedTuple):
+class SysctlSetting(Record):
     key: str  # normalised, dotted: "vm.nr_hugepages"; a glob stays a pattern
     value: str | None  # None only for "-key" without "=": exclude the key from glob matches
     line: int
@@ -55,7 +55,7 @@ class SysctlSetting(NamedTuple):
         return any(c in _GLOB_CHARS for c in self.key)
 
 
-class Provenance(NamedTuple):
+class Provenance(Record):
     key: str
     value: str | None  # None: excluded from globs by a "-key" line; the kernel default stays
     path: str  # file inside the root that set it

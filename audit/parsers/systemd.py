@@ -24,12 +24,13 @@ import re
 import shlex
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any
 
 from audit.errors import ParseError
 from audit.parsers.mounts import normalize_mount_path, split_options
 from audit.parsers.paths import normalize
 from audit.parsers.text import lines
+from audit.record import Record
 
 # Highest priority first (systemd.unit(5), system manager unit search path).
 UNIT_DIRS = (
@@ -211,7 +212,7 @@ def parse_unit_file(text: str) -> dict[str, dict[str, list[str]]]:
 _NO_ENTRIES: Mapping[Any, Any] = MappingProxyType({})
 
 
-class MountUnit(NamedTuple):
+class MountUnit(Record):
     what: str | None
     where: str | None
     type: str | None

@@ -21,7 +21,8 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Sequence
-from typing import NamedTuple
+
+from audit.record import Record
 
 #: udev's longest rule line (UDEV_LINE_SIZE); longer lines are refused by udev
 MAX_LINE = 16 * 1024
@@ -32,18 +33,18 @@ _SEP = re.compile(r"[ \t,]*")
 _MAGIC = re.compile(r"[*?\[]")
 
 
-class Device(NamedTuple):
+class Device(Record):
     name: str  # the kernel name: "kvm"
     subsystem: str  # "misc"
     devpath: str  # "/devices/virtual/misc/kvm"
 
 
-class Setting(NamedTuple):
+class Setting(Record):
     value: str
     where: str  # "path:line"
 
 
-class UdevPerms(NamedTuple):
+class UdevPerms(Record):
     owner: Setting | None
     group: Setting | None
     mode: Setting | None
@@ -54,7 +55,7 @@ class UdevPerms(NamedTuple):
         return {"OWNER": self.owner, "GROUP": self.group, "MODE": self.mode}[key]
 
 
-class _Rule(NamedTuple):
+class _Rule(Record):
     line: int
     text: str
     tokens: tuple[tuple[str, str | None, str, str], ...]  # key, {attr}, operator, value

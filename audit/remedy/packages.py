@@ -9,13 +9,12 @@ temporary ``policy-rc.d`` that refuses every start is in place while apt runs.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from audit.model import replace
+from audit.record import Record
 from audit.remedy.target import FixTarget
 
 
-class Package(NamedTuple):
+class Package(Record):
     """What provides one tool on each family: ``"name"`` or ``"name   # why"``; None: nothing to install there."""
 
     debian: str | None = None

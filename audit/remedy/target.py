@@ -6,7 +6,6 @@ import contextlib
 import re
 import shlex
 from collections.abc import Iterable
-from typing import NamedTuple
 
 from audit.boot.facts import boot_cmdline
 from audit.boot.model import DEFAULT_GRUB, DEFAULT_GRUB_D
@@ -17,12 +16,13 @@ from audit.host.kernel import os_release_fact
 from audit.model import TargetMode
 from audit.parsers.cmdline import canonical_name
 from audit.parsers.systemd import UNIT_DIRS
+from audit.record import Record
 
 #: The package installer of each distribution family (RHEL's depends on its release: see ``rhel_installer``).
 INSTALLERS = {"debian": "apt-get", "suse": "zypper"}
 
 
-class FixTarget(NamedTuple):
+class FixTarget(Record):
     """The facts a remediation depends on; the defaults describe a live systemd host of unknown family."""
 
     mode: TargetMode = TargetMode.LIVE

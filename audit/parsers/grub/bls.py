@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Mapping
-from typing import NamedTuple
 
 from audit.errors import ParseError
 from audit.parsers.grub.limits import (
@@ -18,6 +17,7 @@ from audit.parsers.grub.limits import (
     GrubLimitError,
     iter_lines,
 )
+from audit.record import Record
 
 #: GRUB's separators are space and tab (grub_isspace), not every Unicode space Python's \s means
 _KEY_VALUE = re.compile(r"([^ \t]+)[ \t]*(.*)$")
@@ -27,7 +27,7 @@ _KEY_VALUE = re.compile(r"([^ \t]+)[ \t]*(.*)$")
 _BLS_MULTI = {"initrd", "options", "grub_arg", "grub_class"}
 
 
-class BlsEntry(NamedTuple):
+class BlsEntry(Record):
     """One ``/boot/loader/entries/*.conf`` file."""
 
     title: str | None = None

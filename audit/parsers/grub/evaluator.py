@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 from audit.errors import ParseError
 from audit.parsers.grub.expand import _expand_fields, _Expansion
@@ -38,6 +38,7 @@ from audit.parsers.grub.grubenv import parse_grubenv
 from audit.parsers.grub.lexer import _NAME, Command, Word, _is_assignment
 from audit.parsers.grub.limits import MAX_PROBLEMS, GrubLimitError, Meter
 from audit.parsers.grub.script import FunctionBlock, GrubScript, IfBlock, MenuBlock, Node, parse_grub_script
+from audit.record import Record
 
 # -- GRUB 2 script: evaluation -----------------------------------------------------------------------
 
@@ -55,7 +56,7 @@ class GrubFiles(Protocol):
         ...
 
 
-class MenuEntry(NamedTuple):
+class MenuEntry(Record):
     title: str
     entry_id: str | None
     body: tuple[Node, ...]
@@ -65,7 +66,7 @@ class MenuEntry(NamedTuple):
     conditional: bool = False  # defined under a condition the evaluator could not decide
 
 
-class BootContext(NamedTuple):
+class BootContext(Record):
     """The variables of a GRUB context (a submenu's, or the top level's after ``configfile``) once
     its script has run: what the entries defined in it see when they boot."""
 
@@ -76,7 +77,7 @@ class BootContext(NamedTuple):
     dropped: dict[str, str]
 
 
-class Submenu(NamedTuple):
+class Submenu(Record):
     title: str
     entry_id: str | None
     children: tuple[MenuItem, ...]
@@ -154,7 +155,7 @@ GRUB_EXPORTED = frozenset(
 )
 
 
-class Redirect(NamedTuple):
+class Redirect(Record):
     source: str
     line: int
     command: str  # "configfile", "source", "normal", "."

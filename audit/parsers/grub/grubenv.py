@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
 
 from audit.errors import ParseError
 from audit.parsers.grub.limits import GrubLimitError
+from audit.record import Record
 
 # -- grubenv ---------------------------------------------------------------------------------------
 
@@ -19,7 +19,7 @@ _LINE = re.compile(r"(?:[^\\\n]+|\\[\s\S]|\\\Z)*")  # up to an unescaped newline
 _ESCAPE = re.compile(r"\\([\s\S])")
 
 
-class GrubEnv(NamedTuple):
+class GrubEnv(Record):
     values: dict[str, str]
     lines: dict[str, int]  # line of each variable
     problems: tuple[str, ...] = ()  # oddities GRUB tolerates (size)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 from collections import ChainMap
 from collections.abc import Collection, Iterable, Mapping
-from typing import NamedTuple
 
 from audit.parsers.grub.evaluator import (
     GrubFiles,
@@ -23,6 +22,7 @@ from audit.parsers.grub.expand import _expand_fields, _Expansion, _join_cmdline
 from audit.parsers.grub.lexer import _NAME, Command, Word, _is_assignment
 from audit.parsers.grub.limits import Meter
 from audit.parsers.grub.script import FunctionBlock, IfBlock, Node
+from audit.record import Record
 
 # -- a menu entry's kernel command ---------------------------------------------------------------------
 
@@ -31,7 +31,7 @@ _XEN_COMMANDS = {"multiboot", "multiboot2"}
 _MODULE_COMMANDS = {"module", "module2"}
 
 
-class KernelCommand(NamedTuple):
+class KernelCommand(Record):
     command: str  # "linux", "linux16", "linuxefi", or "module" for a Xen dom0 kernel
     path: str  # kernel image as written (device prefix kept)
     cmdline: str  # arguments after the path, variables expanded

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
 
 from audit.parsers.grub.limits import MAX_LEGACY_MODULES, MAX_MENU_ITEMS, MAX_PROBLEMS, GrubLimitError, iter_lines
+from audit.record import Record
 
 _NUMBER = re.compile(r"\s*(\d+)")
 _COMMAND = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:\s*=\s*|\s+|$)(.*)$")
@@ -13,7 +13,7 @@ _COMMAND = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:\s*=\s*|\s+|$)(.*)$")
 # -- legacy GRUB (0.97): grub.conf / menu.lst -----------------------------------------------------------
 
 
-class LegacyEntry(NamedTuple):
+class LegacyEntry(Record):
     title: str
     line: int
     kernel: str | None = None  # image path as written (a "(hd0,0)" device may lead)
@@ -24,7 +24,7 @@ class LegacyEntry(NamedTuple):
     root: str | None = None
 
 
-class LegacyConfig(NamedTuple):
+class LegacyConfig(Record):
     default: str | None  # "0", "saved", ...
     default_line: int | None
     fallback: str | None

@@ -9,10 +9,10 @@ construct (quotes, ``${...}``, ``$(...)``, comments) is scanned once. Equal word
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
 
 from audit.errors import ParseError
 from audit.parsers.grub.limits import MAX_WORDS, GrubLimitError
+from audit.record import Record
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ASSIGN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=")
@@ -33,7 +33,7 @@ _DQ_ESCAPES = ('$"\\\n', '$`"\\\n')
 # -- words: the lexical layer shared by the shell and GRUB script readers --------------------------
 
 
-class Part(NamedTuple):
+class Part(Record):
     kind: str  # "lit", "var" or "cmd" (a shell command substitution, never run)
     text: str  # literal text, variable name, or the raw substitution
     quoted: bool = False  # inside '...' or "..."
@@ -41,7 +41,7 @@ class Part(NamedTuple):
     arg: str = ""  # its word, as written
 
 
-class Word(NamedTuple):
+class Word(Record):
     parts: tuple[Part, ...]
     raw: str  # as written, for messages
 
@@ -53,7 +53,7 @@ class Word(NamedTuple):
         return None
 
 
-class Command(NamedTuple):
+class Command(Record):
     words: tuple[Word, ...]
     line: int
 

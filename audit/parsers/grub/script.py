@@ -4,33 +4,32 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from audit.errors import ParseError
 from audit.parsers.grub.lexer import Command, LexStats, Word, _lex
+from audit.record import Record
 
 # -- GRUB 2 script: syntax tree ---------------------------------------------------------------------
 
 
-class IfBlock(NamedTuple):
+class IfBlock(Record):
     branches: tuple[tuple[Command | None, tuple[Node, ...]], ...]  # (condition, body); None = else
     line: int
 
 
-class MenuBlock(NamedTuple):
+class MenuBlock(Record):
     kind: str  # "menuentry" or "submenu"
     args: tuple[Word, ...]
     body: tuple[Node, ...]
     line: int
 
 
-class FunctionBlock(NamedTuple):
+class FunctionBlock(Record):
     name: str
     body: tuple[Node, ...]
     line: int
 
 
-class LoopBlock(NamedTuple):
+class LoopBlock(Record):
     header: Command
     body: tuple[Node, ...]
     line: int
@@ -39,7 +38,7 @@ class LoopBlock(NamedTuple):
 Node = Command | IfBlock | MenuBlock | FunctionBlock | LoopBlock
 
 
-class GrubScript(NamedTuple):
+class GrubScript(Record):
     nodes: tuple[Node, ...]
 
 

@@ -5,30 +5,30 @@ assign, without running anything.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import NamedTuple
 
 from audit.parsers.grub.expand import _expand_word, _Expansion
 from audit.parsers.grub.lexer import _ASSIGN, Part, Word, _is_assignment, _lex
 from audit.parsers.grub.limits import Meter
+from audit.record import Record
 
 # -- shell-syntax variable files: /etc/default/grub, /etc/default/grub.d/*.cfg ----------------------
 
 
-class ShellVar(NamedTuple):
+class ShellVar(Record):
     name: str
     value: str
     origins: tuple[str, ...]  # "<tag>:<line>" of every assignment that contributed, oldest first
     dynamic: bool = False  # holds a $(...) or `...` substitution: value is the raw text
 
 
-class ShellAssignment(NamedTuple):
+class ShellAssignment(Record):
     name: str
     value: str
     line: int
     dynamic: bool = False
 
 
-class ShellFile(NamedTuple):
+class ShellFile(Record):
     variables: dict[str, ShellVar]  # the values after this file (inherited ones included)
     assignments: tuple[ShellAssignment, ...]  # this file's assignments in order
     problems: tuple[str, ...] = ()
