@@ -7,18 +7,20 @@ name the key: a typo in a policy must never silently weaken an audit.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from audit.errors import UsageError
 from audit.inputfile import read_user_text
 from audit.model import Severity, replace
 from audit.record import Record
+
+if TYPE_CHECKING:
+    import datetime as dt
 
 
 class Waiver(Record):
@@ -242,6 +244,8 @@ _SECTIONS = {k.split(".", 1)[0] for k in _FIELDS}
 
 
 def _date(v: Any, key: str) -> dt.date:
+    import datetime as dt  # only for a waiver's expiry date: not a cost of every run
+
     if isinstance(v, dt.datetime):
         return v.date()
     if isinstance(v, dt.date):

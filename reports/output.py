@@ -6,7 +6,6 @@ import contextlib
 import os
 import re
 import stat
-import tempfile
 import time
 from collections.abc import Callable
 from typing import Any, TextIO
@@ -204,6 +203,8 @@ def write_atomic_with(path: str, write: Callable[[TextIO], object], *, mode: int
     folder = os.path.dirname(os.path.abspath(path))
     if clean_stale:
         _remove_stale_temporaries(folder, os.path.basename(path))
+    import tempfile  # only when a report is written to a file
+
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:

@@ -213,7 +213,12 @@ def test_a_grub_run_is_reused_only_where_every_file_answers_the_same() -> None:
     script = reader.parse_script("load_env -f /grubenv\nif [ -f /extra.cfg ]; then source /extra.cfg; fi\n"
                                  "menuentry 'x' { linux /vmlinuz $kernelopts }\n")
     env_a = {"/grubenv": grubenv(kernelopts="quiet")}
+    seen = _Files(env_a)
+    once = reader.run_script(script, label="/grub.cfg", files=seen, platform="pc")
+    # the first run of a script is not recorded (a one-host run never needs it): the next one is
+    assert list(reader._runs.values()) == [[]]
     first = reader.run_script(script, label="/grub.cfg", files=_Files(env_a), platform="pc")
+    assert first is not once and first.env == once.env
     again = _Files(dict(env_a))
     assert reader.run_script(script, label="/grub.cfg", files=again, platform="pc") is first
     assert again.asked  # the files were still looked at, to compare them

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import posixpath
 import re
 from collections.abc import Mapping
@@ -62,6 +61,8 @@ def _digest(answer: tuple[str, str] | None) -> tuple[str, bytes] | None:
     if answer is None:
         return None
     label, text = answer
+    import hashlib  # only where a script runs a second time (a fleet): not a cost of every run
+
     return label, hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
@@ -90,7 +91,12 @@ def run_script(script: Any, *, label: str, files: Any, platform: str | None,
     from audit.parsers.grub import run_grub_script
 
     key = (id(script), label, platform, tuple(sorted((env or {}).items())))
-    variants = _runs.get(key, [])
+    variants = _runs.get(key)
+    if variants is None:  # the first run of it is not recorded: a one-host run never needs the memo
+        _runs[key] = []
+        if len(_runs) > 256:
+            _runs.pop(next(iter(_runs)))
+        return run_grub_script(script, label=label, files=files, platform=platform, env=env)
     for kept_script, log, run in variants:
         if kept_script is script and _same_answers(files, log):
             return run

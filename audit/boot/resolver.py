@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 from audit.boot.inputs import applicability, read_inputs, stale_params
 from audit.boot.model import (
@@ -34,31 +34,36 @@ from audit.host.fs import FileSource
 from audit.model import Evidence, replace
 from audit.parsers import grub  # each GRUB parser loads on first use: none on a host without GRUB
 from audit.parsers.cmdline import tokenize
+from audit.record import Record
 
 # -- one chain (EFI or BIOS) --------------------------------------------------------------------------
 
 
-@dataclass
 class _Chain:
-    firmware: str
-    loader: str | None = None
-    found: bool = False
-    entry: BootEntry | None = None
-    provenance: list[Evidence] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    unresolved: list[str] = field(default_factory=list)
-    config_path: str | None = None
-    family_hint: str | None = None
-    variables: tuple[str, ...] = ()  # variables the entry's options reference
-    summary: str = ""
+    """One boot chain (EFI or BIOS) as it is followed."""
+
+    __slots__ = ("config_path", "entry", "family_hint", "firmware", "found", "loader", "problems", "provenance",
+                 "summary", "unresolved", "variables")
+
+    def __init__(self, firmware: str) -> None:
+        self.firmware = firmware
+        self.loader: str | None = None
+        self.found = False
+        self.entry: BootEntry | None = None
+        self.provenance: list[Evidence] = []
+        self.problems: list[str] = []
+        self.unresolved: list[str] = []
+        self.config_path: str | None = None
+        self.family_hint: str | None = None
+        self.variables: tuple[str, ...] = ()  # variables the entry's options reference
+        self.summary = ""
 
     @property
     def coherent(self) -> bool:
         return self.entry is not None and self.entry.cmdline is not None
 
 
-@dataclass
-class _Item:
+class _Item(Record):
     """A concrete menu item once blscfg entries are in place."""
 
     kind: str  # "menuentry", "submenu", "bls"
@@ -66,7 +71,7 @@ class _Item:
     entry_id: str | None
     conditional: bool
     menu: grub.MenuEntry | None = None
-    children: list[_Item] = field(default_factory=list)
+    children: Sequence[_Item] = ()
     bls: grub.BlsEntry | None = None
     bls_path: str | None = None
     call: grub.BlscfgCall | None = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import sys
 from typing import Any
 
 from audit.errors import UsageError
@@ -81,7 +82,39 @@ def _source_prefix(text: str) -> str | None:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _columns() -> int:
+    """The terminal's width as ``shutil.get_terminal_size()`` finds it ($COLUMNS, else the
+    terminal of stdout, else 80), without importing shutil: argparse imports it to make each of the
+    ~60 formatters building a parser takes, some milliseconds of every run (issue #11)."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, its width found without shutil (see ``_columns``)."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position, _columns() - 2 if width is None else width)
+
+
+class RawDescriptionHelpFormatter(HelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """``argparse.RawDescriptionHelpFormatter`` with the width of ``HelpFormatter``."""
+
+
 class Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> Any:  # one clear line, exit 2
         raise UsageError(f"{self.prog}: {message}")
 

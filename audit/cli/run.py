@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from audit.cli.options import _plugins, add_run_options, load_policy, started, use_color
+from audit.cli.options import RawDescriptionHelpFormatter, _plugins, add_run_options, load_policy, started, use_color
 from audit.errors import UsageError
 
 RUN_DESCRIPTION = """\
@@ -48,7 +48,7 @@ examples:
 def register(sub: Any) -> None:
     run = sub.add_parser("run", help="audit this host or an image root (the default command)",
                          description=RUN_DESCRIPTION, epilog=RUN_EPILOG,
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
+                         formatter_class=RawDescriptionHelpFormatter)
     add_run_options(run)
     run.set_defaults(func=cmd_run)
 

@@ -8,8 +8,6 @@ matcher (``ere_compile``/``ere_search``) whose work is bounded by the pattern's 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import fnmatch
 import posixpath
@@ -267,7 +265,10 @@ def tmpfiles_writes(path: str, text: str, targets: Iterable[str]) -> list[BootWr
             value = ""
         elif "^" in fields[0]:
             value = None  # a credential's content: not in the configuration
-        elif "~" in fields[0]:
+        elif "~" in fields[0]:  # base64 of the text
+            import base64
+            import binascii
+
             try:
                 value = base64.b64decode(arg, validate=True).decode("utf-8", "replace")
             except (binascii.Error, ValueError):

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Protocol
 
 from audit.errors import ParseError
@@ -88,8 +87,7 @@ class Submenu(Record):
     context: BootContext | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BlscfgCall:
+class BlscfgCall(Record):
     """Where ``blscfg`` ran: it inserts the BLS entries here, expanding their options with the
     variables as they are at this point."""
 
@@ -98,15 +96,14 @@ class BlscfgCall:
     blsdir: str | None  # the ``blsdir`` variable or argument, if set
     env: dict[str, str]
     origins: dict[str, str]  # variable -> where its value came from
-    conditional: bool = False
-    dropped: dict[str, str] = field(default_factory=dict)  # see BootContext.dropped
+    conditional: bool
+    dropped: dict[str, str]  # see BootContext.dropped
 
 
 MenuItem = MenuEntry | Submenu | BlscfgCall
 
 
-@dataclass(slots=True)
-class _PendingSubmenu:
+class _PendingSubmenu(Record):
     """A ``submenu`` whose body has not run yet: GRUB runs it when the submenu is entered."""
 
     node: MenuBlock
@@ -163,8 +160,7 @@ class Redirect(Record):
     resolved: str | None  # label of the file read, None when it was not found
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class GrubRun:
+class GrubRun(Record):
     """What a GRUB 2 configuration leaves behind once executed."""
 
     env: dict[str, str]  # variables at the end (``default`` among them)
@@ -176,11 +172,11 @@ class GrubRun:
     uncertain: dict[str, str]  # variable -> where it is set under an undecidable condition
     problems: tuple[str, ...]
     #: variable -> the variables its last assignment expanded (``default`` <- ``saved_entry``)
-    derived: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    exported: frozenset[str] = frozenset()
-    dropped: dict[str, str] = field(default_factory=dict)  # see BootContext.dropped (configfile)
-    functions: dict[str, FunctionBlock] = field(default_factory=dict)  # defined when the file has run
-    steps: int = 0  # evaluation steps the run took (Meter.steps), for tests of linear work
+    derived: dict[str, tuple[str, ...]]
+    exported: frozenset[str]
+    dropped: dict[str, str]  # see BootContext.dropped (configfile)
+    functions: dict[str, FunctionBlock]  # defined when the file has run
+    steps: int  # evaluation steps the run took (Meter.steps), for tests of linear work
 
     @property
     def has_entries(self) -> bool:

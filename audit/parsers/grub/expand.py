@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 
 from audit.parsers.grub.lexer import Part, Word
 from audit.parsers.grub.limits import MAX_EXPANSION, GrubLimitError, Meter
@@ -22,13 +21,17 @@ _NONBLANK = re.compile(r"\S+")  # the pieces str.split() makes
 _FIELD_COST = 100
 
 
-@dataclass
 class _Expansion:
-    undefined: list[str] = field(default_factory=list)
-    used: list[str] = field(default_factory=list)
-    dynamic: bool = False
-    meter: Meter | None = None  # the run's budget; None: MAX_EXPANSION for this expansion alone
-    produced: int = 0  # characters produced
+    """What one expansion used and produced, charged to the run's budget."""
+
+    __slots__ = ("dynamic", "meter", "produced", "undefined", "used")
+
+    def __init__(self, meter: Meter | None = None) -> None:
+        self.undefined: list[str] = []
+        self.used: list[str] = []
+        self.dynamic = False
+        self.meter = meter  # the run's budget; None: MAX_EXPANSION for this expansion alone
+        self.produced = 0  # characters produced
 
     def spend(self, n: int) -> None:
         self.produced += n
