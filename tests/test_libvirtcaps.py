@@ -58,10 +58,12 @@ def test_the_qemu_capabilities_cache():
 
 
 def test_virsh_capabilities_gives_machine_types_only():
-    caps = parse(VIRSH_CAPS)
-    assert caps.kind == lc.KIND_CAPS and caps.arch == "i686" and not caps.has_cpu_view
+    caps = parse(VIRSH_CAPS)  # the host's own arch (<host><cpu><arch>x86_64) by default
+    assert caps.kind == lc.KIND_CAPS and caps.arch == "x86_64" and not caps.has_cpu_view
     assert {"pc-0.11", "pc", "isapc"} <= set(caps.machines)
     assert parse_x86_64().machines and parse_x86_64().arch == "x86_64"
+    i686 = lc.parse_caps(VIRSH_CAPS.read_bytes(), str(VIRSH_CAPS), arch="i686")
+    assert i686.arch == "i686" and "pc-0.11" in i686.machines
     with pytest.raises(UsageError, match="physical CPU"):
         load_file(str(VIRSH_CAPS))
 

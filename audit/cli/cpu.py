@@ -143,6 +143,55 @@ def view_notes(pairs: Sequence[tuple[str, CpuSource]]) -> list[str]:
     return out
 
 
+def usability_of(src: CpuSource) -> tuple[Any, str]:
+    """(audit.cpu.models.ModelUsability or None, why not / where from): which named CPU models
+    QEMU/KVM on this host reports usable, from its guest-CPU view when that view is in use."""
+    from types import MappingProxyType
+
+    from audit.cpu import libvirtcaps as lc
+    from audit.cpu.models import ModelUsability
+
+    guest = src.guest
+    if guest is None:
+        return None, ("no libvirt capabilities (give 'virsh domcapabilities' output, or a snapshot carrying "
+                      "libvirt's QEMU capabilities cache)")
+    if src.view == CPUINFO_VIEW:
+        return None, f"libvirt's capabilities {guest.source} not used (see the CPU source note)"
+    if not guest.lists_models:
+        return None, f"{guest.kind} {guest.source} lists no CPU models under KVM"
+    if src.kind == "snapshot":
+        label = f"libvirt QEMU capabilities cache {guest.source} in {src.source}"
+    elif guest.kind == lc.KIND_DOMCAPS:
+        label = f"virsh domcapabilities {src.source}"
+    else:
+        label = f"libvirt QEMU capabilities cache {src.source}"
+    return ModelUsability(source=label, usable=frozenset(guest.usable), unknown=frozenset(guest.usable_unknown),
+                          blockers=MappingProxyType(dict(guest.blockers))), label
+
+
+CPUINFO_VIEW = "/proc/cpuinfo"
+
+
+def blocked_doc(b: Any) -> dict[str, Any]:
+    return {"model": b.model, "host": b.host, "source": b.source, "blockers": list(b.blockers)}
+
+
+def usable_notes(checked: Sequence[str], unchecked: Sequence[str], why: dict[str, str],
+                 not_usable: Sequence[Any], chosen: str | None) -> list[str]:
+    """Notes on QEMU/KVM's usable models: the newer models passed over (with blockers), and a
+    partial check when some hosts could not say."""
+    out = []
+    if not_usable:
+        passed = ", ".join(dict.fromkeys(b.model for b in not_usable))
+        out.append(f"passed over, though every host's features allow them: {passed} (QEMU/KVM reports them not "
+                   f"usable); {'the model above is the newest every host can run' if chosen else 'no model is left'}")
+        out += [b.text() for b in not_usable]
+    if checked and unchecked:
+        out.append("usable CPU models checked on " + ", ".join(checked) + " only; the check is partial: "
+                   + "; ".join(f"{h}: {why.get(h, 'not known')}" for h in unchecked))
+    return out
+
+
 def compare_doc(a: CpuSource, b: CpuSource) -> dict[str, Any]:
     doc = _compare_doc(a, b)
     doc["notes"] = [*doc["notes"], *view_notes([("A", a), ("B", b)])]
@@ -158,11 +207,22 @@ def _compare_doc(a: CpuSource, b: CpuSource) -> dict[str, Any]:
         return _cross_arch_doc(a, b)
     if arm64.is_arm(a.cpu) or arm64.is_arm(b.cpu):
         return _arm_compare_doc(a, b)
+    ua, why_a = usability_of(a)
+    ub, why_b = usability_of(b)
     c = cm.compare(a.cpu.flags, b.cpu.flags, a_vendor=a.vendor, b_vendor=b.vendor,
-                   a_kernel=a.kernel_release, b_kernel=b.kernel_release)
+                   a_kernel=a.kernel_release, b_kernel=b.kernel_release, a_usable=ua, b_usable=ub,
+                   usable_asked=True)
     pool = cm.baseline({"A": a.cpu.flags, "B": b.cpu.flags}, vendors={"A": a.vendor, "B": b.vendor},
-                       kernels={"A": a.kernel_release, "B": b.kernel_release})
+                       kernels={"A": a.kernel_release, "B": b.kernel_release},
+                       usability={"A": ua, "B": ub})
     notes = list(c.notes)
+    if c.a_model_on_b is not None:
+        m = c.a_model_on_b
+        notes.append(f"A's own newest model {m.model} (a host-model guest on A is expanded to about that) is not "
+                     f"usable on B ({m.why()}): guests with that CPU cannot start "
+                     "on B")
+    notes += usable_notes(c.usable_checked, c.usable_unchecked, {"A": why_a, "B": why_b},
+                          () if c.cross_vendor else c.not_usable, c.model.name if c.model else None)
     for side, src in (("A", a), ("B", b)):
         if src.cpu.flags_differ:
             notes.append(f"{side}: processors show different flags; only those all of them have were compared")
@@ -187,6 +247,11 @@ def _compare_doc(a: CpuSource, b: CpuSource) -> dict[str, Any]:
         "qemu": f"-cpu {cm.qemu_cpu_arg(pool)}" if named else None,
         "libvirt": cm.libvirt_xml(pool, comment=xml_comment_text) if named else None,
         "recommendation": c.recommendation,
+        **({"usable": {"checked": list(c.usable_checked), "unchecked": list(c.usable_unchecked),
+                       "sources": {k: w for k, u, w in (("A", ua, why_a), ("B", ub, why_b)) if u is not None},
+                       "not_usable": [blocked_doc(x) for x in c.not_usable],
+                       "a_model_on_b": blocked_doc(c.a_model_on_b) if c.a_model_on_b else None}}
+           if c.usable_checked else {}),  # only with a view: outputs from /proc/cpuinfo alone keep their shape
         "notes": notes,
     }
 
@@ -382,15 +447,19 @@ def _baseline_doc(sources: Sequence[CpuSource]) -> dict[str, Any]:
         return _mixed_arch_baseline(sources, names)
     if any(arm64.is_arm(s.cpu) for s in sources):
         return _arm_baseline(sources, names)
+    views = {n: usability_of(s) for n, s in zip(names, sources, strict=True)}
     b = cm.baseline({n: s.cpu.flags for n, s in zip(names, sources, strict=True)},
                     vendors={n: s.vendor for n, s in zip(names, sources, strict=True)},
-                    kernels={n: s.kernel_release for n, s in zip(names, sources, strict=True)})
+                    kernels={n: s.kernel_release for n, s in zip(names, sources, strict=True)},
+                    usability={n: u for n, (u, _) in views.items()})
     hosts = []
     for hb, src in zip(b.hosts, sources, strict=True):
         hosts.append({**src.describe(), "name": hb.name, "own_model": hb.model.name if hb.model else None,
                       "lost": list(hb.lost), "unknown": list(hb.unknown)})
     vendors = {s.vendor for s in sources if s.vendor}
     notes = list(b.notes)
+    notes += usable_notes(b.usable_checked, b.usable_unchecked, {n: w for n, (_, w) in views.items()},
+                          b.not_usable, b.model.name if b.model else None)
     headline = (f"newest named model every host supports: {b.model.name}" if b.model
                 else "no named CPU model fits every host")
     if len(vendors) > 1:
@@ -418,6 +487,10 @@ def _baseline_doc(sources: Sequence[CpuSource]) -> dict[str, Any]:
                                                                                      for f in h.unknown})},
         "headline": headline,
         "hosts": hosts,
+        **({"usable": {"checked": list(b.usable_checked), "unchecked": list(b.usable_unchecked),
+                       "sources": {n: w for n, (u, w) in views.items() if u is not None},
+                       "not_usable": [blocked_doc(x) for x in b.not_usable]}}
+           if b.usable_checked else {}),
         "notes": notes,
     }
 

@@ -1,7 +1,9 @@
 """``hostaudit guest check DOMAIN.xml... --host SNAPSHOT...``: can each guest move to each host?
 
 Guests are libvirt domain XML as ``virsh dumpxml`` writes it (audit.guest.domain reads it, bounded);
-hosts are snapshots (CPU and memory) or saved /proc/cpuinfo files (CPU only). The judgement is
+hosts are snapshots (CPU and memory), saved /proc/cpuinfo files (CPU only), libvirt's guest-CPU
+views (domcapabilities, a QEMU capabilities cache file) or ``virsh capabilities`` (machine types and
+topology, never the CPU), each with ``--caps`` files of the same host after it. The judgement is
 audit.guest.judge's; this module reads inputs and formats the matrix.
 
 Exit codes: 0 every guest can move to every host; 1 some cannot, or hostaudit cannot tell (verdict
@@ -12,9 +14,12 @@ JSON (``--format json``, keys sorted)::
     {"schema_version": 1, "kind": "guest-check",
      "guests": [{"name", "source", "running", "cpu_mode", "model", "arch", "machine",
                  "memory": bytes|null, "hugepages": bool, "pages": [{"size": bytes|null, "nodeset"}]}],
-     "hosts":  [{"name", "source", "input": "snapshot"|"cpuinfo"|"domcapabilities"|"qemu-caps-cache", "arch",
-                 "vendor", "model_name", "memory_facts": bool, "cpu_view": str,
-                 "machines": [machine types and aliases QEMU offers under KVM] | null, "notes": [str]}],
+     "hosts":  [{"name", "source", "input": "snapshot"|"cpuinfo"|"domcapabilities"|"qemu-caps-cache"|"capabilities",
+                 "arch", "vendor", "model_name", "memory_facts": bool, "cpu_view": str,
+                 "machines": [machine types and aliases QEMU offers under KVM, every arch] | null,
+                 "libvirt": [{"kind", "source"}: the libvirt documents read for it, --caps included],
+                 "usable_models_from": "domcapabilities FILE" | "qemu-caps-cache FILE" | null,
+                 "notes": [str]}],
      "from":   {"name", "source", ...} | null,
      "results": [{"guest": guest name, "host": host name, "verdict": "ok"|"not-ok"|"unknown",
                   "reasons": [{"aspect": "arch"|"cpu"|"machine"|"memory", "verdict": ..., "text": str}],
@@ -70,9 +75,17 @@ def check_doc(doms: Sequence[Any], dests: Sequence[Any], source: Any = None) -> 
     hosts = []
     for i, (hname, dest) in enumerate(zip(hnames, dests, strict=True)):
         notes = gj.together_notes(doms, dest, per_host[i]) + dest.view_notes()
-        if dest.cpu.guest is None or not dest.cpu.guest.machines:
-            notes.append("machine types not checked: which ones this host's QEMU offers is not known (give "
-                         "'virsh domcapabilities' output, or a snapshot carrying libvirt's capabilities cache)")
+        if not dest.machine_docs():
+            notes.append("machine types not checked: which ones this host's QEMU offers is not known (add its "
+                         "'virsh capabilities' or 'virsh domcapabilities' output with --caps, or give a snapshot "
+                         "carrying libvirt's capabilities cache)")
+        if dest.usable_view() is None and any(d.expanded for d in doms):
+            notes.append("usable CPU models not checked: QEMU/KVM's own word on them is not known for this host "
+                         "(add its 'virsh domcapabilities' output with --caps, or give a snapshot carrying a "
+                         "current libvirt capabilities cache)")
+        if dest.memory is not None and dest.memory.partial:
+            notes.append(f"memory from {dest.memory.source}: RAM and huge page pools only (not free pages, "
+                         "reservations or hugetlbfs mounts)")
         if dest.memory is None and dest.memory_why:
             notes.append(dest.memory_why)
         hosts.append({**dest.describe(), "name": hname, "notes": notes})
@@ -150,7 +163,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from audit.guest.judge import load_destination
 
     doms = [load_domain(p) for p in args.domains]
-    dests = [load_destination(p) for p in args.hosts]
+    dests = [load_destination(p, caps) for p, caps in args.hosts]
     source = load_input(args.source)[0] if args.source else None
     doc = check_doc(doms, dests, source)
     if args.format == "json":
@@ -162,6 +175,21 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if doc["all_can_move"] else 1
 
 
+class _HostAction(argparse.Action):
+    """--host INPUT starts a destination; each --caps FILE after it adds to that destination."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        hosts = list(getattr(namespace, "hosts", None) or [])
+        if self.dest == "hosts":
+            hosts.append((values, []))
+        elif not hosts:
+            parser.error("--caps belongs to the --host before it: give --host first")
+        else:
+            hosts[-1][1].append(values)
+        namespace.hosts = hosts
+
+
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("guest", help="libvirt guests against destination hosts")
     sub = p.add_subparsers(dest="guest_command", parser_class=type(p), required=True)
@@ -169,9 +197,16 @@ def register(subparsers: Any) -> None:
                        description="Exit 0 when every guest can move to every host, 1 when one cannot or "
                                    "hostaudit cannot tell, 2 on bad input.")
     c.add_argument("domains", metavar="DOMAIN_FILE", nargs="+", help="virsh dumpxml output, one domain a file")
-    c.add_argument("--host", dest="hosts", metavar="INPUT", action="append", required=True,
+    c.add_argument("--host", dest="hosts", metavar="INPUT", action=_HostAction, required=True,
                    help="a destination: a snapshot (hostaudit collect), 'virsh domcapabilities' output (the "
-                        "guest-CPU view and machine type), or a saved /proc/cpuinfo (CPU only); repeat for several")
+                        "guest-CPU view and machine type), a libvirt QEMU capabilities cache file, 'virsh "
+                        "capabilities' output (machine types and topology only: its CPU is the physical one), "
+                        "or a saved /proc/cpuinfo (CPU only); repeat for several")
+    c.add_argument("--caps", dest="caps", metavar="FILE", action=_HostAction,
+                   help="more of the --host before it, from libvirt on that host: 'virsh capabilities' (machine "
+                        "types of every guest arch; RAM and huge page pools when nothing better is known), 'virsh "
+                        "domcapabilities' or a QEMU capabilities cache file (the CPU view, preferred to "
+                        "/proc/cpuinfo; usable CPU models); repeatable")
     c.add_argument("--from", dest="source", metavar="INPUT",
                    help="the host the guests run on now (snapshot, /proc/cpuinfo or 'local'); guests in "
                         "host-passthrough mode are judged against it")

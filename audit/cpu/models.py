@@ -132,6 +132,12 @@ class Comparison(Record):
     cross_vendor: bool = False  # A and B are of different vendors: no live migration at all
     vendors: tuple[str | None, str | None] = (None, None)
     assumed: tuple[str, ...] = ()  # counted present, not known to be given by KVM on every host
+    not_usable: tuple[Blocked, ...] = ()  # newer models both hosts' features allow, passed over
+    #: A's own newest model (what a host-model guest on A is expanded to, near enough) when B's
+    #: QEMU/KVM reports it not usable
+    a_model_on_b: Blocked | None = None
+    usable_checked: tuple[str, ...] = ()  # 'A', 'B': whose usable models were known
+    usable_unchecked: tuple[str, ...] = ()
 
 
 class HostBaseline(Record):
@@ -139,6 +145,39 @@ class HostBaseline(Record):
     model: Model | None  # the newest model this host alone would get
     lost: tuple[str, ...]  # features a guest loses on this host against -cpu host, sorted
     unknown: tuple[str, ...] = ()  # flags no table knows: left out of the pool's features
+
+
+class ModelUsability(Record):
+    """QEMU/KVM's own word on which named CPU models one host can run (``virsh domcapabilities``
+    custom models with usable='yes|no', the capabilities cache's <cpu type='kvm' usable=…>)."""
+
+    source: str  # 'domcapabilities web2.xml', named in every verdict
+    usable: frozenset[str]
+    unknown: frozenset[str] = frozenset()  # listed with usable='unknown'
+    blockers: Mapping[str, tuple[str, ...]] = MappingProxyType({})  # model -> features it lacks there
+
+    def verdict(self, model: str) -> bool | None:
+        """True/False; False also for a model QEMU there does not list; None: QEMU did not say."""
+        if model in self.unknown:
+            return None
+        return model in self.usable
+
+
+class Blocked(Record):
+    """A named model the flags allow that QEMU/KVM reports not usable on a host."""
+
+    model: str
+    host: str
+    source: str  # the ModelUsability's source
+    blockers: tuple[str, ...]  # as that source names them; empty when it does not say
+
+    def why(self) -> str:
+        """'blockers: erms, invpcid; virsh domcapabilities b.xml'"""
+        what = f"blockers: {', '.join(self.blockers)}" if self.blockers else "no blockers given"
+        return f"{what}; {self.source}"
+
+    def text(self) -> str:
+        return f"{self.model} is not usable on {self.host} ({self.why()})"
 
 
 class Baseline(Record):
@@ -151,6 +190,10 @@ class Baseline(Record):
     assumed: tuple[str, ...] = ()  # counted as shared, but not known to be given by KVM on every
     #                                host: left out of extra_features (and so of the renderers)
     notes: tuple[str, ...] = ()  # why something is assumed
+    #: newer models the shared features allow that QEMU/KVM reports not usable on some host
+    not_usable: tuple[Blocked, ...] = ()
+    usable_checked: tuple[str, ...] = ()  # hosts whose usable models were known (None: not asked)
+    usable_unchecked: tuple[str, ...] = ()
 
 
 # ------------------------------------------------------------------------------------------
@@ -439,11 +482,22 @@ def newest_model(flags: Iterable[str], vendor: str | None = None,
     return _best(guest_visible(flags, table), vendor, table)
 
 
-def _best(gv: frozenset[str], vendor: str | None, table: ModelTable) -> Model | None:
+def _best(gv: frozenset[str], vendor: str | None, table: ModelTable,
+          usability: Mapping[str, ModelUsability] | None = None,
+          blocked: list[Blocked] | None = None) -> Model | None:
+    """The newest 64-bit model the features allow and, where ``usability`` is given (host name ->
+    what QEMU/KVM says there), that no host reports not usable; the models passed over for that
+    are added to ``blocked``."""
     for line in _lines(vendor):
         for m in table.ranked(line):
-            if m.bits == 64 and m.features <= gv:
+            if m.bits != 64 or not m.features <= gv:
+                continue
+            refused = [Blocked(m.name, host, u.source, tuple(u.blockers.get(m.name, ())))
+                       for host, u in (usability or {}).items() if u.verdict(m.name) is False]
+            if not refused:
                 return m
+            if blocked is not None:
+                blocked += refused
     return None
 
 
@@ -451,7 +505,8 @@ def _best(gv: frozenset[str], vendor: str | None, table: ModelTable) -> Model | 
 # Pools
 # ------------------------------------------------------------------------------------------
 def baseline(hosts: Mapping[str, Iterable[str]], *, vendors: Mapping[str, str | None] | None = None,
-             kernels: Mapping[str, str | None] | None = None, table: ModelTable | None = None) -> Baseline:
+             kernels: Mapping[str, str | None] | None = None, table: ModelTable | None = None,
+             usability: Mapping[str, ModelUsability | None] | None = None) -> Baseline:
     """The CPU every host in the pool can give a guest: shared features, model, what each loses.
 
     vendors: host name -> 'intel' | 'amd' | 'hygon' (e.g. vendor_of(cpu.vendor)); guessed from
@@ -461,6 +516,9 @@ def baseline(hosts: Mapping[str, Iterable[str]], *, vendors: Mapping[str, str | 
     is added to the CPU definition only when KVM is known to give it on every host; otherwise it
     is listed in 'assumed' and the notes say why.
     Flags no table knows are left out of the shared features and listed per host ('unknown').
+    usability: host name -> what QEMU/KVM there says of named models (None: not known). The pool's
+    model, and each host's own, is then the newest that no host reports not usable; the newer ones
+    passed over are in 'not_usable', and which hosts could be asked in 'usable_checked'.
     """
     table = table or load_table()
     if not hosts:
@@ -476,7 +534,9 @@ def baseline(hosts: Mapping[str, Iterable[str]], *, vendors: Mapping[str, str | 
     shared = frozenset.intersection(*gvs.values())
     known = {v for v in host_vendor.values() if v}
     pool_vendor = known.pop() if len(known) == 1 else None
-    model = _best(shared, pool_vendor, table)
+    views = {h: u for h, u in (usability or {}).items() if u is not None and h in per_host}
+    blocked: list[Blocked] = []
+    model = _best(shared, pool_vendor, table, views, blocked)
     extra = tuple(sorted(shared - model.features)) if model else tuple(sorted(shared))
 
     assumed: list[str] = []
@@ -500,7 +560,8 @@ def baseline(hosts: Mapping[str, Iterable[str]], *, vendors: Mapping[str, str | 
         level=_level_of(shared, table),
         vendor=pool_vendor,
         hosts=tuple(
-            HostBaseline(name=name, model=_best(gvs[name], host_vendor[name], table),
+            HostBaseline(name=name, model=_best(gvs[name], host_vendor[name], table,
+                                                {name: views[name]} if name in views else None),
                          lost=tuple(sorted(gvs[name] - shared)),
                          unknown=tuple(sorted(unknown_flags(per_host[name], table))))
             for name in per_host
@@ -508,6 +569,9 @@ def baseline(hosts: Mapping[str, Iterable[str]], *, vendors: Mapping[str, str | 
         extra_features=extra,
         assumed=tuple(assumed),
         notes=tuple(notes),
+        not_usable=tuple(blocked),
+        usable_checked=tuple(h for h in per_host if h in views) if usability is not None else (),
+        usable_unchecked=tuple(h for h in per_host if h not in views) if usability is not None else (),
     )
 
 
@@ -534,12 +598,15 @@ def _assumed_note(feature: str, rule: Mapping, given: Mapping[str, bool | None],
 
 def compare(a_flags: Iterable[str], b_flags: Iterable[str], *, a_vendor: str | None = None,
             b_vendor: str | None = None, a_kernel: str | None = None, b_kernel: str | None = None,
-            table: ModelTable | None = None) -> Comparison:
+            table: ModelTable | None = None, a_usable: ModelUsability | None = None,
+            b_usable: ModelUsability | None = None, usable_asked: bool = False) -> Comparison:
     """Can a guest started on host A move to host B? (superset: yes; identical: both ways).
 
     Different vendors: incompatible, whatever the features (live migration across vendors is not
     supported), and no model is recommended. Flags no table knows are not compared: listed in
     unknown_a/unknown_b; when A shows one B lacks, a verdict that would be safe is 'undecided'.
+    a_usable/b_usable: what QEMU/KVM on each host says of named models (see ``baseline``);
+    usable_asked: fill usable_checked/unchecked even when neither is known.
     """
     table = table or load_table()
     a_list, b_list = list(a_flags), list(b_flags)
@@ -559,8 +626,14 @@ def compare(a_flags: Iterable[str], b_flags: Iterable[str], *, a_vendor: str | N
         verdict = Verdict.INCOMPATIBLE
     elif verdict is not Verdict.INCOMPATIBLE and ua - ub:
         verdict = Verdict.UNDECIDED
+    asked = usable_asked or a_usable is not None or b_usable is not None
     pool = baseline({"A": a_list, "B": b_list}, vendors={"A": va, "B": vb},
-                    kernels={"A": a_kernel, "B": b_kernel}, table=table)
+                    kernels={"A": a_kernel, "B": b_kernel}, table=table,
+                    usability={"A": a_usable, "B": b_usable} if asked else None)
+    own = pool.hosts[0].model
+    a_on_b = None
+    if own is not None and b_usable is not None and b_usable.verdict(own.name) is False and not cross:
+        a_on_b = Blocked(own.name, "B", b_usable.source, tuple(b_usable.blockers.get(own.name, ())))
 
     notes: list[str] = []
     if cross:
@@ -593,6 +666,10 @@ def compare(a_flags: Iterable[str], b_flags: Iterable[str], *, a_vendor: str | N
         cross_vendor=cross,
         vendors=(va, vb),
         assumed=() if cross else pool.assumed,
+        not_usable=() if cross else pool.not_usable,
+        a_model_on_b=a_on_b,
+        usable_checked=pool.usable_checked,
+        usable_unchecked=pool.usable_unchecked,
     )
 
 

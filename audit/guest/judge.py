@@ -48,7 +48,7 @@ class Reason(Record):
 class Pool(Record):
     size: int
     nr: int
-    free: int  # free minus reserved: what a new guest can take
+    free: int | None  # free minus reserved: what a new guest can take; None: not known (virsh capabilities)
 
 
 class Memory(Record):
@@ -56,22 +56,58 @@ class Memory(Record):
     pools: dict[int, Pool]
     mounts: dict[int, tuple[str, ...]]  # page size -> hugetlbfs mount points
     mem_total: int | None
+    #: where it came from; 'virsh capabilities' knows pools and RAM, not free pages or mounts
+    source: str = "snapshot"
+
+    @property
+    def partial(self) -> bool:
+        return self.source != "snapshot"
 
 
 class Destination(Record):
     name: str
     source: str
-    kind: str  # 'snapshot' or 'cpuinfo'
+    kind: str  # 'snapshot', 'cpuinfo', 'domcapabilities', 'qemu-caps-cache' or 'capabilities'
     cpu: CpuSource
     memory: Memory | None
     memory_why: str | None = None  # why memory is None
+    #: further libvirt documents of this host (--caps): virsh capabilities (machine types per
+    #: arch, topology), domcapabilities or cache files whose CPU view was not taken
+    extra: tuple[Any, ...] = ()
+    cpu_known: bool = True  # False: only 'virsh capabilities' was given, whose CPU is the physical one
+    unused: tuple[Any, ...] = ()  # a snapshot's stale cache behind a --caps CPU view: machine types only
+
+    @property
+    def libvirt(self) -> tuple[Any, ...]:
+        """Every libvirt capabilities document known for this host (audit.cpu.libvirtcaps.GuestCpu)."""
+        return ((self.cpu.guest,) if self.cpu.guest is not None else ()) + self.extra + self.unused
+
+    def usable_view(self) -> Any:
+        """The document that says which CPU models QEMU/KVM here can run (domcapabilities
+        preferred to the cache); None when none does, or the host's cache is stale."""
+        from audit.cpu import libvirtcaps as lc
+        from audit.cpu.sources import CPUINFO
+
+        docs = [g for g in self.extra if g.lists_models]
+        guest = self.cpu.guest
+        if guest is not None and guest.lists_models and not (self.kind == "snapshot" and self.cpu.view == CPUINFO):
+            docs.insert(0, guest)
+        docs.sort(key=lambda g: g.kind != lc.KIND_DOMCAPS)
+        return docs[0] if docs else None
+
+    def machine_docs(self) -> list[Any]:
+        return [g for g in self.libvirt if g.machines or g.guests]
 
     def describe(self) -> dict[str, Any]:
-        guest = self.cpu.guest
+        machines = sorted({m for g in self.machine_docs() for m in (g.machines if not g.guests else
+                                                                      (m for x in g.guests for m in x.machines))})
+        usable = self.usable_view()
         return {"name": self.name, "source": self.source, "input": self.kind, "arch": self.cpu.arch,
                 "vendor": self.cpu.vendor, "model_name": self.cpu.cpu.model_name,
                 "memory_facts": self.memory is not None, "cpu_view": self.cpu.view,
-                "machines": list(guest.machines) if guest is not None and guest.machines else None}
+                "machines": machines or None,
+                "libvirt": [{"kind": g.kind, "source": g.source} for g in self.libvirt],
+                "usable_models_from": f"{usable.kind} {usable.source}" if usable is not None else None}
 
     def view_notes(self) -> list[str]:
         """Which CPU source the judgement used (a guest-CPU view is preferred), and why."""
@@ -115,14 +151,31 @@ def memory_facts(host: Any) -> Memory:
     return Memory(info.hugepagesize, pools, {k: tuple(v) for k, v in mounts.items()}, info.mem_total)
 
 
-def load_destination(path: str) -> Destination:
-    """A destination from a snapshot (CPU and memory) or a saved /proc/cpuinfo (CPU only)."""
+def load_destination(path: str, caps: Sequence[str] = ()) -> Destination:
+    """A destination from a snapshot (CPU and memory), a saved /proc/cpuinfo (CPU only),
+    ``virsh domcapabilities`` output or a QEMU capabilities cache file (the guest-CPU view), or
+    ``virsh capabilities`` output (machine types and topology only), then each of ``caps`` (--caps:
+    more libvirt documents of the same host) added by ``with_caps``."""
+    dest = _load_one(path)
+    for c in caps:
+        dest = with_caps(dest, c)
+    return dest
+
+
+_CAPS_ONLY_VIEW = ("none: 'virsh capabilities' describes the physical CPU, not what KVM gives a guest "
+                   "(add 'virsh domcapabilities' output with --caps)")
+
+
+def _load_one(path: str) -> Destination:
+    from audit.cpu import libvirtcaps as lc
     from audit.cpu.libvirtcaps import looks_like_xml
     from audit.cpu.sources import load_file
     from audit.errors import UsageError
     from audit.host.snapshot import host_from_snapshot, looks_like_snapshot, parse_snapshot, read_input
 
     blob = read_input(path, what="host")
+    if looks_like_xml(blob) and lc.root_kind(blob) == lc.KIND_CAPS:
+        return _capabilities_only(lc.parse_caps(blob, path), path)
     if looks_like_xml(blob):
         del blob
         cpu = load_file(path)  # domcapabilities or a capabilities cache: the guest-CPU view
@@ -145,6 +198,80 @@ def load_destination(path: str) -> Destination:
     except (FactUnavailable, FactError) as exc:
         mem, why = None, f"memory facts unavailable: {exc}"
     return Destination(cpu.name, path, "snapshot", cpu, mem, why)
+
+
+def _capabilities_only(caps: Any, path: str) -> Destination:
+    """'virsh capabilities' as the host itself: machine types and topology; the CPU is not judged."""
+    import os
+
+    from audit.cpu import libvirtcaps as lc
+    from audit.parsers.cpuinfo import CpuInfo
+
+    cpu = CpuInfo(vendor=None, model_name="not known (virsh capabilities)", family=None, model=None,
+                  flags=frozenset(), processors=0, arch=lc.ARCH.get(caps.arch or ""))
+    src = CpuSource(name=os.path.basename(path), source=path, kind=lc.KIND_CAPS, cpu=cpu, view=_CAPS_ONLY_VIEW)
+    mem = memory_from_topology(caps)
+    why = None if mem is not None else "virsh capabilities without NUMA topology says nothing about memory"
+    return Destination(src.name, path, lc.KIND_CAPS, src, mem, why, extra=(caps,), cpu_known=False)
+
+
+def memory_from_topology(caps: Any) -> Memory | None:
+    """RAM and huge page pools from 'virsh capabilities' <topology> (summed over NUMA cells); free
+    pages, reservations, the default size and hugetlbfs mounts are not in it."""
+    if not caps.topology:
+        return None
+    pools: dict[int, int] = {}
+    for cell in caps.topology:
+        for size, count in cell.pages:
+            if size > 4096:  # the base page size is listed too: not a huge page pool
+                pools[size] = pools.get(size, 0) + count
+    total = sum(c.memory for c in caps.topology if c.memory) or None
+    return Memory(None, {k: Pool(k, n, None) for k, n in pools.items()}, {}, total,
+                  source=f"virsh capabilities {caps.source}")
+
+
+def with_caps(dest: Destination, path: str) -> Destination:
+    """``dest`` with one more libvirt document of the same host (--caps). 'virsh capabilities'
+    adds machine types per guest arch and, where nothing better is known, RAM and huge page
+    pools; domcapabilities or a cache file with a CPU becomes the CPU view, in preference to
+    /proc/cpuinfo and to the CPU view the host input gave."""
+    from audit.cpu import libvirtcaps as lc
+    from audit.cpu.sources import CPUINFO, from_caps
+    from audit.errors import UsageError
+    from audit.host.snapshot import read_input
+
+    blob = read_input(path, what="--caps")
+    if not lc.looks_like_xml(blob) or lc.root_kind(blob) is None:
+        raise UsageError(f"--caps {path}: not 'virsh capabilities', 'virsh domcapabilities' or a libvirt QEMU "
+                         "capabilities cache file")
+    caps = lc.parse_caps(blob, path)
+    del blob
+    arch = lc.ARCH.get(caps.arch or "")
+    if arch and dest.cpu.arch and arch != dest.cpu.arch and caps.kind != lc.KIND_CAPS:
+        raise UsageError(f"--caps {path}: describes {caps.arch} guests; {dest.source} is a {dest.cpu.arch} host")
+    if caps.kind == lc.KIND_CAPS:
+        mem, why = dest.memory, dest.memory_why
+        if mem is None:
+            mem = memory_from_topology(caps)
+            why = why if mem is None else None
+        return dest._replace(extra=(*dest.extra, caps), memory=mem, memory_why=why)
+    if not caps.has_cpu_view:
+        return dest._replace(extra=(*dest.extra, caps))
+    cpu = from_caps(caps, path)
+    if dest.cpu_known and dest.cpu.vendor and cpu.vendor and dest.cpu.vendor != cpu.vendor:
+        raise UsageError(f"--caps {path}: a {cpu.vendor} CPU; {dest.source} has a {dest.cpu.vendor} one: "
+                         "not the same host")
+    old = dest.cpu
+    note = (f"CPU from {caps.kind} {path} (--caps), in preference to {old.view} of {dest.source}"
+            if dest.cpu_known else f"CPU from {caps.kind} {path} (--caps); {dest.source} gives machine types "
+                                   "and topology only")
+    extra, unused = dest.extra, dest.unused
+    if old.guest is not None and dest.kind == "snapshot" and old.view == CPUINFO:
+        unused = (*unused, old.guest)  # stale, or without a KVM host CPU: its models are not QEMU's word now
+    elif old.guest is not None:
+        extra = (*extra, old.guest)
+    cpu = cpu._replace(name=dest.name, kernel_release=old.kernel_release, notes=(*cpu.notes, note))
+    return dest._replace(cpu=cpu, extra=extra, unused=unused, cpu_known=True)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -233,6 +360,12 @@ def judge_cpu(dom: Domain, dest: Destination,
     mode = dom.cpu_mode
     if arch not in ("x86", None) and mode not in ("host-passthrough", "maximum", None):
         reasons.append(Reason("cpu", Verdict.UNKNOWN, f"CPU mode {mode} is compared on x86 hosts only"))
+        return reasons, found
+    plain = mode is None or (mode == "host-model" and dom.model is None)
+    if not dest.cpu_known and not (plain and all(f.policy == "disable" for f in dom.features)):
+        reasons.append(Reason("cpu", Verdict.UNKNOWN, (
+            "CPU not checked: of this host only 'virsh capabilities' is known, whose <host><cpu> is the "
+            "physical CPU, not what KVM gives a guest; add its 'virsh domcapabilities' output with --caps")))
         return reasons, found
     supply = _Supply(dest.cpu)
     disabled = {f.name for f in dom.features if f.policy == "disable"}
@@ -396,10 +529,17 @@ def _pool_reason(dom: Domain, mem: Memory, size: int, need: int) -> Reason:
                                                 f"(its sizes: {sizes})")
     if pool.nr == 0:
         return Reason("memory", Verdict.NOT_OK, f"{label} huge pages: the pool is empty (nr_hugepages 0)")
+    count = -(-need // size)
+    if mem.partial or pool.free is None:
+        if count > pool.nr:
+            return Reason("memory", Verdict.NOT_OK, f"{label} huge pages: the guest needs {count} "
+                                                    f"({size_text(need)}), the pool has {pool.nr} ({mem.source})")
+        return Reason("memory", Verdict.UNKNOWN, (
+            f"{label} huge pages: the guest needs {count} of the pool's {pool.nr}; how many are free, and the "
+            f"hugetlbfs mounts, are not known from {mem.source} (give a snapshot: hostaudit collect)"))
     if not dom.memfd and not mem.mounts.get(size):
         return Reason("memory", Verdict.NOT_OK, f"{label} huge pages: no hugetlbfs mount of that page size "
                                                 "(libvirt's QEMU driver backs guest memory with files there)")
-    count = -(-need // size)
     if count > pool.free:
         return Reason("memory", Verdict.NOT_OK, f"{label} huge pages: the guest needs {count} "
                                                 f"({size_text(need)}), {pool.free} are free of {pool.nr}")
@@ -413,33 +553,67 @@ def _pool_reason(dom: Domain, mem: Memory, size: int, need: int) -> Reason:
 # ------------------------------------------------------------------------------------------------
 def judge_machine(dom: Domain, dest: Destination) -> list[Reason]:
     """The guest's <os><type machine=…> against the machine types the destination's QEMU offers
-    under KVM, when libvirt said which (domcapabilities, the capabilities cache); nothing when it
-    did not (the host notes say so)."""
-    guest = dest.cpu.guest
-    if dom.machine is None or guest is None or not guest.machines:
+    under KVM for the guest's arch, where libvirt said which (virsh capabilities, the capabilities
+    cache, domcapabilities of that machine); nothing when it did not (the host notes say so)."""
+    docs = dest.machine_docs()
+    if dom.machine is None or not docs:
         return []
-    offered = guest.offers_machine(dom.machine)
-    where = f"({guest.kind} {guest.source})"
-    if offered:
-        return [Reason("machine", Verdict.OK, f"machine type {dom.machine}: this host's QEMU offers it {where}")]
-    if offered is None:
-        return [Reason("machine", Verdict.UNKNOWN, (
-            f"machine type {dom.machine}: not known; {guest.source} describes machine {', '.join(guest.machines)} "
-            "only (virsh domcapabilities --machine NAME, or the capabilities cache, lists the others)"))]
-    return [Reason("machine", Verdict.NOT_OK, (
-        f"machine type {dom.machine}: this host's QEMU does not offer it under KVM {where}; libvirt refuses to "
-        "start or migrate the guest there"))]
+    answers = [(g, g.offers_machine(dom.machine, dom.arch)) for g in docs]
+    yes = next((g for g, a in answers if a is True), None)
+    if yes is not None:
+        return [Reason("machine", Verdict.OK, f"machine type {dom.machine}: this host's QEMU offers it "
+                                              f"({yes.kind} {yes.source})")]
+    no = next((g for g, a in answers if a is False), None)
+    if no is not None:
+        arch = f" for {dom.arch} guests" if dom.arch and no.guests else ""
+        return [Reason("machine", Verdict.NOT_OK, (
+            f"machine type {dom.machine}: this host's QEMU does not offer it under KVM{arch} ({no.kind} "
+            f"{no.source}); libvirt refuses to start or migrate the guest there"))]
+    described = ", ".join(sorted({m for g in docs for m in g.machines})) or "others"
+    return [Reason("machine", Verdict.UNKNOWN, (
+        f"machine type {dom.machine}: not known; {', '.join(g.source for g in docs)} describes machine "
+        f"{described} only (virsh domcapabilities --machine NAME, virsh capabilities, or the capabilities "
+        "cache lists the others)"))]
 
 
 def judge_model_usable(dom: Domain, dest: Destination) -> list[Reason]:
-    """QEMU's own answer on a custom model, where the destination's libvirt listed it."""
-    guest = dest.cpu.guest
-    if guest is None or dom.model is None or dom.cpu_mode != "custom":
+    """QEMU/KVM's own word on the guest's named CPU model, where the destination's libvirt said
+    which models it can run (domcapabilities, the capabilities cache). A model reported not usable
+    is still fine when the guest disables every blocker libvirt named."""
+    if dom.model is None or not dom.expanded:
         return []
-    if dom.model in guest.unusable:
-        return [Reason("cpu", Verdict.NOT_OK, f"CPU model {dom.model}: this host's QEMU/KVM reports it not usable "
-                                              f"({guest.kind} {guest.source})")]
-    return []
+    view = dest.usable_view()
+    if view is None:
+        return []
+    where = f"{view.kind} {view.source}"
+    usable = view.model_usable(dom.model)
+    if usable:
+        return [Reason("cpu", Verdict.OK, f"CPU model {dom.model}: QEMU/KVM here reports it usable ({where})")]
+    if usable is None:
+        return [Reason("cpu", Verdict.UNKNOWN, f"CPU model {dom.model}: QEMU did not say whether it is usable "
+                                               f"here ({where})")]
+    if dom.model not in view.unusable:
+        if dom.fallback == "allow":
+            return [Reason("cpu", Verdict.UNKNOWN, (
+                f"CPU model {dom.model}: this host's QEMU does not offer it ({where}); with fallback='allow' "
+                "libvirt picks a model it offers, which the guest then sees"))]
+        return [Reason("cpu", Verdict.NOT_OK, f"CPU model {dom.model}: this host's QEMU does not offer it "
+                                              f"({where})")]
+    blockers = view.blockers_of(dom.model)
+    if blockers:
+        from audit.cpu import models as cm
+
+        table = cm.load_table()
+        off = cm.normalise([f.name for f in dom.features if f.policy in ("disable", "forbid")], table)
+        left = [b for b in blockers if not cm.normalise([b], table) <= off or not cm.normalise([b], table)]
+        if not left:
+            return [Reason("cpu", Verdict.OK, (
+                f"CPU model {dom.model}: not usable here as QEMU defines it (blockers: {', '.join(blockers)}), "
+                f"but the guest disables every blocker ({where})"))]
+        return [Reason("cpu", Verdict.NOT_OK, (
+            f"CPU model {dom.model}: QEMU/KVM here reports it not usable; blockers: {', '.join(left)} ({where})"))]
+    return [Reason("cpu", Verdict.NOT_OK, f"CPU model {dom.model}: this host's QEMU/KVM reports it not usable "
+                                          f"({where})")]
 
 
 def judge(dom: Domain, dest: Destination, source: CpuSource | None = None) -> Judgement:
@@ -469,7 +643,7 @@ def together_notes(doms: Sequence[Domain], dest: Destination, results: Sequence[
     notes = []
     for size, counts in sorted(total.items()):
         pool = dest.memory.pools.get(size)
-        if pool is not None and len(counts) > 1 and sum(counts) > pool.free:
+        if pool is not None and pool.free is not None and len(counts) > 1 and sum(counts) > pool.free:
             notes.append(f"the {len(counts)} guests that fit here one by one need {sum(counts)} huge pages of "
                          f"{size_text(size)} together; {pool.free} are free")
     return notes
