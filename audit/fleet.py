@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import gc
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -290,6 +291,9 @@ def _worker_main(conn: Any, job: FleetJob) -> None:
         os.dup2(2, 1)  # a plugin that prints must not write into the fleet's stdout
     parent = os.getppid()
     auditor = _Auditor(job)
+    # What the worker keeps for its life (the plugins it loaded) is never walked by the collector
+    # again: only what each host's audit makes is.
+    gc.freeze()
     lock = threading.Lock()
 
     def send_and_end(outcome: HostOutcome) -> None:  # the watchdog's end: the stuck check cannot be stopped

@@ -134,6 +134,15 @@ def _ancestors(path: str) -> Iterable[str]:
 _IMPLICIT_DIR = Entry(type="dir")
 
 
+def _fresh(exc: FactUnavailable | FactError) -> FactUnavailable | FactError:
+    """A copy of a kept FactUnavailable or FactError, to raise."""
+    if type(exc) is FactUnavailable:
+        return FactUnavailable(str(exc), source=exc.source)
+    if type(exc) is FactError:
+        return FactError(exc.source or "", exc.problem, line=exc.line)
+    return exc
+
+
 class SnapshotFS:
     """A FileSource over a loaded snapshot that answers like RootFS did on the captured host.
 
@@ -177,15 +186,19 @@ class SnapshotFS:
             try:
                 done = self._resolve(path, follow_last=follow_last)
             except (FactUnavailable, FactError) as exc:
-                done = exc
+                done = exc.with_traceback(None)
             self._resolved[key] = done
         if isinstance(done, tuple):
             return done
-        raise done.with_traceback(None)
+        # A new exception each time: raising the kept one would tie it, through its traceback's
+        # frames, to this object, a reference cycle per path that only the garbage collector frees.
+        raise _fresh(done)
 
     def _resolve(self, path: str, *, follow_last: bool) -> tuple[str, Entry]:
-        e = self.snap.entries.get(path)
-        if e is not None and _GOOD_PATH.match(path) and path != "/":
+        entries = self.snap.entries
+        e = entries.get(path)
+        good = path != "/" and _GOOD_PATH.match(path) is not None
+        if e is not None and good:
             # A path the snapshot holds as it is: every directory above an entry is a directory (the
             # loader refuses an entry under anything else), so the walk would reach it directly.
             if e.type == "absent":
@@ -194,6 +207,31 @@ class SnapshotFS:
                 raise FactError(path, e.error or "cannot be looked at")
             if e.type != "link" or not follow_last:
                 return path, e
+        elif good:
+            # A directory the snapshot has entries under without holding it: reached directly too.
+            if path in self.snap.implicit_dirs:
+                return path, _IMPLICIT_DIR
+            # A path the snapshot does not hold: the walk reaches the deepest directory above it that
+            # the snapshot holds or has entries under (all above that are directories, as above)
+            # and stops at the next name when nothing is there.
+            below = path
+            while True:
+                parent = below.rsplit("/", 1)[0] or "/"
+                if parent == "/" or parent in self.snap.implicit_dirs:
+                    break
+                pe = entries.get(parent)
+                if pe is not None and pe.type != "absent":
+                    if pe.type != "dir":
+                        return self._walk(path, follow_last=follow_last)  # a link, a file: walked
+                    break
+                below = parent
+            be = entries.get(below)
+            if be is None or be.type == "absent":
+                raise self._missing(parent, below.rsplit("/", 1)[1], path)
+        return self._walk(path, follow_last=follow_last)
+
+    def _walk(self, path: str, *, follow_last: bool) -> tuple[str, Entry]:
+        """The walk component by component, which the shortcuts above give the answer of."""
         shown = normalize(path)
 
         def step(parent: str, name: str, more: bool) -> str | None:
@@ -211,8 +249,11 @@ class SnapshotFS:
         return final, self._lookup(final) or _IMPLICIT_DIR
 
     def read_bytes(self, path: str, *, limit: int = MAX_READ) -> bytes:
-        shown = normalize(path)
         _, e = self.resolve(path)
+        data = e.data
+        if e.type == "file" and data is not None and e.error is None and len(data) <= limit:
+            return data  # the common case; what follows says why not
+        shown = normalize(path)
         if e.type == "socket":
             raise FactError(shown, "cannot open: No such device or address")
         if e.type != "file":
@@ -229,8 +270,10 @@ class SnapshotFS:
         return e.data
 
     def listdir(self, path: str) -> list[str]:
-        shown = normalize(path)
         _, e = self.resolve(path)
+        if e.type == "dir" and e.error is None and e.names is not None:
+            return sorted(e.names)
+        shown = normalize(path)
         if e.type != "dir":
             raise FactError(shown, "is not a directory")
         if e.error is not None:
