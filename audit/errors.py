@@ -38,6 +38,16 @@ class FactError(HostauditError):
         self.problem = problem
 
 
+def fresh(exc: BaseException) -> BaseException:
+    """``exc`` again as a new object with the same arguments and attributes, to raise a kept
+    exception once more: raising the kept one would attach the raiser's frames to it and so, through
+    them, whatever keeps it (a host's fact cache: a reference cycle per raise, freed only by the
+    garbage collector, some thousand objects per host in a fleet)."""
+    new = type(exc).__new__(type(exc), *exc.args)
+    new.__dict__.update(exc.__dict__)
+    return new
+
+
 class ParseError(ValueError):
     """Raised by pure parsers (they know no file name); the host layer adds the source."""
 

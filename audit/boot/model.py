@@ -3,6 +3,7 @@ the regeneration inputs beside it, and the parameter names the resolver watches.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from audit.boot.params import judge_name, load_table, series_of
@@ -125,12 +126,18 @@ def effective_params(cfg: BootConfig) -> list[Param] | None:
     return list(cfg.params)
 
 
+@functools.cache
+def _glued_any() -> re.Pattern[str]:
+    """A watched name glued on (some letter or digit before ``name=``): any of them, in one search."""
+    return re.compile("[0-9A-Za-z](?:" + "|".join(re.escape(n) for n in sorted(WATCHED_PARAMS)) + ")=")
+
+
 def glued_params(params: list[Param] | tuple[Param, ...]) -> list[str]:
     """Tokens glued onto a previous value (tuned #268: ``console=ttyS0,115200n8transparent_hugepage=never``)."""
     out: list[str] = []
     watched = sorted(WATCHED_PARAMS)
     for p in params:
-        if p.value:
+        if p.value and "=" in p.value and _glued_any().search(p.value):  # then which one, as before
             for name in watched:
                 if re.search(rf"[0-9A-Za-z]{re.escape(name)}=", p.value):
                     out.append(

@@ -14,9 +14,10 @@ import enum
 import functools
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from importlib import resources
 from types import MappingProxyType
+from typing import Any
 from xml.sax.saxutils import escape
 
 from audit.errors import UsageError
@@ -525,12 +526,17 @@ def baseline(hosts: Mapping[str, Iterable[str]], *, vendors: Mapping[str, str | 
         raise ValueError("baseline needs at least one host")
     vendors = vendors or {}
     kernels = kernels or {}
-    per_host = {name: (list(flags)) for name, flags in hosts.items()}
-    gvs = {name: guest_visible(flags, table) for name, flags in per_host.items()}
-    host_vendor = {
-        name: vendors.get(name) or vendor_hint(normalise(flags, table))
-        for name, flags in per_host.items()
-    }
+    # A pool of thousands of hosts has a few CPU models: what depends only on a host's flags (and
+    # vendor, kernel) is worked out once per distinct set (issue #12: cpu baseline of 10,000 hosts).
+    keys = {name: flags if isinstance(flags, frozenset) else frozenset(flags) for name, flags in hosts.items()}
+    per_host = {name: list(key) for name, key in keys.items()}
+    by_key: dict[frozenset[str], frozenset[str]] = {}
+    gvs = {name: by_key[key] if key in by_key else by_key.setdefault(key, guest_visible(per_host[name], table))
+           for name, key in keys.items()}
+    hints: dict[frozenset[str], str | None] = {}
+    for key in set(keys.values()):
+        hints[key] = vendor_hint(normalise(key, table))
+    host_vendor = {name: vendors.get(name) or hints[keys[name]] for name in per_host}
     shared = frozenset.intersection(*gvs.values())
     known = {v for v in host_vendor.values() if v}
     pool_vendor = known.pop() if len(known) == 1 else None
@@ -545,9 +551,13 @@ def baseline(hosts: Mapping[str, Iterable[str]], *, vendors: Mapping[str, str | 
     for feature, rule in rules.items():
         if feature not in shared:
             continue
-        given = {name: kvm_provides(feature, vendor=host_vendor[name], kernel=kernels.get(name),
-                                    flags=per_host[name], table=table)
-                 for name in per_host}
+        provides: dict[tuple[str | None, str | None, frozenset[str]], bool | None] = {}
+        given = {}
+        for name in per_host:
+            k = (host_vendor[name], kernels.get(name), keys[name])
+            if k not in provides:
+                provides[k] = kvm_provides(feature, vendor=k[0], kernel=k[1], flags=per_host[name], table=table)
+            given[name] = provides[k]
         if all(v is True for v in given.values()):
             continue
         assumed.append(feature)
@@ -559,13 +569,7 @@ def baseline(hosts: Mapping[str, Iterable[str]], *, vendors: Mapping[str, str | 
         model=model,
         level=_level_of(shared, table),
         vendor=pool_vendor,
-        hosts=tuple(
-            HostBaseline(name=name, model=_best(gvs[name], host_vendor[name], table,
-                                                {name: views[name]} if name in views else None),
-                         lost=tuple(sorted(gvs[name] - shared)),
-                         unknown=tuple(sorted(unknown_flags(per_host[name], table))))
-            for name in per_host
-        ),
+        hosts=tuple(_host_baselines(per_host, keys, gvs, host_vendor, views, shared, table)),
         extra_features=extra,
         assumed=tuple(assumed),
         notes=tuple(notes),
@@ -573,6 +577,26 @@ def baseline(hosts: Mapping[str, Iterable[str]], *, vendors: Mapping[str, str | 
         usable_checked=tuple(h for h in per_host if h in views) if usability is not None else (),
         usable_unchecked=tuple(h for h in per_host if h not in views) if usability is not None else (),
     )
+
+
+def _host_baselines(per_host: Mapping[str, list[str]], keys: Mapping[str, frozenset[str]],
+                    gvs: Mapping[str, frozenset[str]], host_vendor: Mapping[str, str | None],
+                    views: Mapping[str, ModelUsability], shared: frozenset[str],
+                    table: ModelTable) -> Iterator[HostBaseline]:
+    """Each host's own best model, what it loses in the pool, and its unknown flags; worked out once
+    per distinct (flags, vendor) where the host has no usability view of its own."""
+    done: dict[tuple[frozenset[str], str | None], tuple[Any, tuple[str, ...], tuple[str, ...]]] = {}
+    for name in per_host:
+        k = (keys[name], host_vendor[name])
+        if name in views or k not in done:
+            model = _best(gvs[name], host_vendor[name], table, {name: views[name]} if name in views else None)
+            parts = (model, tuple(sorted(gvs[name] - shared)), tuple(sorted(unknown_flags(per_host[name], table))))
+            if name in views:
+                yield HostBaseline(name=name, model=parts[0], lost=parts[1], unknown=parts[2])
+                continue
+            done[k] = parts
+        model, lost, unknown = done[k]
+        yield HostBaseline(name=name, model=model, lost=lost, unknown=unknown)
 
 
 def _assumed_note(feature: str, rule: Mapping, given: Mapping[str, bool | None],

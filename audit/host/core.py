@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from audit.errors import FactError, FactUnavailable
+from audit.errors import FactError, FactUnavailable, fresh
 from audit.host import kernel
 from audit.host.fs import MAX_READ, FileSource, Kind, RootFS, normalize
 from audit.host.kernel import KconfigFact, KernelRelease
@@ -209,12 +209,12 @@ class Host:
             try:
                 hit = (True, fn(self))
             except (FactUnavailable, FactError) as exc:
-                hit = (False, exc)
+                hit = (False, exc.with_traceback(None))
             self._cache[fn] = hit
         ok, value = hit
         if ok:
             return value  # type: ignore[no-any-return]
-        raise value
+        raise fresh(value)  # not the kept one: see audit.errors.fresh
 
     @property
     def has_runtime(self) -> bool:

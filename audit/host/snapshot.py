@@ -53,7 +53,7 @@ import zlib
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from audit.errors import FactError, FactUnavailable, UsageError
+from audit.errors import FactError, FactUnavailable, UsageError, fresh
 from audit.host.core import Host, ParseCache
 from audit.host.fs import MAX_READ, Kind, normalize, walk_inside
 from audit.inputfile import read_user_file
@@ -134,15 +134,6 @@ def _ancestors(path: str) -> Iterable[str]:
 _IMPLICIT_DIR = Entry(type="dir")
 
 
-def _fresh(exc: FactUnavailable | FactError) -> FactUnavailable | FactError:
-    """A copy of a kept FactUnavailable or FactError, to raise."""
-    if type(exc) is FactUnavailable:
-        return FactUnavailable(str(exc), source=exc.source)
-    if type(exc) is FactError:
-        return FactError(exc.source or "", exc.problem, line=exc.line)
-    return exc
-
-
 class SnapshotFS:
     """A FileSource over a loaded snapshot that answers like RootFS did on the captured host.
 
@@ -192,7 +183,7 @@ class SnapshotFS:
             return done
         # A new exception each time: raising the kept one would tie it, through its traceback's
         # frames, to this object, a reference cycle per path that only the garbage collector frees.
-        raise _fresh(done)
+        raise fresh(done)
 
     def _resolve(self, path: str, *, follow_last: bool) -> tuple[str, Entry]:
         entries = self.snap.entries
