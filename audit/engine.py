@@ -7,7 +7,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from audit import __version__
 from audit.errors import FactError, FactUnavailable, HostauditError, UsageError
@@ -389,13 +389,14 @@ def _check_required(gate: Gate, ids: Sequence[str], plugins: Plugins) -> None:
     raise UsageError(f"required check {names} matches no check id ({hint}); see 'hostaudit checks'")
 
 
-def exit_code(report: Report) -> ExitCode:
+def exit_code(report: Report, judged: Sequence[tuple[Result, Any]] | None = None) -> ExitCode:
     """Exit code of a finished audit, judged by the report's own gate (``Report.gate``), exactly as
     every reporter judges it: 1 when a result counts (``Verdict.counts``: a failure at or above
     ``--fail-on``, a warning too with ``--strict``, a required check's failure at any severity, its
     skip or its error);
-    3 when nothing counts but a check errored or no check ran at all; else 0."""
-    verdicts = [j.verdict for _, j in report.judged()]
+    3 when nothing counts but a check errored or no check ran at all; else 0. ``judged``: what
+    ``report.judged()`` gave, where the caller has it already."""
+    verdicts = [j.verdict for _, j in (report.judged() if judged is None else judged)]
     if any(v.counts for v in verdicts):
         return ExitCode.FAILED
     if Verdict.ERROR in verdicts:

@@ -225,8 +225,8 @@ def _broken(task: Task, why: str, started: float) -> HostOutcome:
 
 
 def _outcome(task: Task, report: Report, job: FleetJob, started: float, *, exiting: bool = False) -> HostOutcome:
-    code = int(exit_code(report))
     judged = report.judged()
+    code = int(exit_code(report, judged))
     payload: Mapping[str, Any] = {}
     if job.handler is not None:
         try:
