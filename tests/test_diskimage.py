@@ -346,3 +346,82 @@ def test_an_ebr_chain_that_loops_ends(tmp_path):
         assert [p.number for p in partitions(fd, len(disk))] == [5, 6]
     finally:
         os.close(fd)
+
+
+# ------------------------------------------------------------------------------------------------ backend choice
+def _disk_with(tmp_path, magic_at: int, magic: bytes, kind: int = 0x83) -> Path:
+    """A raw disk whose one MBR partition (at 1 MiB) starts with ``magic`` at ``magic_at``."""
+    disk = bytearray(8 * 1024 * 1024)
+    disk[:512] = _mbr([(kind, 2048, 8192)])
+    disk[2048 * 512 + magic_at : 2048 * 512 + magic_at + len(magic)] = magic
+    path = tmp_path / "disk.raw"
+    path.write_bytes(bytes(disk))
+    return path
+
+
+@pytest.fixture
+def guestfs_calls(monkeypatch):
+    """open_guestfs recorded instead of started (no appliance): each call's path and why."""
+    from audit.host import libguestfs
+
+    calls: list[tuple[str, str]] = []
+
+    def fake(path, *, total_cap=0, why=""):
+        calls.append((path, why))
+        return "libguestfs"
+
+    monkeypatch.setattr(libguestfs, "open_guestfs", fake)
+    return calls
+
+
+def test_auto_reads_lvm_through_libguestfs_and_says_why(tmp_path, guestfs_calls):
+    tool("debugfs")
+    disk = _disk_with(tmp_path, 512, b"LABELONE", 0x8E)
+    assert diskimage.open_source(str(disk)) == "libguestfs"
+    assert guestfs_calls == [(str(disk), "no ext2/3/4 root for debugfs (partition 1: lvm)")]
+
+
+def test_a_partition_not_recognised_goes_to_libguestfs_random_bytes_do_not(tmp_path, guestfs_calls):
+    tool("debugfs")
+    disk = _disk_with(tmp_path, 0, b"\x00")
+    assert diskimage.open_source(str(disk)) == "libguestfs"
+    junk = tmp_path / "junk.img"
+    junk.write_bytes(os.urandom(1024 * 1024))
+    with pytest.raises(ImageError, match=r"no partition table and no file system recognised \(libguestfs's "
+                                         r"inspection can look too: --image-backend libguestfs\)"):
+        diskimage.open_source(str(junk))
+    assert len(guestfs_calls) == 1
+
+
+def test_debugfs_backend_names_libguestfs_for_lvm_and_luks_is_said(tmp_path, guestfs_calls):
+    tool("debugfs")
+    disk = _disk_with(tmp_path, 512, b"LABELONE", 0x8E)
+    with pytest.raises(ImageError, match=r"partition 1: lvm \(LVM, XFS and btrfs are read through libguestfs: "
+                                         r"--image-backend auto\)"):
+        diskimage.open_source(str(disk), backend="debugfs")
+    luks = _disk_with(tmp_path, 0, b"LUKS\xba\xbe")
+    with pytest.raises(ImageError, match=r"partition 1: luks \(LUKS: encrypted, not read\)"):
+        diskimage.open_source(str(luks))
+    assert guestfs_calls == []
+
+
+def test_without_debugfs_auto_uses_libguestfs(tmp_path, guestfs_calls, monkeypatch):
+    from audit.host import libguestfs
+
+    def no_debugfs(name):
+        raise ImageError(f"--image needs {name}, which is not installed")
+
+    monkeypatch.setattr(diskimage, "find_tool", no_debugfs)
+    monkeypatch.setattr(libguestfs, "find_guestfish", lambda: "/usr/bin/guestfish")
+    assert diskimage.open_source(str(tmp_path / "any.raw")) == "libguestfs"
+    assert guestfs_calls == [(str(tmp_path / "any.raw"), "debugfs (e2fsprogs) is not installed")]
+    monkeypatch.setattr(libguestfs, "find_guestfish", lambda: None)
+    with pytest.raises(ImageError, match="debugfs, which is not installed"):
+        diskimage.open_source(str(tmp_path / "any.raw"))
+
+
+def test_an_unknown_backend_is_a_usage_error():
+    with pytest.raises(UsageError, match="not one of auto, debugfs, libguestfs"):
+        diskimage.open_source("x.raw", backend="mount")
+    out = hostaudit("run", "--image", "x.raw", "--image-backend", "mount")
+    assert out.returncode == 2 and "invalid choice" in out.stderr

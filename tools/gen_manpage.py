@@ -83,11 +83,23 @@ REQUESTS = frozenset({".TH", ".nh", ".ad", ".SH", ".SS", ".TP", ".B", ".I", ".RS
                       ".nf", ".fi"})
 
 
+def _unbreak_hyphens(lines: list[str]) -> list[str]:
+    """argparse wraps help text at hyphens inside words ("libguestfs\\-" / "tools)"), which the page
+    would show as two words: such a line is joined with the text line after it."""
+    out: list[str] = []
+    for line in lines:
+        if out and re.search(r"\w\\?-$", out[-1]) and not out[-1].startswith(".") and line and not line.startswith("."):
+            out[-1] += line
+        else:
+            out.append(line)
+    return out
+
+
 def _protect(roff: str) -> str:
     """What argparse-manpage leaves unescaped: a text line's leading dot or quote, which roff reads as a
     request and drops with its line, and the synopsis's hyphens (a '-' is a typographic hyphen: an
     option copied from the page must be '\\-')."""
-    lines = roff.split("\n")
+    lines = _unbreak_hyphens(roff.split("\n"))
     for i, line in enumerate(lines):
         if line.startswith("'") or (line.startswith(".") and line.split(" ", 1)[0] not in REQUESTS):
             line = "\\&" + line

@@ -50,7 +50,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
     if args.image:
         from audit.host.diskimage import collect_image_document
 
-        doc = collect_image_document(args.image, patterns, total_cap=args.max_size)
+        doc = collect_image_document(args.image, patterns, total_cap=args.max_size, backend=args.image_backend)
     else:
         doc = collect_document(args.root or "/", patterns, total_cap=args.max_size)
 
@@ -70,7 +70,10 @@ def register(subparsers: Any) -> None:
                         help="capture the tree at DIR (an unbooted image) instead of this host")
     target.add_argument("--image", metavar="FILE",
                         help="capture from the disk image FILE (raw or qcow2) without mounting it: read only, "
-                             "through debugfs (e2fsprogs; qcow2 also needs qemu-img)")
+                             "through debugfs (e2fsprogs; qcow2 also needs qemu-img) or, for a root on LVM, XFS "
+                             "or btrfs, libguestfs (libguestfs-tools)")
+    p.add_argument("--image-backend", choices=("auto", "debugfs", "libguestfs"), default="auto",
+                   help="how --image reads the image: auto (default), debugfs or libguestfs")
     p.add_argument("-o", "--output", metavar="FILE",
                    help="write the snapshot to FILE (atomically); '-' or none: stdout")
     p.add_argument("--script", action="store_true",

@@ -123,9 +123,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     target = p.add_mutually_exclusive_group()
     target.add_argument("--root", metavar="DIR", help="audit the tree at DIR (an unbooted image) instead of this host")
     target.add_argument("--image", metavar="FILE",
-                        help="audit the disk image FILE (raw or qcow2; its ext2/3/4 root file system, found on any "
-                             "partition) without mounting or booting it: read only, through debugfs (e2fsprogs; "
-                             "qcow2 also needs qemu-img, from qemu-utils)")
+                        help="audit the disk image FILE (raw or qcow2) without mounting or booting it: read only, "
+                             "its ext2/3/4 root through debugfs (e2fsprogs; qcow2 also needs qemu-img, from "
+                             "qemu-utils), a root on LVM, XFS or btrfs through libguestfs (libguestfs-tools)")
+    p.add_argument("--image-backend", choices=("auto", "debugfs", "libguestfs"), default="auto",
+                   help="how --image reads the image: auto (default: debugfs when it finds an ext2/3/4 root, "
+                        "else libguestfs), debugfs or libguestfs")
     target.add_argument("--snapshot", metavar="FILE|DIR", action="append",
                         help="audit a snapshot made by 'hostaudit collect' or collect.sh; a directory of them, or "
                              "this option repeated, audits them all in one run (a fleet: a table of hosts, worst "

@@ -75,7 +75,7 @@ def make_host(args: argparse.Namespace) -> Any:
     if getattr(args, "image", None):
         from audit.host.diskimage import image_host
 
-        return image_host(args.image)  # raises ImageError (a UsageError) when it holds no readable root
+        return image_host(args.image, backend=getattr(args, "image_backend", "auto"))  # ImageError: exit 2
     if args.root:
         if not os.path.isdir(args.root):
             raise UsageError(f"--root {args.root}: not a directory")

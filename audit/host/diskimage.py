@@ -7,7 +7,8 @@ is re-rooted inside the image, ``..`` stops at its root), so neither a hostile n
 bytes that are not UTF-8) nor a link to the auditing machine's ``/etc/shadow`` can mislead it.
 Every tool run is bounded (time, output bytes), every read capped, the whole audit's reads capped
 too. A qcow2 image is first converted to raw by ``qemu-img`` (it reads only) into a private file
-that is unlinked at once; LVM, XFS and btrfs need libguestfs, not supported here yet.
+that is unlinked at once. What debugfs cannot read (a root on LVM, XFS, btrfs) goes to libguestfs
+(``audit.host.libguestfs``): ``open_source`` chooses.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from audit.errors import FactError, FactUnavailable, UsageError
-from audit.host.fs import MAX_READ, Kind, _kind_of, walk_inside
+from audit.host.fs import MAX_READ, FileSource, Kind, _kind_of, walk_inside
 from audit.parsers.paths import normalize
 from audit.record import Record
 
@@ -65,6 +66,17 @@ _ENV = {"PATH": ":".join(_SBIN), "LC_ALL": "C", "PAGER": "__none__", "DEBUGFS_PA
 
 class ImageError(UsageError):
     """The image cannot be audited (a missing tool, no Linux root, a corrupt image): exit 2."""
+
+
+class NoExtRoot(ImageError):
+    """debugfs found no Linux root: ``found`` says what each partition holds, ``kinds`` the file
+    systems seen (None: not recognised), ``whole`` that the image has no partition table."""
+
+    def __init__(self, message: str, *, found: str, kinds: frozenset[str | None], whole: bool) -> None:
+        super().__init__(message)
+        self.found = found
+        self.kinds = kinds
+        self.whole = whole
 
 
 def find_tool(name: str) -> str:
@@ -406,13 +418,10 @@ def _needs_recovery(fd: int, offset: int) -> bool:
     return len(data) == 4 and bool(struct.unpack("<I", data)[0] & 0x4)
 
 
-def _qcow2_to_raw(fd: int, shown: str) -> int:
-    """The qcow2 image on ``fd`` as a raw copy: a private, already unlinked file, open read-only.
-
-    qemu-img is told the format (no probing), and an image that would make it read another file
-    (a backing file, an external data file) is refused: that file would be on the auditing machine.
-    """
-    qemu_img = find_tool("qemu-img")
+def _qcow2_check(fd: int, shown: str, qemu_img: str) -> int:
+    """The virtual size of the qcow2 image on ``fd``; ImageError when it is not one, or when it
+    would make qemu read another file (a backing file, an external data file): that file would be
+    on the auditing machine. qemu-img is told the format (no probing)."""
     src = f"/proc/self/fd/{fd}"
     try:
         info = run_tool([qemu_img, "info", "-f", "qcow2", "--output=json", src], cap=1 << 20, pass_fds=(fd,))
@@ -433,6 +442,15 @@ def _qcow2_to_raw(fd: int, shown: str) -> int:
     virtual = meta.get("virtual-size")
     if not isinstance(virtual, int) or virtual <= 0:
         raise ImageError(f"--image {shown}: qemu-img gave no size for it")
+    return virtual
+
+
+def _qcow2_to_raw(fd: int, shown: str) -> int:
+    """The qcow2 image on ``fd`` as a raw copy: a private, already unlinked file, open read-only
+    (an image that reads another file refused, see _qcow2_check)."""
+    qemu_img = find_tool("qemu-img")
+    src = f"/proc/self/fd/{fd}"
+    virtual = _qcow2_check(fd, shown, qemu_img)
     if virtual > CONVERT_CAP:
         raise ImageError(f"--image {shown}: a disk of {virtual} bytes is larger than the {CONVERT_CAP} byte cap "
                          "of the qcow2 conversion")
@@ -451,6 +469,43 @@ def _qcow2_to_raw(fd: int, shown: str) -> int:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _open(path: str, shown: str) -> tuple[int, str]:
+    """``path`` opened read-only, and its format: "raw" or "qcow2". ImageError when it is not a
+    disk image hostaudit reads (not a file or block device, another format)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise ImageError(f"--image {shown}: cannot open: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+            raise ImageError(f"--image {shown}: not a disk image file")
+        os.set_blocking(fd, True)
+        head = _pread(fd, 0, 0x48)
+        if head[:4] == b"QFI\xfb":
+            return fd, "qcow2"
+        for at, magic, fmt in _OTHER_FORMATS:
+            if head[at : at + len(magic)] == magic:
+                raise ImageError(f"--image {shown}: a {fmt} image; convert it first "
+                                 f"(qemu-img convert -O qcow2 {shown} IMAGE.qcow2)")
+        return fd, "raw"
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def image_format(path: str) -> str:
+    """The format of the disk image at ``path``, "raw" or "qcow2", checked as for debugfs (a qcow2
+    that reads another file refused): what libguestfs is told, so that qemu never probes it."""
+    fd, fmt = _open(path, path)
+    try:
+        if fmt == "qcow2":
+            _qcow2_check(fd, path, find_tool("qemu-img"))
+        return fmt
+    finally:
+        os.close(fd)
+
+
 def _has_os_release(fs: DebugfsFS) -> bool:
     try:
         return fs.kind("/etc/os-release", follow=False) is not None or fs.kind("/usr/lib/os-release") == "file"
@@ -463,31 +518,21 @@ def open_image(path: str, *, total_cap: int = TOTAL_READ_CAP) -> DebugfsFS:
     system, the whole image or a partition, that holds an os-release. ImageError when there is none."""
     shown = path
     debugfs = find_tool("debugfs")
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK)
-    except OSError as exc:
-        raise ImageError(f"--image {shown}: cannot open: {exc.strerror}") from None
+    fd, fmt = _open(path, shown)
     opened = [fd]
     try:
-        st = os.fstat(fd)
-        if not (stat.S_ISREG(st.st_mode) or stat.S_ISBLK(st.st_mode)):
-            raise ImageError(f"--image {shown}: not a disk image file")
-        os.set_blocking(fd, True)
-        head = _pread(fd, 0, 0x48)
-        if head[:4] == b"QFI\xfb":
+        if fmt == "qcow2":
             fd = _qcow2_to_raw(fd, shown)
             opened.append(fd)
-            st = os.fstat(fd)
-        else:
-            for at, magic, fmt in _OTHER_FORMATS:
-                if head[at : at + len(magic)] == magic:
-                    raise ImageError(f"--image {shown}: a {fmt} image; convert it first "
-                                     f"(qemu-img convert -O qcow2 {shown} IMAGE.qcow2)")
+        st = os.fstat(fd)
         size = st.st_size if stat.S_ISREG(st.st_mode) else os.lseek(fd, 0, os.SEEK_END)
-        parts = [Part(0, 0, size)] if fs_type(fd, 0) == "ext" else partitions(fd, size)
+        whole = [Part(0, 0, size)]
+        parts = whole if fs_type(fd, 0) == "ext" else partitions(fd, size) or whole
         seen: list[str] = []
+        kinds: set[str | None] = set()
         for part in parts:
             kind = fs_type(fd, part.start)
+            kinds.add(kind)
             where = "the image" if part.number == 0 else f"partition {part.number}"
             seen.append(f"{where}: {kind or 'unknown'}")
             if kind != "ext":
@@ -508,39 +553,88 @@ def open_image(path: str, *, total_cap: int = TOTAL_READ_CAP) -> DebugfsFS:
                 if other != fd:
                     os.close(other)
             return fs
-        found = "; ".join(seen) or "no partition table and no file system recognised"
-        hint = ""
-        if any(k in s for s in seen for k in ("lvm", "xfs", "btrfs", "luks")):
-            hint = " (LVM, XFS, btrfs and LUKS need libguestfs, which --image does not use yet)"
-        raise ImageError(f"--image {shown}: no Linux root found (an ext2/3/4 file system with /etc/os-release "
-                         f"or /usr/lib/os-release): {found}{hint}")
+        found = "; ".join(seen)
+        if parts is whole and kinds == {None}:
+            found = "no partition table and no file system recognised"
+        raise NoExtRoot(f"--image {shown}: no Linux root found (an ext2/3/4 file system with /etc/os-release "
+                        f"or /usr/lib/os-release): {found}", found=found, kinds=frozenset(kinds),
+                        whole=parts is whole)
     except BaseException:
         for other in opened:
             os.close(other)
         raise
 
 
-def close_image(fs: DebugfsFS) -> None:
-    with contextlib.suppress(OSError):
-        os.close(fs.fd)
+def close_image(fs: FileSource) -> None:
+    """Release what ``open_source`` holds: the image's descriptor, or the libguestfs appliance."""
+    if isinstance(fs, DebugfsFS):
+        with contextlib.suppress(OSError):
+            os.close(fs.fd)
+    else:
+        close = getattr(fs, "close", None)
+        if close is not None:
+            close()
 
 
-def image_host(path: str) -> Host:
+#: --image-backend: debugfs where it can read the root, else libguestfs; or one of them.
+BACKENDS = ("auto", "debugfs", "libguestfs")
+#: What debugfs cannot read and libguestfs can (a partition not recognised may be one of them too).
+_GUESTFS_KINDS = frozenset({"lvm", "xfs", "btrfs"})
+
+
+def open_source(path: str, *, backend: str = "auto", total_cap: int = TOTAL_READ_CAP) -> FileSource:
+    """The files of the Linux root of the disk image at ``path``, through ``backend``: with "auto",
+    debugfs (fast, no appliance) when it finds an ext2/3/4 root, else libguestfs when the image
+    holds what only libguestfs reads (LVM, XFS, btrfs, partitions not recognised) or when debugfs
+    is not installed. ImageError when neither can."""
+    if backend not in BACKENDS:
+        raise ImageError(f"--image-backend {backend}: not one of {', '.join(BACKENDS)}")
+    if backend == "libguestfs":
+        from audit.host.libguestfs import open_guestfs
+
+        return open_guestfs(path, total_cap=total_cap)
+    if backend == "auto":
+        try:
+            find_tool("debugfs")
+        except ImageError:
+            from audit.host.libguestfs import find_guestfish, open_guestfs
+
+            if find_guestfish() is None:
+                raise
+            return open_guestfs(path, total_cap=total_cap, why="debugfs (e2fsprogs) is not installed")
+    try:
+        return open_image(path, total_cap=total_cap)
+    except NoExtRoot as exc:
+        guestfs = bool(exc.kinds & _GUESTFS_KINDS) or (not exc.whole and None in exc.kinds)
+        if backend == "auto" and guestfs:
+            from audit.host.libguestfs import open_guestfs
+
+            return open_guestfs(path, total_cap=total_cap, why=f"no ext2/3/4 root for debugfs ({exc.found})")
+        if "luks" in exc.kinds:
+            hint = " (LUKS: encrypted, not read)"
+        elif backend == "debugfs" and guestfs:
+            hint = " (LVM, XFS and btrfs are read through libguestfs: --image-backend auto)"
+        else:
+            hint = " (libguestfs's inspection can look too: --image-backend libguestfs)"
+        raise ImageError(f"{exc}{hint}") from None
+
+
+def image_host(path: str, *, backend: str = "auto") -> Host:
     """A Host over the root file system of the disk image at ``path`` (mode image)."""
     from audit.host.core import Host
     from audit.model import TargetMode
 
-    return Host(open_image(path), mode=TargetMode.IMAGE, root=os.path.abspath(path))
+    return Host(open_source(path, backend=backend), mode=TargetMode.IMAGE, root=os.path.abspath(path))
 
 
 def collect_image_document(path: str, patterns: Patterns, *, total_cap: int, clock: Callable[[], str] | None = None,
-                           ) -> dict[str, Any]:
+                           backend: str = "auto") -> dict[str, Any]:
     """The JSON snapshot document of the root file system of the disk image at ``path``: what
-    ``collect_document`` captures from a directory tree, captured through debugfs."""
+    ``collect_document`` captures from a directory tree, captured through debugfs or libguestfs."""
     from audit.host.collect import collect_from
     from audit.model import TargetMode
 
-    fs = open_image(path)
+    fs = open_source(path, backend=backend)
     try:
         if clock is None:
             return collect_from(fs, patterns, mode=TargetMode.IMAGE, root=os.path.abspath(path), total_cap=total_cap)
