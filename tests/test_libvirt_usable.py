@@ -314,3 +314,122 @@ def test_hostile_blockers_are_refused_naming_the_file(tmp_path, bad):
                                                                "<memory unit='parsec'>1</memory>", 1)
     with pytest.raises(lc.CapsError, match=r"capabilities XML c\.xml: <topology> cell #1 <memory>"):
         lc.parse_caps(bad_cells.encode(), "c.xml")
+
+
+# -- guest check --host SNAPSHOT: the snapshot's cache end to end, and --caps over a stale one ---------
+ROME_72 = GUESTS / "virsh-custom-epyc-rome-q35-7.2.xml"  # EPYC-Rome on pc-q35-7.2: QEMU 7.2 offers both
+MILAN_72 = GUESTS / "virsh-custom-epyc-milan-q35-7.2.xml"  # QEMU 7.2 there: not usable, six blockers
+CORE2DUO_72 = GUESTS / "virsh-custom-core2duo-q35-7.2.xml"  # every cpu_map feature there; QEMU: not usable (ss)
+CACHE_PATH = f"{CACHE_DIR}/0123abcd.xml"
+RUNNING = "6.1.0-18-amd64"
+
+
+def cache_snapshot(make_root, tmp_path: Path, *, probed_under: str) -> Path:
+    """``hostaudit collect --root`` of a tree running RUNNING whose cache is libvirt's caps_7.2.0
+    with the <kernelVersion> ``probed_under`` and the tree's own CPU signature and microcode (the
+    file's 0x291a855) added: current when ``probed_under`` is RUNNING, else stale by kernel only.
+    The tree's /proc/cpuinfo is an EPYC 7451 (Zen 1): it lacks EPYC-Rome's clwb, rdpid, umip,
+    wbnoinvd, which the cache's KVM host CPU (an EPYC-Rome) has, so the verdicts show which was used."""
+    cpuinfo = amd_cpuinfo(hex(43100245))
+    blob = with_cache_fields(kernel=f"{probed_under} #1 SMP Debian",
+                             signature=lc.cpuinfo_signature(cpuinfo, "x86_64"))
+    root = cache_root(make_root, blob, release=RUNNING, cpuinfo=cpuinfo)
+    snap = tmp_path / f"probed-{probed_under}.json"
+    r = hostaudit("collect", "--root", str(root), "-o", str(snap))
+    assert r.returncode == 0, r.stderr
+    return snap
+
+
+def by_guest(doc: dict) -> dict[str, dict]:
+    return {r["guest"]: r for r in doc["results"]}
+
+
+def aspects(cell: dict) -> list[tuple[str, str]]:
+    return [(r["aspect"], r["verdict"]) for r in cell["reasons"]]
+
+
+def test_guest_check_takes_a_current_cache_in_the_snapshot_as_the_cpu_view(make_root, tmp_path):
+    snap = cache_snapshot(make_root, tmp_path, probed_under=RUNNING)
+    rc, doc = check(str(ROME_72), str(CORE2DUO_72), str(MILAN_72), "--host", str(snap))
+    (host,) = doc["hosts"]
+    assert host["input"] == "snapshot" and host["cpu_view"] == "libvirt QEMU capabilities cache (KVM host CPU)"
+    assert host["libvirt"] == [{"kind": "qemu-caps-cache", "source": CACHE_PATH}] and host["stale_cache"] is None
+    assert host["usable_models_from"] == f"qemu-caps-cache {CACHE_PATH}" and "pc-q35-7.2" in host["machines"]
+    assert f"CPU from libvirt's QEMU capabilities cache {CACHE_PATH}, in preference to /proc/cpuinfo" in host["notes"]
+    assert not any("not checked" in n or "stale" in n for n in host["notes"])
+    cells = by_guest(doc)
+    rome = cells["custom-epyc-rome-q35-7.2"]  # the cache's EPYC-Rome host CPU has what /proc/cpuinfo lacks
+    assert rome["verdict"] == "ok" and aspects(rome) == [("cpu", "ok"), ("cpu", "ok"), ("machine", "ok")]
+    assert rome["reasons"][1]["text"] == (f"CPU model EPYC-Rome: QEMU/KVM here reports it usable "
+                                          f"(qemu-caps-cache {CACHE_PATH})")
+    assert rome["reasons"][2]["text"].startswith("machine type pc-q35-7.2: this host's QEMU offers it")
+    core2duo = cells["custom-core2duo-q35-7.2"]  # libvirt's CPU map finds every feature; QEMU says no
+    assert core2duo["verdict"] == "not-ok" and ("cpu", "not-ok") in aspects(core2duo)
+    assert [r["text"] for r in core2duo["reasons"] if r["verdict"] == "not-ok"] == [
+        f"CPU model core2duo: QEMU/KVM here reports it not usable; blockers: ss (qemu-caps-cache {CACHE_PATH})"]
+    assert [r["text"] for r in core2duo["reasons"][:2]] == [
+        "custom model core2duo: this host has every feature of the model",
+        "note: core2duo is a model of Intel on an AMD host"]
+    milan = cells["custom-epyc-milan-q35-7.2"]  # QEMU 7.2 names pku twice: shown once
+    assert milan["verdict"] == "not-ok"
+    assert (f"CPU model EPYC-Milan: QEMU/KVM here reports it not usable; blockers: pcid, erms, invpcid, pku, "
+            f"fsrm, ibrs (qemu-caps-cache {CACHE_PATH})") in [r["text"] for r in milan["reasons"]]
+    assert doc["summary"] == {"ok": 1, "not-ok": 2, "unknown": 0} and rc == 1
+    text = hostaudit("guest", "check", str(ROME_72), "--host", str(snap)).stdout
+    assert f"note ({host['name']}): CPU source: libvirt QEMU capabilities cache (KVM host CPU)" in text
+    # the same tree's /proc/cpuinfo alone: EPYC-Rome's features are not all there
+    cpuinfo = tmp_path / "cpuinfo.txt"
+    cpuinfo.write_text(amd_cpuinfo(hex(43100245)), encoding="utf-8")
+    _rc, alone = check(str(ROME_72), "--host", str(cpuinfo))
+    assert alone["results"][0]["reasons"][0]["text"].startswith("custom model EPYC-Rome: this host lacks clwb")
+
+
+def test_caps_is_the_cpu_view_over_a_stale_cache_which_is_not_used(make_root, tmp_path):
+    snap = cache_snapshot(make_root, tmp_path, probed_under="6.1.0-13-amd64")
+    why = f"probed under kernel 6.1.0-13-amd64, the host runs {RUNNING}"
+    rc, doc = check(str(ROME), str(ROME_NOXSAVES), str(ROME_72), "--host", str(snap), "--caps", str(DOMCAPS_10))
+    (host,) = doc["hosts"]
+    assert host["cpu_view"] == "virsh domcapabilities host-model"
+    assert host["model_name"] == "guest CPU: host-model EPYC-Rome"
+    assert host["usable_models_from"] == f"domcapabilities {DOMCAPS_10}"
+    assert host["libvirt"] == [{"kind": "domcapabilities", "source": str(DOMCAPS_10)}]  # the stale cache: not used
+    assert host["machines"] == ["pc-q35-10.0"]  # only what domcapabilities says, none of the stale cache's
+    assert host["stale_cache"] == {"source": CACHE_PATH, "why": [why]}
+    assert f"CPU from domcapabilities {DOMCAPS_10} (--caps), in preference to /proc/cpuinfo of {snap}" in host["notes"]
+    assert (f"libvirt's QEMU capabilities cache {CACHE_PATH} in {snap} is stale ({why}): not used, for the CPU, "
+            "usable CPU models or machine types") in host["notes"]
+    cells = by_guest(doc)
+    assert not any(CACHE_PATH in r["text"] for c in cells.values() for r in c["reasons"])
+    # the stale cache says EPYC-Rome is usable; domcapabilities (QEMU 10.0, xsaves filtered) says not
+    rome = cells["custom-epyc-rome"]
+    assert rome["verdict"] == "not-ok" and aspects(rome) == [("cpu", "ok"), ("cpu", "not-ok"), ("machine", "ok")]
+    assert rome["reasons"][1]["text"] == ("CPU model EPYC-Rome: QEMU/KVM here reports it not usable; blockers: "
+                                          f"xsaves (domcapabilities {DOMCAPS_10})")
+    assert f"(domcapabilities {DOMCAPS_10})" in rome["reasons"][2]["text"]  # the stale cache lacks pc-q35-10.0
+    assert cells["custom-epyc-rome-noxsaves"]["verdict"] == "ok"
+    # pc-q35-7.2 is in the stale cache only: not known, rather than taken from it
+    machine = [r for r in cells["custom-epyc-rome-q35-7.2"]["reasons"] if r["aspect"] == "machine"]
+    assert [r["verdict"] for r in machine] == ["unknown"] and "describes machine pc-q35-10.0 only" in machine[0]["text"]
+    assert rc == 1
+    text = hostaudit("guest", "check", str(ROME), "--host", str(snap), "--caps", str(DOMCAPS_10)).stdout
+    assert f"{CACHE_PATH} in {snap} is stale ({why}): not used" in text
+
+
+def test_a_stale_cache_alone_gives_neither_cpu_models_nor_machine_types(make_root, tmp_path):
+    snap = cache_snapshot(make_root, tmp_path, probed_under="6.1.0-13-amd64")
+    rc, doc = check(str(ROME_72), str(CORE2DUO_72), "--host", str(snap))
+    (host,) = doc["hosts"]
+    assert host["cpu_view"] == "/proc/cpuinfo" and host["libvirt"] == [] and host["machines"] is None
+    assert host["usable_models_from"] is None and host["stale_cache"]["source"] == CACHE_PATH
+    assert any(n.startswith(f"libvirt's QEMU capabilities cache {CACHE_PATH} is stale (probed under kernel "
+                            "6.1.0-13-amd64") for n in host["notes"])
+    assert any(n.startswith("machine types not checked") and "cache is stale" in n for n in host["notes"])
+    assert any(n.startswith("usable CPU models not checked") for n in host["notes"])
+    cells = by_guest(doc)
+    # the CPU is the tree's /proc/cpuinfo (an EPYC 7451), not the stale cache's EPYC-Rome
+    rome = cells["custom-epyc-rome-q35-7.2"]
+    assert aspects(rome) == [("cpu", "not-ok")] and rome["reasons"][0]["text"].startswith(
+        "custom model EPYC-Rome: this host lacks clwb")
+    # features only (and the note on an Intel model): no word from QEMU on it, no machine type
+    assert aspects(cells["custom-core2duo-q35-7.2"]) == [("cpu", "ok"), ("cpu", "ok")]
+    assert rc == 1

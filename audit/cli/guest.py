@@ -19,6 +19,8 @@ JSON (``--format json``, keys sorted)::
                  "machines": [machine types and aliases QEMU offers under KVM, every arch] | null,
                  "libvirt": [{"kind", "source"}: the libvirt documents read for it, --caps included],
                  "usable_models_from": "domcapabilities FILE" | "qemu-caps-cache FILE" | null,
+                 "stale_cache": {"source": path in the snapshot, "why": [str]} | null (a snapshot's libvirt
+                                capabilities cache that no longer describes the host: not used at all),
                  "notes": [str]}],
      "from":   {"name", "source", ...} | null,
      "results": [{"guest": guest name, "host": host name, "verdict": "ok"|"not-ok"|"unknown",
@@ -76,9 +78,10 @@ def check_doc(doms: Sequence[Any], dests: Sequence[Any], source: Any = None) -> 
     for i, (hname, dest) in enumerate(zip(hnames, dests, strict=True)):
         notes = gj.together_notes(doms, dest, per_host[i]) + dest.view_notes()
         if not dest.machine_docs():
-            notes.append("machine types not checked: which ones this host's QEMU offers is not known (add its "
-                         "'virsh capabilities' or 'virsh domcapabilities' output with --caps, or give a snapshot "
-                         "carrying libvirt's capabilities cache)")
+            why = ("; the snapshot's libvirt capabilities cache is stale" if dest.stale_cache is not None else "")
+            notes.append(f"machine types not checked: which ones this host's QEMU offers is not known{why} (add "
+                         "its 'virsh capabilities' or 'virsh domcapabilities' output with --caps, or give a "
+                         "snapshot carrying a current libvirt capabilities cache)")
         if dest.usable_view() is None and any(d.expanded for d in doms):
             notes.append("usable CPU models not checked: QEMU/KVM's own word on them is not known for this host "
                          "(add its 'virsh domcapabilities' output with --caps, or give a snapshot carrying a "

@@ -227,8 +227,8 @@ def parse_domcapabilities(root: ET.Element, path: str) -> GuestCpu:
                     _sort_usable(name, m.get("usable"), usable, unusable, unknown)
                 for i, b in enumerate(mode.findall("blockers"), 1):  # libvirt 10.x and later
                     model = _name(b.get("model"), f"custom <blockers> #{i}'s model")
-                    blockers.append((model, tuple(_name(f.get("name"), f"<blockers model='{model}'> feature")
-                                                  for f in b.findall("feature"))))
+                    blockers.append((model, tuple(dict.fromkeys(  # once each, in the order given
+                        _name(f.get("name"), f"<blockers model='{model}'> feature") for f in b.findall("feature")))))
     machine = _text(root.find("machine"))
     return GuestCpu(
         source=path, kind=KIND_DOMCAPS, arch=_short(_text(root.find("arch")), "<arch>", 32),
@@ -276,7 +276,9 @@ def parse_cache(root: ET.Element, path: str) -> GuestCpu:
             continue
         name = _name(c.get("name"), "<cpu name=…>")
         _sort_usable(name, c.get("usable"), usable, unusable, unknown)
-        blocked = tuple(_name(b.get("name"), f"<cpu name='{name}'> blocker") for b in c.findall("blocker"))
+        # once each, in the order given: QEMU 7.2 names pku twice for EPYC-Milan (libvirt's caps_7.2.0)
+        blocked = tuple(dict.fromkeys(_name(b.get("name"), f"<cpu name='{name}'> blocker")
+                                      for b in c.findall("blocker")))
         if blocked:
             blockers.append((name, blocked))
     machines: list[str] = []

@@ -75,12 +75,15 @@ class Destination(Record):
     #: arch, topology), domcapabilities or cache files whose CPU view was not taken
     extra: tuple[Any, ...] = ()
     cpu_known: bool = True  # False: only 'virsh capabilities' was given, whose CPU is the physical one
-    unused: tuple[Any, ...] = ()  # a snapshot's stale cache behind a --caps CPU view: machine types only
+    #: a snapshot's libvirt QEMU capabilities cache that is stale (audit.cpu.libvirtcaps.CachedCaps):
+    #: it no longer describes the host, so nothing in it is used (CPU, usable models, machine types)
+    stale_cache: Any = None
 
     @property
     def libvirt(self) -> tuple[Any, ...]:
-        """Every libvirt capabilities document known for this host (audit.cpu.libvirtcaps.GuestCpu)."""
-        return ((self.cpu.guest,) if self.cpu.guest is not None else ()) + self.extra + self.unused
+        """Every libvirt capabilities document used for this host (audit.cpu.libvirtcaps.GuestCpu);
+        a stale cache is not among them."""
+        return ((self.cpu.guest,) if self.cpu.guest is not None else ()) + self.extra
 
     def usable_view(self) -> Any:
         """The document that says which CPU models QEMU/KVM here can run (domcapabilities
@@ -107,11 +110,23 @@ class Destination(Record):
                 "memory_facts": self.memory is not None, "cpu_view": self.cpu.view,
                 "machines": machines or None,
                 "libvirt": [{"kind": g.kind, "source": g.source} for g in self.libvirt],
-                "usable_models_from": f"{usable.kind} {usable.source}" if usable is not None else None}
+                "usable_models_from": f"{usable.kind} {usable.source}" if usable is not None else None,
+                "stale_cache": None if self.stale_cache is None else
+                {"source": self.stale_cache.path, "why": list(self.stale_cache.stale)}}
 
     def view_notes(self) -> list[str]:
-        """Which CPU source the judgement used (a guest-CPU view is preferred), and why."""
-        return [f"CPU source: {self.cpu.view}", *self.cpu.notes]
+        """Which CPU source the judgement used (a guest-CPU view is preferred), and why; a stale
+        capabilities cache, and why it is not used."""
+        from audit.cpu.sources import CPUINFO
+
+        notes = [f"CPU source: {self.cpu.view}", *self.cpu.notes]
+        stale = self.stale_cache
+        if stale is not None and self.cpu.view == CPUINFO:  # the CPU source note says why it is stale
+            notes.append(f"{stale.path} being stale, its usable CPU models and machine types are not used either")
+        elif stale is not None:
+            notes.append(f"libvirt's QEMU capabilities cache {stale.path} in {self.source} is stale "
+                         f"({'; '.join(stale.stale)}): not used, for the CPU, usable CPU models or machine types")
+        return notes
 
 
 class Judgement(Record):
@@ -169,7 +184,7 @@ _CAPS_ONLY_VIEW = ("none: 'virsh capabilities' describes the physical CPU, not w
 def _load_one(path: str) -> Destination:
     from audit.cpu import libvirtcaps as lc
     from audit.cpu.libvirtcaps import looks_like_xml
-    from audit.cpu.sources import load_file
+    from audit.cpu.sources import CPUINFO, load_file
     from audit.errors import UsageError
     from audit.host.snapshot import host_from_snapshot, looks_like_snapshot, parse_snapshot, read_input
 
@@ -193,11 +208,18 @@ def _load_one(path: str) -> Destination:
     del blob
     host = host_from_snapshot(snap, name=path)
     cpu = load_file(path)  # the CPU commands' own reading of it, with their checks
+    stale = None
+    if cpu.guest is not None and cpu.view == CPUINFO:  # the cache was read, not taken as the CPU: stale?
+        # the CPU is /proc/cpuinfo's, as the CPU source note says (load_file put the cache's flags there)
+        cpu = cpu._replace(cpu=cpu.cpu._replace(flags=host.cpuinfo.flags))
+        entry, _why = lc.kvm_caps(host, cpu.arch)
+        if entry is not None and entry.stale:
+            stale, cpu = entry, cpu._replace(guest=None)  # nothing of a stale cache is QEMU's word now
     try:
         mem, why = memory_facts(host), None
     except (FactUnavailable, FactError) as exc:
         mem, why = None, f"memory facts unavailable: {exc}"
-    return Destination(cpu.name, path, "snapshot", cpu, mem, why)
+    return Destination(cpu.name, path, "snapshot", cpu, mem, why, stale_cache=stale)
 
 
 def _capabilities_only(caps: Any, path: str) -> Destination:
@@ -236,7 +258,7 @@ def with_caps(dest: Destination, path: str) -> Destination:
     pools; domcapabilities or a cache file with a CPU becomes the CPU view, in preference to
     /proc/cpuinfo and to the CPU view the host input gave."""
     from audit.cpu import libvirtcaps as lc
-    from audit.cpu.sources import CPUINFO, from_caps
+    from audit.cpu.sources import from_caps
     from audit.errors import UsageError
     from audit.host.snapshot import read_input
 
@@ -265,13 +287,11 @@ def with_caps(dest: Destination, path: str) -> Destination:
     note = (f"CPU from {caps.kind} {path} (--caps), in preference to {old.view} of {dest.source}"
             if dest.cpu_known else f"CPU from {caps.kind} {path} (--caps); {dest.source} gives machine types "
                                    "and topology only")
-    extra, unused = dest.extra, dest.unused
-    if old.guest is not None and dest.kind == "snapshot" and old.view == CPUINFO:
-        unused = (*unused, old.guest)  # stale, or without a KVM host CPU: its models are not QEMU's word now
-    elif old.guest is not None:
-        extra = (*extra, old.guest)
+    # the CPU view it replaces: a domcapabilities or a current cache still gives machine types (and
+    # usable models where the new view lists none); a stale cache is in dest.stale_cache, not here
+    extra = (*dest.extra, old.guest) if old.guest is not None else dest.extra
     cpu = cpu._replace(name=dest.name, kernel_release=old.kernel_release, notes=(*cpu.notes, note))
-    return dest._replace(cpu=cpu, extra=extra, unused=unused, cpu_known=True)
+    return dest._replace(cpu=cpu, extra=extra, cpu_known=True)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -437,8 +457,10 @@ def _custom(dom: Domain, dest: Destination, supply: _Supply, disabled: set[str],
         out.append(Reason("cpu", Verdict.OK, f"{how}: this host has every feature of the model"))
     vendor = dest.cpu.vendor
     if line not in ("generic", vendor) and vendor:
+        label = supply.cm.vendor_label(vendor)
+        article = "an" if label[:1] in "AEIOU" else "a"  # an AMD, an Intel, a Hygon host
         out.append(Reason("cpu", Verdict.OK, f"note: {dom.model} is a model of {supply.cm.vendor_label(line)} "
-                                             f"on a {supply.cm.vendor_label(vendor)} host"))
+                                             f"on {article} {label} host"))
     return out
 
 
