@@ -171,6 +171,17 @@ class SnapshotFS:
 
     def resolve(self, path: str, *, follow_last: bool = True) -> tuple[str, Entry]:
         """The captured path ``path`` designates, and its entry (the same walk as RootFS.resolve)."""
+        done = self._resolution(path, follow_last)
+        if isinstance(done, tuple):
+            return done
+        # A new exception each time: raising the kept one would tie it, through its traceback's
+        # frames, to this object, a reference cycle per path that only the garbage collector frees.
+        raise fresh(done)
+
+    def _resolution(self, path: str, follow_last: bool) -> tuple[str, Entry] | FactUnavailable | FactError:
+        """What ``resolve`` returns or raises, kept per path: the askers that only want to know
+        whether a path is there (``kind``, ``readlink``, ``owner``) take a failure without raising it,
+        some hundred times a host in a fleet."""
         key = (path, follow_last)
         done = self._resolved.get(key)
         if done is None:
@@ -179,11 +190,7 @@ class SnapshotFS:
             except (FactUnavailable, FactError) as exc:
                 done = exc.with_traceback(None)
             self._resolved[key] = done
-        if isinstance(done, tuple):
-            return done
-        # A new exception each time: raising the kept one would tie it, through its traceback's
-        # frames, to this object, a reference cycle per path that only the garbage collector frees.
-        raise fresh(done)
+        return done
 
     def _resolve(self, path: str, *, follow_last: bool) -> tuple[str, Entry]:
         entries = self.snap.entries
@@ -274,24 +281,22 @@ class SnapshotFS:
         return sorted(e.names)
 
     def kind(self, path: str, *, follow: bool = True) -> Kind | None:
-        try:
-            _, e = self.resolve(path, follow_last=follow)
-        except FactUnavailable:
+        done = self._resolution(path, follow)
+        if isinstance(done, FactUnavailable):
             return None
+        _, e = self.resolve(path, follow_last=follow)  # an entry, or its FactError raised
         return e.type  # type: ignore[return-value]
 
     def readlink(self, path: str) -> str | None:
-        try:
-            _, e = self.resolve(path, follow_last=False)
-        except FactUnavailable:
+        if isinstance(self._resolution(path, False), FactUnavailable):
             return None
+        _, e = self.resolve(path, follow_last=False)
         return e.target if e.type == "link" else None
 
     def owner(self, path: str) -> tuple[int, int, int] | None:
-        try:
-            _, e = self.resolve(path)
-        except FactUnavailable:
+        if isinstance(self._resolution(path, True), FactUnavailable):
             return None
+        _, e = self.resolve(path)
         if e.owner is None:
             shown = normalize(path)
             why = "recorded for device nodes only" if e.type not in ("char", "block") else "an older collector"
