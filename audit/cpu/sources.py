@@ -91,6 +91,15 @@ def load_local() -> CpuSource:
                      kernel_release=running_kernel(host))
 
 
+def _shared_flags(flags: dict[frozenset[str], frozenset[str]], mine: frozenset[str]) -> frozenset[str]:
+    """The one set of flag names (interned) of the hosts with the flags ``mine``."""
+    shared = flags.get(mine)
+    if shared is None:
+        shared = frozenset(sys.intern(f) for f in mine)
+        flags[shared] = shared
+    return shared
+
+
 def load_file(path: str, flags: dict[frozenset[str], frozenset[str]] | None = None) -> CpuSource:
     """One input: a snapshot, read only as far as the CPU commands need (its metadata,
     /proc/cpuinfo, the host name and the running kernel's release, with the same checks as a full
@@ -107,7 +116,7 @@ def load_file(path: str, flags: dict[frozenset[str], frozenset[str]] | None = No
         return from_caps(lc.parse_caps(blob, path), path)
     if looks_like_snapshot(blob):
         try:
-            snap = parse_snapshot(blob, partial=True)
+            snap = parse_snapshot(blob, partial=True, skim=True)
             del blob
             host = host_from_snapshot(snap, name=path)
             try:
@@ -124,8 +133,7 @@ def load_file(path: str, flags: dict[frozenset[str], frozenset[str]] | None = No
         if guest is not None:
             cpu = cpu._replace(flags=lc.guest_flags(guest))
         if flags is not None:
-            shared = frozenset(sys.intern(f) for f in cpu.flags)
-            cpu = cpu._replace(flags=flags.setdefault(shared, shared))
+            cpu = cpu._replace(flags=_shared_flags(flags, cpu.flags))
         return CpuSource(name=snap.hostname or stem, source=path, kind="snapshot", cpu=cpu,
                          kernel_release=release, view=view, guest=guest, notes=notes)
     if b"\0" in blob[:65536]:
@@ -241,10 +249,6 @@ def load_files(paths: Sequence[str]) -> list[CpuSource]:
             if got is None:
                 got = load_file(path, flags)  # raises what a read of this file alone raises
             else:
-                shared = flags.get(got.cpu.flags)
-                if shared is None:
-                    shared = frozenset(sys.intern(f) for f in got.cpu.flags)
-                    flags[shared] = shared
-                got = got._replace(cpu=got.cpu._replace(flags=shared))
+                got = got._replace(cpu=got.cpu._replace(flags=_shared_flags(flags, got.cpu.flags)))
             out.append(got)
     return out

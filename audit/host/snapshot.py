@@ -608,16 +608,31 @@ class _LazyEntries(Mapping[str, Entry]):
     def __contains__(self, path: object) -> bool:
         return path in self._raw
 
+    def get(self, path: str, default: Any = None) -> Any:  # without a KeyError for each path not held
+        return self[path] if path in self._done or path in self._raw else default
+
+    def exceeds(self, limit: int) -> bool:
+        """More than ``limit`` entries? (Not counted when a skimmed snapshot cannot have so many.)"""
+        if isinstance(self._raw, _SkimIndex) and self._raw.bound <= limit:
+            return False
+        return len(self._raw) > limit
+
     def has_children(self, path: str) -> bool:
         """Is ``path`` the parent directory of an entry (which is then checked like a full load would)?"""
-        if self._sorted is None:
-            self._sorted = sorted(self._raw)
         prefix = path.rstrip("/") + "/"
-        i = bisect.bisect_left(self._sorted, prefix)
-        if i < len(self._sorted) and self._sorted[i].startswith(prefix):
-            check_path(self._sorted[i])
-            return True
-        return False
+        first: str | None = None
+        if isinstance(self._raw, _SkimIndex):
+            first = self._raw.first_under(prefix)
+        else:
+            if self._sorted is None:
+                self._sorted = sorted(self._raw)
+            i = bisect.bisect_left(self._sorted, prefix)
+            if i < len(self._sorted) and self._sorted[i].startswith(prefix):
+                first = self._sorted[i]
+        if first is None:
+            return False
+        check_path(first)
+        return True
 
 
 class _ImplicitDirs(Container[str]):
@@ -631,7 +646,7 @@ class _ImplicitDirs(Container[str]):
 
 
 def _finish_lazy(entries: _LazyEntries, **meta: Any) -> Snapshot:
-    if len(entries) > MAX_ENTRIES:
+    if entries.exceeds(MAX_ENTRIES):
         raise _fail(f"more than {MAX_ENTRIES} entries")
     entries.get("/")  # the root's own checks
     _check_meta(meta)
@@ -667,7 +682,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, _Pairs):
         return {k: _plain(v) for k, v in _no_duplicates(value).items()}
     if isinstance(value, list):
-        if not any(isinstance(v, list) for v in value):
+        if not any(issubclass(t, list) for t in set(map(type, value))):
             return list(value)  # strings, numbers: nothing to convert
         return [_plain(v) for v in value]
     return value
@@ -730,7 +745,7 @@ def _json_meta(doc: Any) -> tuple[dict[str, Any], Any]:
 
 def _check_strs(values: list[Any], where: str) -> tuple[str, ...]:
     """``_check_str`` on each value; at once when they are all fine (a snapshot lists ~200 patterns)."""
-    if all(type(v) is str for v in values) and (not values or (max(map(len, values)) <= MAX_META
+    if set(map(type, values)) <= {str} and (not values or (max(map(len, values)) <= MAX_META
                                                                and "\0" not in "".join(values))):
         return tuple(values)
     return tuple(_check_str(v, where) for v in values)
@@ -1053,11 +1068,217 @@ def _from_text(blob: bytes, cache: ParseCache | None = None) -> Snapshot:
     return _finish(entries, **_text_meta(meta))
 
 
-def _from_text_lazy(blob: bytes, cache: ParseCache | None = None) -> Snapshot:
-    meta, records = _split_text(blob)
-    by_path: dict[str, list[_Record]] = {}
-    for path, rec in records:
-        by_path.setdefault(path, []).append(rec)
+_PLAIN_HEADER = TEXT_MAGIC + str(SCHEMA_VERSION).encode() + b"\n"
+#: The record lines of a plainly written text snapshot, content left out (``_skim_text``): each
+#: record as ``_split_text`` accepts it, a directory's listing right after it, "end" last. No
+#: carriage return: a snapshot with any is left to ``_split_text``.
+_SKIM_RECORDS = re.compile(rb"""(?:
+    \n
+  | absent\ [^ \n\r]*\n
+  | dir\ [^ \n\r]*\n(?:name\ [^\n\r]*\n|\n)*
+  | dir\ [^ \n\r]*\ -\n
+  | (?:link|kind|meta)\ [^ \n\r]*\ [^ \n\r]*\n
+  | kind(?:\ [^ \n\r]*){5}\n
+  | file\ [^ \n\r]*\ (?:b64|hex|denied|failed)\n
+  | file\ [^ \n\r]*\ large\ [^ \n\r]*\n
+)*end(?:\n[ \t\n\x0b\x0c]*)?""", re.X)
+#: A record about a path whose path field is encoded: such snapshots are split whole.
+_SKIM_ENCODED = re.compile(rb"^(?:absent|dir|link|kind|file) [%!]", re.M)
+_SKIM_PATHS = re.compile(rb"^(?:absent|dir|link|kind|file) ([^ \n]*)", re.M)
+_PATH_RECORDS = frozenset({b"absent", b"dir", b"link", b"kind", b"file"})
+
+
+class _SkimIndex(Mapping[str, list[_Record]]):
+    """The records of a plainly written text snapshot by path, found when asked for (what grouping
+    ``_split_text``'s records by path gives).
+
+    ``text`` is the snapshot's record lines without file content: ``spans`` of the snapshot
+    joined, ``starts`` where each begins in ``text``; ``bodies`` the content span of each file
+    record, by where its line starts. Every path field is plain (none encoded), so a path's records
+    are the lines whose second field is the path's bytes.
+    """
+
+    def __init__(self, blob: bytes, text: bytes, spans: list[tuple[int, int]], starts: list[int],
+                 bodies: dict[int, tuple[int, int]]) -> None:
+        self._blob = blob
+        self._text = text
+        self._spans = spans
+        self._starts = starts
+        self._bodies = bodies
+        self._found: dict[str, list[_Record]] = {}
+        self._all: dict[str, list[_Record]] | None = None
+        #: at least as many lines as there are paths
+        self.bound = text.count(b"\n")
+
+    def _record(self, at: int) -> _Record:
+        """The record whose line starts at ``at`` in ``text``."""
+        text = self._text
+        span = bisect.bisect_right(self._starts, at) - 1
+        shift = self._spans[span][0] - self._starts[span]  # text offset -> snapshot offset
+        end = text.find(b"\n", at)
+        parts = text[at:end].split(b" ")
+        if parts[0] == b"dir" and len(parts) == 2:
+            stop = _NAME_LINES.match(text, end + 1).end()  # its listing (never past its span)
+            return _Record(at + shift, parts, (end + 1 + shift, stop + shift))
+        return _Record(at + shift, parts, self._bodies.get(at + shift))
+
+    def _find(self, path: str) -> list[_Record]:
+        got = self._found.get(path)
+        if got is not None:
+            return got
+        try:
+            raw = path.encode("latin-1")  # a plain path field is its key's latin-1 bytes
+        except UnicodeEncodeError:
+            raw = b" "
+        hits: list[int] = []
+        if raw and b" " not in raw and b"\n" not in raw:
+            text = self._text
+            for tail in (b" ", b"\n"):  # the path field is followed by a field or ends the line
+                needle = b" " + raw + tail
+                i = text.find(needle)
+                while i >= 0:
+                    at = text.rfind(b"\n", 0, i) + 1
+                    if text[at:i] in _PATH_RECORDS:  # its second field, not a later one
+                        hits.append(at)
+                    i = text.find(needle, i + 1)
+        got = self._found[path] = [self._record(at) for at in sorted(hits)]
+        return got
+
+    def __getitem__(self, path: str) -> list[_Record]:
+        got = self._find(path)
+        if not got:
+            raise KeyError(path)
+        return got
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, str) and bool(self._find(path))
+
+    def first_under(self, prefix: str) -> str | None:
+        """The least path that starts with ``prefix`` (ending in "/"), or None."""
+        try:
+            raw = prefix.encode("latin-1")
+        except UnicodeEncodeError:
+            return None
+        text, needle = self._text, b" " + raw
+        least: bytes | None = None
+        i = text.find(needle)
+        while i >= 0:
+            at = text.rfind(b"\n", 0, i) + 1
+            if text[at:i] in _PATH_RECORDS:  # a path field
+                end = text.find(b"\n", i)
+                space = text.find(b" ", i + 1, end)
+                field = text[i + 1:end if space < 0 else space]
+                if least is None or field < least:
+                    least = field  # latin-1 keeps the order of the bytes
+            i = text.find(needle, i + 1)
+        return None if least is None else least.decode("latin-1")
+
+    def _every(self) -> dict[str, list[_Record]]:
+        if self._all is None:
+            self._all = {}
+            for m in _SKIM_PATHS.finditer(self._text):
+                self._all.setdefault(m.group(1).decode("latin-1"), []).append(self._record(m.start()))
+        return self._all
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._every())
+
+    def __len__(self) -> int:
+        return len(self._every())
+
+
+def _lines_starting(text: bytes, prefix: bytes) -> Iterator[int]:
+    """Where the lines of ``text`` that start with ``prefix`` start."""
+    if text.startswith(prefix):
+        yield 0
+    needle = b"\n" + prefix
+    i = text.find(needle)
+    while i >= 0:
+        yield i + 1
+        i = text.find(needle, i + 1)
+
+
+def _skim_text(blob: bytes) -> tuple[dict[str, str], _SkimIndex] | None:
+    """The metadata and the records by path of a plainly written text snapshot, without looking at
+    every line; None when it is not plainly written (``_split_text`` then splits and checks it
+    whole, and says what is wrong).
+
+    A file's content is skipped over, not looked at: base64 holds no space, so its end is the last
+    "." line before the next line with a space (hex content, which holds spaces, is searched
+    forwards to its first "." line, as ``_split_text`` does). The record lines left are checked as
+    ``_split_text`` checks them (``_SKIM_RECORDS``, the metadata values, the "end" line), once, as
+    one text. What is not checked is content: a base64 block holding a "." line before its last,
+    which a full read refuses (its next line is no record), is here taken whole.
+    """
+    if not blob.startswith(_PLAIN_HEADER):
+        return None
+    size = len(blob)
+    pos = look = len(_PLAIN_HEADER)  # where the record lines being gathered start; where to look on
+    spans: list[tuple[int, int]] = []
+    bodies: dict[int, tuple[int, int]] = {}
+    while True:
+        at = blob.find(b"\nfile ", look - 1) + 1
+        if at == 0:
+            spans.append((pos, size))
+            break
+        end = blob.find(b"\n", at)
+        if end < 0:
+            return None
+        look = end + 1
+        how = blob[blob.rfind(b" ", at, end) + 1:end]
+        if how not in (b"b64", b"hex") or blob.count(b" ", at, end) != 2:
+            continue  # a file record without content, or no record (_SKIM_RECORDS says)
+        body = end + 1
+        if how == b"hex":
+            dot = _dot_line(blob, body)
+            if dot is None or dot[1] != dot[0] + 1 or dot[1] == size:
+                return None  # none, or one with a carriage return or without its newline
+            dot_at = dot[0]
+        else:
+            nxt = blob.find(b" ", body)
+            limit = size if nxt < 0 else blob.rfind(b"\n", body - 1, nxt) + 1
+            dot_at = blob.rfind(b"\n.", body - 1, limit) + 1
+            if dot_at == 0 or blob[dot_at + 1:dot_at + 2] != b"\n":
+                return None
+        spans.append((pos, body))
+        bodies[at] = (body, max(body, dot_at - 1))
+        pos = look = dot_at + 2
+    starts, n = [], 0
+    for a, b in spans:
+        starts.append(n)
+        n += b - a
+    text = b"".join(blob[a:b] for a, b in spans)
+    if _SKIM_RECORDS.fullmatch(text) is None:
+        return None
+    if (b" %" in text or b" !" in text) and _SKIM_ENCODED.search(text) is not None:
+        return None
+    index = _SkimIndex(blob, text, spans, starts, bodies)
+    if index.bound > MAX_ENTRIES:
+        return None
+    meta: dict[str, str] = {}
+    try:
+        for at in _lines_starting(text, b"meta "):
+            rec = index._record(at)
+            where = _Where(blob, rec.offset)
+            name = rec.parts[1].decode("latin-1")
+            if name not in ("tool", "collected_at", "mode", "root", "hostname"):
+                return None
+            meta[name] = _check_str(_field(rec.parts[2], where), where)
+    except SnapshotError:
+        return None
+    return meta, index
+
+
+def _from_text_lazy(blob: bytes, cache: ParseCache | None = None, *, skim: bool = False) -> Snapshot:
+    skimmed = _skim_text(blob) if skim else None
+    by_path: Mapping[str, list[_Record]]
+    if skimmed is not None:
+        meta, by_path = skimmed
+    else:
+        meta, records = _split_text(blob)
+        by_path = {}
+        for path, rec in records:
+            by_path.setdefault(path, []).append(rec)
     budget = _Budget(cache)
 
     def make(path: str, recs: list[_Record]) -> Entry:
@@ -1073,14 +1294,18 @@ def _from_text_lazy(blob: bytes, cache: ParseCache | None = None) -> Snapshot:
     return _finish_lazy(_LazyEntries(by_path, make), **_text_meta(meta))
 
 
-def parse_snapshot(blob: bytes, *, partial: bool = False, cache: ParseCache | None = None) -> Snapshot:
+def parse_snapshot(blob: bytes, *, partial: bool = False, cache: ParseCache | None = None,
+                   skim: bool = False) -> Snapshot:
     """A Snapshot from the bytes of either format (gzip-compressed or not); SnapshotError if bad.
 
     ``partial``: every entry is checked and decoded only when first looked up (with the checks a
     full load makes), so a reader of three entries (``hostaudit cpu``) pays for three; the top
     level, the metadata and the text format's structure are still checked whole. A problem in an
-    entry is then raised (SnapshotError) by the read that looks it up. ``cache``: file content
-    another snapshot held encoded the same way is not decoded again (a fleet run).
+    entry is then raised (SnapshotError) by the read that looks it up. ``skim`` (with ``partial``,
+    for the CPU commands): a text snapshot's records are found without reading every line
+    (``_skim_text``): its structure is checked only around them, what is looked up as above.
+    ``cache``: file content another snapshot held encoded the same way is not decoded again (a
+    fleet run).
     """
     if len(blob) > MAX_INPUT:
         raise _fail(f"larger than {MAX_INPUT} bytes")
@@ -1090,7 +1315,7 @@ def parse_snapshot(blob: bytes, *, partial: bool = False, cache: ParseCache | No
     if head == b"{":
         return _from_json_lazy(blob, cache) if partial else _from_json(blob, cache)
     if blob.startswith(TEXT_MAGIC):
-        return _from_text_lazy(blob, cache) if partial else _from_text(blob, cache)
+        return _from_text_lazy(blob, cache, skim=skim) if partial else _from_text(blob, cache)
     if not blob.strip():
         raise _fail("empty file")
     raise _fail("not a hostaudit snapshot (neither JSON from 'hostaudit collect' nor collect.sh output)")

@@ -11,7 +11,6 @@ same flags line (the usual case) cost one string comparison each, not a set.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 from audit.errors import ParseError
 from audit.record import Record
@@ -97,18 +96,6 @@ class CpuInfo(Record):
         for m in self.midrs:
             counts[m] = counts.get(m, 0) + 1
         return tuple(counts.items())
-
-
-def _lines(text: str) -> Iterator[tuple[int, int, int]]:
-    """(line number, start, end) of every line, without copying the text."""
-    pos, n, number = 0, len(text), 0
-    while pos < n:
-        end = text.find("\n", pos)
-        if end < 0:
-            end = n
-        number += 1
-        yield number, pos, end
-        pos = end + 1
 
 
 def _number(value: str | None) -> int | None:
@@ -200,12 +187,18 @@ def parse_cpuinfo(text: str) -> CpuInfo:
         block.clear()
         flag_line = None
 
-    number = 0
-    for number, start, end in _lines(text):
-        if _NONBLANK.search(text, start, end) is None:
+    number = pos = 0
+    size = len(text)
+    while pos < size:  # line by line, without copying the text
+        end = text.find("\n", pos)
+        if end < 0:
+            end = size
+        number += 1
+        start, pos = pos, end + 1
+        colon = text.find(":", start, end)  # a line with one is not blank
+        if colon < 0 and _NONBLANK.search(text, start, end) is None:
             end_block(number)
             continue
-        colon = text.find(":", start, end)
         if colon < 0 or colon - start > _MAX_KEY_CHARS:
             continue  # tolerated: some arches and captures have such lines; no key of ours is that long
         key = text[start:colon].strip().lower()
@@ -232,9 +225,13 @@ def parse_cpuinfo(text: str) -> CpuInfo:
     def first(*keys: str) -> str | None:
         """The value of the first processor that has one of the keys (earlier keys win within a
         processor), else the header's."""
-        found = [(firsts[k][0], i, firsts[k][1]) for i, k in enumerate(keys) if k in firsts]
-        if found:
-            return min(found)[2]
+        found: tuple[int, str] | None = None
+        for k in keys:
+            hit = firsts.get(k)
+            if hit is not None and (found is None or hit[0] < found[0]):
+                found = hit
+        if found is not None:
+            return found[1]
         return next((shared[k] for k in keys if shared.get(k)), None)
 
     vendor = first("vendor_id", "vendor")
