@@ -433,3 +433,14 @@ def test_a_stale_cache_alone_gives_neither_cpu_models_nor_machine_types(make_roo
     # features only (and the note on an Intel model): no word from QEMU on it, no machine type
     assert aspects(cells["custom-core2duo-q35-7.2"]) == [("cpu", "ok"), ("cpu", "ok")]
     assert rc == 1
+
+
+def test_cpu_compare_of_a_stale_cache_snapshot_uses_its_cpuinfo_flags(make_root, tmp_path):
+    """A stale cache is named but never compared: the snapshot is its own /proc/cpuinfo, flags and all
+    (it once lent the stale cache's flags to a comparison that said /proc/cpuinfo was used)."""
+    snap = cache_snapshot(make_root, tmp_path, probed_under="6.1.0-13-amd64")
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(amd_cpuinfo(hex(43100245)))
+    rc, doc = run_json("cpu", "compare", str(snap), str(cpuinfo))
+    assert rc == 0 and doc["verdict"] == "identical", doc
+    assert any("is stale" in n for n in doc["notes"])

@@ -130,7 +130,7 @@ def load_file(path: str, flags: dict[frozenset[str], frozenset[str]] | None = No
             raise UsageError(f"snapshot {path}: {exc}") from None
         cpu = _checked(cpu, path)
         view, guest, notes = _cached_view(host, cpu)
-        if guest is not None:
+        if view != CPUINFO:  # the cache's KVM host CPU; a stale one is kept (guest) but not compared
             cpu = cpu._replace(flags=lc.guest_flags(guest))
         if flags is not None:
             cpu = cpu._replace(flags=_shared_flags(flags, cpu.flags))
@@ -165,8 +165,9 @@ def _cached_view(host: Any, cpu: CpuInfo) -> tuple[str, Any, tuple[str, ...]]:
                                      f"({'; '.join(entry.stale)}): {CPUINFO} used for the CPU",)
     if not entry.caps.host_props:
         return CPUINFO, entry.caps, (f"{entry.path} has no KVM host CPU: {CPUINFO} used for the CPU",)
+    unchecked = f"; not compared with the host: {', '.join(entry.unchecked)}" if entry.unchecked else ""
     return CACHE_VIEW, entry.caps, (f"CPU from libvirt's QEMU capabilities cache {entry.path}, "
-                                    f"in preference to {CPUINFO}",)
+                                    f"in preference to {CPUINFO}{unchecked}",)
 
 
 def from_caps(caps: Any, path: str) -> CpuSource:
@@ -176,7 +177,8 @@ def from_caps(caps: Any, path: str) -> CpuSource:
 
     if caps.kind == lc.KIND_CAPS:
         raise UsageError(f"{path}: 'virsh capabilities' output: its <host><cpu> is the physical CPU, not what "
-                         "KVM can give a guest; give 'virsh domcapabilities' output (the guest-CPU view)")
+                         "KVM can give a guest; give 'virsh domcapabilities' output (the guest-CPU view); "
+                         "'guest check' takes it with --caps, for machine types")
     if not caps.has_cpu_view:
         raise UsageError(f"{path}: {caps.kind} without a host-model CPU or a KVM host CPU: nothing to compare")
     view = DOMCAPS_VIEW if caps.kind == lc.KIND_DOMCAPS else CACHE_VIEW
