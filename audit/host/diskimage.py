@@ -167,7 +167,40 @@ def _problems(stderr: str) -> str:
     return "; ".join(line.strip() for line in stderr.splitlines() if not _NOISE.match(line))[:300]
 
 
-class DebugfsFS:
+class NodeLookups:
+    """``kind``, ``readlink`` and ``owner`` of a FileSource over an image's nodes (debugfs,
+    libguestfs), from its ``_resolve(path, follow_last)`` (the path reached and its Node, or
+    FactUnavailable) and ``_link(found, shown)`` (a link's raw target)."""
+
+    def _resolve(self, path: str, *, follow_last: bool) -> tuple[str, Node]:
+        raise NotImplementedError
+
+    def _link(self, found: tuple[str, Node], shown: str) -> str:
+        raise NotImplementedError
+
+    def kind(self, path: str, *, follow: bool = True) -> Kind | None:
+        try:
+            _, node = self._resolve(path, follow_last=follow)
+        except FactUnavailable:
+            return None
+        return _kind_of(node.mode)
+
+    def readlink(self, path: str) -> str | None:
+        try:
+            found = self._resolve(path, follow_last=False)
+        except FactUnavailable:
+            return None
+        return self._link(found, normalize(path)) if stat.S_ISLNK(found[1].mode) else None
+
+    def owner(self, path: str) -> tuple[int, int, int] | None:
+        try:
+            _, node = self._resolve(path, follow_last=True)
+        except FactUnavailable:
+            return None
+        return stat.S_IMODE(node.mode), node.uid, node.gid
+
+
+class DebugfsFS(NodeLookups):
     """One ext2/3/4 file system of an image, read through ``debugfs -c`` (read-only; catastrophic
     mode skips the bitmaps, which reading files does not need). ``fd`` is the image opened read-only,
     handed to debugfs as ``/proc/self/fd/N`` (so the image's own name, which may hold ``?`` or start
@@ -299,26 +332,8 @@ class DebugfsFS:
             raise FactError(shown, "is not a directory")
         return sorted(n for n in self._listing(node.ino, shown) if n not in (".", ".."))
 
-    def kind(self, path: str, *, follow: bool = True) -> Kind | None:
-        try:
-            _, node = self._resolve(path, follow_last=follow)
-        except FactUnavailable:
-            return None
-        return _kind_of(node.mode)
-
-    def readlink(self, path: str) -> str | None:
-        try:
-            _, node = self._resolve(path, follow_last=False)
-        except FactUnavailable:
-            return None
-        return self._target(node, normalize(path)) if stat.S_ISLNK(node.mode) else None
-
-    def owner(self, path: str) -> tuple[int, int, int] | None:
-        try:
-            _, node = self._resolve(path, follow_last=True)
-        except FactUnavailable:
-            return None
-        return stat.S_IMODE(node.mode), node.uid, node.gid
+    def _link(self, found: tuple[str, Node], shown: str) -> str:
+        return self._target(found[1], shown)
 
 
 # ------------------------------------------------------------------------------------------------

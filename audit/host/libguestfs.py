@@ -31,8 +31,18 @@ import threading
 import time
 
 from audit.errors import FactError, FactUnavailable
-from audit.host.diskimage import _SBIN, LINK_CAP, LIST_CAP, STAT_CAP, TOTAL_READ_CAP, ImageError, Node, image_format
-from audit.host.fs import MAX_READ, Kind, _kind_of, walk_inside
+from audit.host.diskimage import (
+    _SBIN,
+    LINK_CAP,
+    LIST_CAP,
+    STAT_CAP,
+    TOTAL_READ_CAP,
+    ImageError,
+    Node,
+    NodeLookups,
+    image_format,
+)
+from audit.host.fs import MAX_READ, _kind_of, walk_inside
 from audit.parsers.paths import normalize
 from audit.record import Record
 
@@ -244,7 +254,7 @@ class Session:
 # ------------------------------------------------------------------------------------------------
 # The file system: the mounted image, one lookup at a time
 # ------------------------------------------------------------------------------------------------
-class GuestfishFS:
+class GuestfishFS(NodeLookups):
     """The file systems of a disk image's Linux root as libguestfs mounted them (read-only), read
     through ``session``. Same rules and caps as ``DebugfsFS``."""
 
@@ -366,26 +376,8 @@ class GuestfishFS:
             found = self._dirs[phys] = sorted(names)
         return list(found)
 
-    def kind(self, path: str, *, follow: bool = True) -> Kind | None:
-        try:
-            _, node = self._resolve(path, follow_last=follow)
-        except FactUnavailable:
-            return None
-        return _kind_of(node.mode)
-
-    def readlink(self, path: str) -> str | None:
-        try:
-            phys, node = self._resolve(path, follow_last=False)
-        except FactUnavailable:
-            return None
-        return self._target(phys, node, normalize(path)) if stat.S_ISLNK(node.mode) else None
-
-    def owner(self, path: str) -> tuple[int, int, int] | None:
-        try:
-            _, node = self._resolve(path, follow_last=True)
-        except FactUnavailable:
-            return None
-        return stat.S_IMODE(node.mode), node.uid, node.gid
+    def _link(self, found: tuple[str, Node], shown: str) -> str:
+        return self._target(found[0], found[1], shown)
 
 
 # ------------------------------------------------------------------------------------------------
