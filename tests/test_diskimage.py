@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from audit.errors import FactError, UsageError
-from audit.host import diskimage
+from audit.host import diskimage, images
 from audit.host.diskimage import ImageError, open_image, partitions, run_tool
 from tests.conftest import Dir, Link, build_tree
 from tests.test_cli import hostaudit
@@ -377,19 +377,19 @@ def guestfs_calls(monkeypatch):
 def test_auto_reads_lvm_through_libguestfs_and_says_why(tmp_path, guestfs_calls):
     tool("debugfs")
     disk = _disk_with(tmp_path, 512, b"LABELONE", 0x8E)
-    assert diskimage.open_source(str(disk)) == "libguestfs"
+    assert images.open_source(str(disk)) == "libguestfs"
     assert guestfs_calls == [(str(disk), "no ext2/3/4 root for debugfs (partition 1: lvm)")]
 
 
 def test_a_partition_not_recognised_goes_to_libguestfs_random_bytes_do_not(tmp_path, guestfs_calls):
     tool("debugfs")
     disk = _disk_with(tmp_path, 0, b"\x00")
-    assert diskimage.open_source(str(disk)) == "libguestfs"
+    assert images.open_source(str(disk)) == "libguestfs"
     junk = tmp_path / "junk.img"
     junk.write_bytes(os.urandom(1024 * 1024))
     with pytest.raises(ImageError, match=r"no partition table and no file system recognised \(libguestfs's "
                                          r"inspection can look too: --image-backend libguestfs\)"):
-        diskimage.open_source(str(junk))
+        images.open_source(str(junk))
     assert len(guestfs_calls) == 1
 
 
@@ -398,10 +398,10 @@ def test_debugfs_backend_names_libguestfs_for_lvm_and_luks_is_said(tmp_path, gue
     disk = _disk_with(tmp_path, 512, b"LABELONE", 0x8E)
     with pytest.raises(ImageError, match=r"partition 1: lvm \(LVM, XFS and btrfs are read through libguestfs: "
                                          r"--image-backend auto\)"):
-        diskimage.open_source(str(disk), backend="debugfs")
+        images.open_source(str(disk), backend="debugfs")
     luks = _disk_with(tmp_path, 0, b"LUKS\xba\xbe")
     with pytest.raises(ImageError, match=r"partition 1: luks \(LUKS: encrypted, not read\)"):
-        diskimage.open_source(str(luks))
+        images.open_source(str(luks))
     assert guestfs_calls == []
 
 
@@ -411,17 +411,17 @@ def test_without_debugfs_auto_uses_libguestfs(tmp_path, guestfs_calls, monkeypat
     def no_debugfs(name):
         raise ImageError(f"--image needs {name}, which is not installed")
 
-    monkeypatch.setattr(diskimage, "find_tool", no_debugfs)
+    monkeypatch.setattr(images, "find_tool", no_debugfs)
     monkeypatch.setattr(libguestfs, "find_guestfish", lambda: "/usr/bin/guestfish")
-    assert diskimage.open_source(str(tmp_path / "any.raw")) == "libguestfs"
+    assert images.open_source(str(tmp_path / "any.raw")) == "libguestfs"
     assert guestfs_calls == [(str(tmp_path / "any.raw"), "debugfs (e2fsprogs) is not installed")]
     monkeypatch.setattr(libguestfs, "find_guestfish", lambda: None)
     with pytest.raises(ImageError, match="debugfs, which is not installed"):
-        diskimage.open_source(str(tmp_path / "any.raw"))
+        images.open_source(str(tmp_path / "any.raw"))
 
 
 def test_an_unknown_backend_is_a_usage_error():
     with pytest.raises(UsageError, match="not one of auto, debugfs, libguestfs"):
-        diskimage.open_source("x.raw", backend="mount")
+        images.open_source("x.raw", backend="mount")
     out = hostaudit("run", "--image", "x.raw", "--image-backend", "mount")
     assert out.returncode == 2 and "invalid choice" in out.stderr

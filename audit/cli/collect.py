@@ -48,7 +48,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
         _write(render_script(patterns, total_cap=args.max_size), args.output)
         return 0
     if args.image:
-        from audit.host.diskimage import collect_image_document
+        from audit.host.images import collect_image_document
 
         doc = collect_image_document(args.image, patterns, total_cap=args.max_size, backend=args.image_backend)
     else:

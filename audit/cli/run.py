@@ -73,7 +73,7 @@ def make_host(args: argparse.Namespace) -> Any:
         (path,) = args.snapshot  # several, or a directory: a fleet (is_fleet)
         return load_snapshot_host(path)  # raises UsageError on a bad snapshot
     if getattr(args, "image", None):
-        from audit.host.diskimage import image_host
+        from audit.host.images import image_host
 
         return image_host(args.image, backend=getattr(args, "image_backend", "auto"))  # ImageError: exit 2
     if args.root:
