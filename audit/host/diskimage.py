@@ -197,6 +197,23 @@ class NodeLookups:
             return None
         return stat.S_IMODE(node.mode), node.uid, node.gid
 
+    read_total: int
+    total_cap: int
+
+    def _file_to_read(self, path: str, shown: str, limit: int) -> tuple[str, Node]:
+        """The regular file ``path`` (the path reached, its Node) when it may be read: within
+        ``limit`` and the audit's total cap (``read_total`` of ``total_cap``); FactError otherwise."""
+        found = self._resolve(path, follow_last=True)
+        node = found[1]
+        if not stat.S_ISREG(node.mode):
+            raise FactError(shown, f"is not a regular file ({_kind_of(node.mode)}); not read")
+        if node.size > limit:
+            raise FactError(shown, f"larger than the {limit} byte cap; not read")
+        if self.read_total + node.size > self.total_cap:
+            raise FactError(shown, f"not read: the audit has read {self.read_total} bytes out of the image "
+                                   f"(the cap is {self.total_cap})")
+        return found
+
 
 class DebugfsFS(NodeLookups):
     """One ext2/3/4 file system of an image, read through ``debugfs -c`` (read-only; catastrophic
@@ -307,14 +324,7 @@ class DebugfsFS(NodeLookups):
     # -- FileSource --------------------------------------------------------------------------------
     def read_bytes(self, path: str, *, limit: int = MAX_READ) -> bytes:
         shown = normalize(path)
-        _, node = self._resolve(path, follow_last=True)
-        if not stat.S_ISREG(node.mode):
-            raise FactError(shown, f"is not a regular file ({_kind_of(node.mode)}); not read")
-        if node.size > limit:
-            raise FactError(shown, f"larger than the {limit} byte cap; not read")
-        if self.read_total + node.size > self.total_cap:
-            raise FactError(shown, f"not read: the audit has read {self.read_total} bytes out of the image "
-                                   f"(the cap is {self.total_cap})")
+        _, node = self._file_to_read(path, shown, limit)
         if node.size == 0:
             return b""
         data = self._debugfs(f"cat <{node.ino}>", cap=node.size, shown=shown)

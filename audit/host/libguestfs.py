@@ -42,7 +42,7 @@ from audit.host.diskimage import (
     NodeLookups,
     image_format,
 )
-from audit.host.fs import MAX_READ, _kind_of, walk_inside
+from audit.host.fs import MAX_READ, walk_inside
 from audit.parsers.paths import normalize
 from audit.record import Record
 
@@ -340,14 +340,7 @@ class GuestfishFS(NodeLookups):
     # -- FileSource -----------------------------------------------------------------------------------
     def read_bytes(self, path: str, *, limit: int = MAX_READ) -> bytes:
         shown = normalize(path)
-        phys, node = self._resolve(path, follow_last=True)
-        if not stat.S_ISREG(node.mode):
-            raise FactError(shown, f"is not a regular file ({_kind_of(node.mode)}); not read")
-        if node.size > limit:
-            raise FactError(shown, f"larger than the {limit} byte cap; not read")
-        if self.read_total + node.size > self.total_cap:
-            raise FactError(shown, f"not read: the audit has read {self.read_total} bytes out of the image "
-                                   f"(the cap is {self.total_cap})")
+        phys, node = self._file_to_read(path, shown, limit)
         data = bytearray()
         while len(data) < node.size:
             count = min(CHUNK, node.size - len(data))
