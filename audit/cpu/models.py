@@ -530,12 +530,10 @@ def baseline(hosts: Mapping[str, Iterable[str]], *, vendors: Mapping[str, str | 
     # vendor, kernel) is worked out once per distinct set (issue #12: cpu baseline of 10,000 hosts).
     keys = {name: flags if isinstance(flags, frozenset) else frozenset(flags) for name, flags in hosts.items()}
     per_host = {name: list(key) for name, key in keys.items()}
-    by_key: dict[frozenset[str], frozenset[str]] = {}
-    gvs = {name: by_key[key] if key in by_key else by_key.setdefault(key, guest_visible(per_host[name], table))
-           for name, key in keys.items()}
-    hints: dict[frozenset[str], str | None] = {}
-    for key in set(keys.values()):
-        hints[key] = vendor_hint(normalise(key, table))
+    distinct = set(keys.values())
+    visible = {key: guest_visible(key, table) for key in distinct}
+    hints = {key: vendor_hint(normalise(key, table)) for key in distinct}
+    gvs = {name: visible[key] for name, key in keys.items()}
     host_vendor = {name: vendors.get(name) or hints[keys[name]] for name in per_host}
     shared = frozenset.intersection(*gvs.values())
     known = {v for v in host_vendor.values() if v}

@@ -210,8 +210,6 @@ def _load_one(path: str) -> Destination:
     cpu = load_file(path)  # the CPU commands' own reading of it, with their checks
     stale = None
     if cpu.guest is not None and cpu.view == CPUINFO:  # the cache was read, not taken as the CPU: stale?
-        # the CPU is /proc/cpuinfo's, as the CPU source note says (load_file put the cache's flags there)
-        cpu = cpu._replace(cpu=cpu.cpu._replace(flags=host.cpuinfo.flags))
         entry, _why = lc.kvm_caps(host, cpu.arch)
         if entry is not None and entry.stale:
             stale, cpu = entry, cpu._replace(guest=None)  # nothing of a stale cache is QEMU's word now
