@@ -19,6 +19,8 @@ TABLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "kernel
 CUTOFF = 0.85
 #: Shorter names are compared with the watched names only: one letter from a short name is too often another one.
 MIN_TABLE_MISS = 8
+#: how many near_miss answers a table keeps
+NEAR_MISS_MEMO = 4096
 #: Advice where the value people write is a known misunderstanding.
 VALUE_HINTS = {
     ("amd_iommu", "on"): "the AMD IOMMU is on by default; only amd_iommu=off changes that",
@@ -61,7 +63,8 @@ class Finding(Record):
 class ParamTable:
     """The generated table, loaded once (``load_table``)."""
 
-    __slots__ = ("_by_len", "hugepage_forms", "names", "newest", "oldest", "prefixes", "series", "source", "values")
+    __slots__ = ("_by_len", "_near", "hugepage_forms", "names", "newest", "oldest", "prefixes", "series", "source",
+                 "values")
 
     def __init__(self, doc: Mapping[str, Any]) -> None:
         self.names: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
@@ -75,6 +78,8 @@ class ParamTable:
         self.source: Mapping[str, Any] = doc.get("source", {})
         self.hugepage_forms: dict[str, str] = {p: v["form"] for p, v in doc.get("hugepage_values", {}).items()}
         self._by_len: dict[int, list[str]] = {}
+        #: near_miss answers: the same few unknown names come back on host after host of a fleet
+        self._near: dict[tuple[str, frozenset[str]], str | None] = {}
         for n in self.names:
             self._by_len.setdefault(len(n), []).append(n)
 
@@ -102,6 +107,15 @@ class ParamTable:
         in capitals (init's ``LANG=``) only with the plain names of ``watched``. A dotted
         ``module.param`` is compared only with the dotted names of ``watched``: module parameters
         are judged by what the module declares."""
+        memo = (key, watched if isinstance(watched, frozenset) else frozenset(watched))
+        if memo in self._near:
+            return self._near[memo]
+        if len(self._near) >= NEAR_MISS_MEMO:  # a command line of endless made-up names: start again
+            self._near.clear()
+        self._near[memo] = found = self._near_miss(key, memo[1])
+        return found
+
+    def _near_miss(self, key: str, watched: frozenset[str]) -> str | None:
         if "." in key:
             cands = [n for n in watched if "." in n]
         elif len(key) < MIN_TABLE_MISS or key != key.lower():

@@ -150,13 +150,18 @@ class ParseCache:
             _, (_, _, old) = self._entries.popitem(last=False)
             self._bytes -= old
 
-    def parse(self, source: str, text: str, parser: Callable[[str], T]) -> T:
-        """``parse_text(source, text, parser)``, from the cache when this parser has seen this text."""
+    def parse(self, source: str, text: str | bytes, parser: Callable[[str], T]) -> T:
+        """``parse_text(source, text, parser)``, from the cache when this parser has seen this text.
+        ``text`` may be the file's bytes, decoded as ``Host.read_text`` does only when not cached: a
+        snapshot's hosts share one bytes object per distinct content (``content``), whose hash
+        Python keeps, so a hit costs neither decoding nor hashing the text again."""
         key = (parser, text)
         hit = self._get(key)
         if hit is not None:
             value, make, _ = hit
             return make() if make is not None else value  # type: ignore[no-any-return]
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", errors="replace")
         value = parse_text(source, text, parser)
         if len(text) <= self.max_bytes:
             understood, make = _copier(value)
@@ -243,8 +248,11 @@ class Host:
 
     def read_runtime(self, path: str) -> str:
         """Like read_text, but a missing /proc, /sys or /dev file on an image says why."""
+        return self._runtime_bytes(path).decode("utf-8", errors="replace")
+
+    def _runtime_bytes(self, path: str) -> bytes:
         try:
-            return self.read_text(path)
+            return self.read_bytes(path)
         except (FactUnavailable, FactError):  # FactError: a /proc that loops or cannot be looked at
             if not self.has_runtime:
                 raise self.runtime_unavailable(path) from None
@@ -253,10 +261,10 @@ class Host:
     def parse(self, path: str, parser: Callable[[str], T], *, runtime: bool = False) -> T:
         """Read ``path`` and run a pure parser on it; a ParseError names the file and line. With a
         ``parse_cache`` (a fleet run), a text this parser has seen for another host is not parsed again."""
-        text = self.read_runtime(path) if runtime else self.read_text(path)
+        data = self._runtime_bytes(path) if runtime else self.read_bytes(path)
         if self.parse_cache is not None:
-            return self.parse_cache.parse(path, text, parser)
-        return parse_text(path, text, parser)
+            return self.parse_cache.parse(path, data, parser)
+        return parse_text(path, data.decode("utf-8", errors="replace"), parser)
 
     def exists(self, path: str) -> bool:
         return self.fs.kind(path) is not None

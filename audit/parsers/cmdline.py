@@ -16,7 +16,7 @@ class Param(Record):
     @property
     def key(self) -> str:
         """The name as the kernel compares it: dashes folded to underscores."""
-        return canonical_name(self.name)
+        return self.name.replace("-", "_")
 
 
 def canonical_name(name: str) -> str:
@@ -25,6 +25,8 @@ def canonical_name(name: str) -> str:
 
 def _split_words(text: str) -> list[str]:
     """Split on whitespace outside double quotes; quotes are removed like the kernel does."""
+    if '"' not in text:
+        return text.split()  # the same blanks (str.isspace), runs of them one separator
     words: list[str] = []
     buf: list[str] = []
     in_quote = False
@@ -69,7 +71,9 @@ def parse_cmdline(text: str) -> dict[str, str]:
 def values(params: list[Param], name: str) -> list[str]:
     """Every value given to ``name`` (canonical comparison), in order."""
     want = canonical_name(name)
-    return [p.value if p.value is not None else "" for p in params if p.key == want]
+    # p.key == want, without making p.key for the names that are written as the kernel compares them
+    return [p.value if p.value is not None else "" for p in params
+            if p.name == want or ("-" in p.name and canonical_name(p.name) == want)]
 
 
 def last(params: list[Param], name: str) -> str | None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from types import MappingProxyType
 
 from audit.errors import ParseError
 from audit.record import Record
@@ -15,8 +17,10 @@ _VERSION = re.compile(r"^#\s*Linux(?:/(\S+))? (?:kernel )?(?:version:? )?(\S+)")
 
 
 class KernelConfig(Record):
-    options: dict[str, str]  # "y", "m", a string (quotes removed), a number, or NOT_SET
-    lines: dict[str, int]  # where each option was read
+    """Read-only (the mappings are views): a fleet run shares one per distinct config among its hosts."""
+
+    options: Mapping[str, str]  # "y", "m", a string (quotes removed), a number, or NOT_SET
+    lines: Mapping[str, int]  # where each option was read
     version: str | None = None  # from the header comment, when there is one
     arch: str | None = None  # the header's architecture word: "x86", "x86_64", "arm64", ...
 
@@ -68,4 +72,4 @@ def parse_kconfig(text: str) -> KernelConfig:
         lines[name] = no
     if not options:
         raise ParseError("no CONFIG_ options found: not a kernel config")
-    return KernelConfig(options=options, lines=lines, version=version, arch=arch)
+    return KernelConfig(options=MappingProxyType(options), lines=MappingProxyType(lines), version=version, arch=arch)
