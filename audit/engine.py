@@ -196,6 +196,7 @@ def run_audit(
     timer: Callable[[], float] = time.perf_counter,
     check_timeout: float | None = None,
     on_timeout: Callable[[Report], None] | None = None,
+    watchdog: Watchdog | None = None,
 ) -> Report:
     """Run the selected checks on ``host`` and return the Report, with the gate it is judged by.
 
@@ -207,7 +208,8 @@ def run_audit(
     (Python threads cannot be killed, and a plugin may swallow any signal), so a watchdog hands
     ``on_timeout`` the report of what finished, with that check and the ones not run as errors;
     ``on_timeout`` writes it and ends the process. A KeyboardInterrupt raises ``AuditInterrupted``
-    carrying the same kind of report.
+    carrying the same kind of report. ``watchdog``: one kept for many runs (a fleet worker's), used
+    when its limit is ``check_timeout``.
     """
     if clock is None:  # the system clock, without importing datetime (a few ms of start-up)
         now = time.gmtime()
@@ -257,7 +259,6 @@ def run_audit(
         rest = [d for d in chosen if d.check.id not in done]
         return [(d, errored(why if d is stuck else f"not run: {why}")) for d in rest]
 
-    watchdog = None
     if check_timeout is not None and on_timeout is not None:
         limit = check_timeout
 
@@ -265,18 +266,25 @@ def run_audit(
             why = f"{stuck.check.id} did not finish within {limit:g} s (--check-timeout); the run was ended"
             on_timeout(finish(list(results), unfinished(stuck, why)))
 
-        watchdog = _Watchdog(limit, expire)
+        own = watchdog is None or watchdog.limit != limit
+        if own:
+            watchdog = Watchdog(limit)
+    else:
+        watchdog = None
     current: Declared | None = None
     try:
         for current in chosen:
             if watchdog is not None:
-                watchdog.running(current)
+                watchdog.running(current, expire)
             results.append(_result(current, host, policy, today, timer))
     except KeyboardInterrupt:
         raise AuditInterrupted(finish(list(results), unfinished(current, "the run was interrupted"))) from None
     finally:
         if watchdog is not None:
-            watchdog.stop()
+            if own:
+                watchdog.stop()
+            else:
+                watchdog.idle()
     return finish(results)
 
 
@@ -320,26 +328,31 @@ class AuditInterrupted(HostauditError):
         self.report = report
 
 
-class _Watchdog:
-    """One thread for the whole run: when the check that is running passes its deadline, ``expire``
-    gets it (and is expected to end the process; the check itself cannot be stopped).
+class Watchdog:
+    """One thread for a whole run, or for every run of a process (a fleet worker audits host after
+    host with one: starting a thread per host cost some 0.2 ms of each): when the check that is
+    running passes its deadline, that run's ``expire`` gets it (and is expected to end the process;
+    the check itself cannot be stopped).
 
-    Starting a check only stores ``(check, deadline)`` (one attribute, so the thread never reads a
-    check with another's deadline); the thread is not woken for it. It sleeps until the deadline it
-    last saw (or ``limit`` while idle), then looks again: a check is caught at its own deadline,
-    and a run of many quick checks costs no thread switches (waking the thread at each check cost
-    some milliseconds a run, issue #11)."""
+    Starting a check only stores ``(check, deadline, expire)`` (one attribute, so the thread never
+    reads a check with another's deadline); the thread is not woken for it. It sleeps until the
+    deadline it last saw (or ``limit`` while idle), then looks again: a check is caught at its own
+    deadline, and a run of many quick checks costs no thread switches (waking the thread at each
+    check cost some milliseconds a run, issue #11)."""
 
-    def __init__(self, limit: float, expire: Callable[[Declared], None]) -> None:
+    def __init__(self, limit: float) -> None:
         self.limit = limit
-        self._expire = expire
         self._cond = threading.Condition()
-        self._slot: tuple[Declared | None, float] = (None, 0.0)
+        self._slot: tuple[Declared | None, float, Callable[[Declared], None] | None] = (None, 0.0, None)
         self._stopped = False
         threading.Thread(target=self._watch, name="hostaudit-watchdog", daemon=True).start()
 
-    def running(self, d: Declared) -> None:
-        self._slot = (d, time.monotonic() + self.limit)
+    def running(self, d: Declared, expire: Callable[[Declared], None]) -> None:
+        self._slot = (d, time.monotonic() + self.limit, expire)
+
+    def idle(self) -> None:
+        """Between runs: nothing is watched until the next ``running``."""
+        self._slot = (None, 0.0, None)
 
     def stop(self) -> None:
         with self._cond:
@@ -349,16 +362,15 @@ class _Watchdog:
     def _watch(self) -> None:
         with self._cond:
             while not self._stopped:
-                current, deadline = self._slot
+                current, deadline, expire = self._slot
                 left = deadline - time.monotonic()
-                if current is None or left > 0:
+                if current is None or expire is None or left > 0:
                     self._cond.wait(self.limit if current is None else left)
                     continue
-                stuck = current
                 break
             else:
                 return
-        self._expire(stuck)
+        expire(current)
 
 
 def policy_problems(policy: Policy, ids: Sequence[str]) -> list[str]:

@@ -35,6 +35,7 @@ from typing import Any
 
 from audit.engine import (
     ExitCode,
+    Watchdog,
     _check_required,
     collect_checks,
     exit_code,
@@ -255,6 +256,7 @@ class _Auditor:
         self.job = job
         self.plugins = make_plugins(entry_points=job.entry_points)
         self.cache = ParseCache()
+        self.watchdog = Watchdog(job.check_timeout) if job.check_timeout else None
 
     def audit(self, task: Task, on_timeout: Callable[[HostOutcome], None] | None = None) -> HostOutcome:
         from audit.host.snapshot import load_snapshot_host
@@ -276,7 +278,7 @@ class _Auditor:
         try:
             report = run_audit(self.plugins, host, job.policy, select=job.select, ignore=job.ignore,
                                fail_on=job.fail_on, strict=job.strict, require=job.require,
-                               check_timeout=job.check_timeout, on_timeout=timed_out)
+                               check_timeout=job.check_timeout, on_timeout=timed_out, watchdog=self.watchdog)
         except HostauditError as exc:
             return _broken(task, f"snapshot {task.path}: {exc}", started)
         except Exception as exc:

@@ -134,6 +134,16 @@ def _ancestors(path: str) -> Iterable[str]:
 _IMPLICIT_DIR = Entry(type="dir")
 
 
+class _Absent:
+    """A path the snapshot does not hold, found without a walk: its FactUnavailable is made only
+    when one is raised (most askers only want to know whether a path is there)."""
+
+    __slots__ = ("name", "parent", "shown")
+
+    def __init__(self, parent: str, name: str, shown: str) -> None:
+        self.parent, self.name, self.shown = parent, name, shown
+
+
 class SnapshotFS:
     """A FileSource over a loaded snapshot that answers like RootFS did on the captured host.
 
@@ -146,7 +156,7 @@ class SnapshotFS:
         self.snap = snap
         self.name = name
         # a snapshot never changes: each path is walked once (checks ask for the same paths often)
-        self._resolved: dict[tuple[str, bool], tuple[str, Entry] | FactUnavailable | FactError] = {}
+        self._resolved: dict[tuple[str, bool], tuple[str, Entry] | _Absent | FactUnavailable | FactError] = {}
 
     def describe(self) -> str:
         # The captured root, as RootFS said it on that host: messages then match a direct run.
@@ -172,13 +182,15 @@ class SnapshotFS:
     def resolve(self, path: str, *, follow_last: bool = True) -> tuple[str, Entry]:
         """The captured path ``path`` designates, and its entry (the same walk as RootFS.resolve)."""
         done = self._resolution(path, follow_last)
-        if isinstance(done, tuple):
+        if type(done) is tuple:
             return done
+        if type(done) is _Absent:
+            raise self._missing(done.parent, done.name, done.shown)
         # A new exception each time: raising the kept one would tie it, through its traceback's
         # frames, to this object, a reference cycle per path that only the garbage collector frees.
         raise fresh(done)
 
-    def _resolution(self, path: str, follow_last: bool) -> tuple[str, Entry] | FactUnavailable | FactError:
+    def _resolution(self, path: str, follow_last: bool) -> tuple[str, Entry] | _Absent | FactUnavailable | FactError:
         """What ``resolve`` returns or raises, kept per path: the askers that only want to know
         whether a path is there (``kind``, ``readlink``, ``owner``) take a failure without raising it,
         some hundred times a host in a fleet."""
@@ -192,7 +204,7 @@ class SnapshotFS:
             self._resolved[key] = done
         return done
 
-    def _resolve(self, path: str, *, follow_last: bool) -> tuple[str, Entry]:
+    def _resolve(self, path: str, *, follow_last: bool) -> tuple[str, Entry] | _Absent:
         entries = self.snap.entries
         e = entries.get(path)
         good = path != "/" and _GOOD_PATH.match(path) is not None
@@ -225,7 +237,7 @@ class SnapshotFS:
                 below = parent
             be = entries.get(below)
             if be is None or be.type == "absent":
-                raise self._missing(parent, below.rsplit("/", 1)[1], path)
+                return _Absent(parent, below.rsplit("/", 1)[1], path)
         return self._walk(path, follow_last=follow_last)
 
     def _walk(self, path: str, *, follow_last: bool) -> tuple[str, Entry]:
@@ -280,23 +292,27 @@ class SnapshotFS:
             raise FactUnavailable(f"{shown}: its listing was not captured in this snapshot", source=shown)
         return sorted(e.names)
 
-    def kind(self, path: str, *, follow: bool = True) -> Kind | None:
+    def _there(self, path: str, follow: bool) -> Entry | None:
+        """The entry ``path`` resolves to; None when it is not there; a FactError raised."""
         done = self._resolution(path, follow)
-        if isinstance(done, FactUnavailable):
+        if type(done) is tuple:
+            return done[1]
+        if type(done) is _Absent or isinstance(done, FactUnavailable):
             return None
-        _, e = self.resolve(path, follow_last=follow)  # an entry, or its FactError raised
-        return e.type  # type: ignore[return-value]
+        raise fresh(done)
+
+    def kind(self, path: str, *, follow: bool = True) -> Kind | None:
+        e = self._there(path, follow)
+        return None if e is None else e.type  # type: ignore[return-value]
 
     def readlink(self, path: str) -> str | None:
-        if isinstance(self._resolution(path, False), FactUnavailable):
-            return None
-        _, e = self.resolve(path, follow_last=False)
-        return e.target if e.type == "link" else None
+        e = self._there(path, False)
+        return e.target if e is not None and e.type == "link" else None
 
     def owner(self, path: str) -> tuple[int, int, int] | None:
-        if isinstance(self._resolution(path, True), FactUnavailable):
+        e = self._there(path, True)
+        if e is None:
             return None
-        _, e = self.resolve(path)
         if e.owner is None:
             shown = normalize(path)
             why = "recorded for device nodes only" if e.type not in ("char", "block") else "an older collector"
