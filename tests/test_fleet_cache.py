@@ -129,6 +129,30 @@ def test_snapshot_content_is_decoded_once_and_still_checked() -> None:
             parse_snapshot((doc % (len(data), truncated)).encode(), cache=cache)
 
 
+def test_text_snapshot_records_are_checked_once_and_still_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.test_cpu_read_speed import PLAIN, _file, _text
+
+    cache = ParseCache()
+    alone = parse_snapshot(PLAIN)
+    for _ in range(2):  # the second time every record comes from the cache: the same snapshot
+        assert parse_snapshot(PLAIN, cache=cache) == alone
+    assert len(cache._records) >= 9
+    # a record kept from an earlier host still costs this host its decoded bytes: the cap holds
+    big = _file(b"/etc/big", b"x" * 5000)
+    twice = _text(b"meta mode live\n", big, big.replace(b"/etc/big", b"/etc/big2"))
+    parse_snapshot(twice, cache=cache)
+    monkeypatch.setattr("audit.host.snapshot.MAX_DECODED", 9000)
+    with pytest.raises(SnapshotError, match="decodes to more than 9000 bytes"):
+        parse_snapshot(twice, cache=cache)
+    with pytest.raises(SnapshotError, match="decodes to more than 9000 bytes"):
+        parse_snapshot(twice)
+    # a record that fails is not kept: it fails again, with the same message
+    bad = _text(b"meta mode live\n", b"link /etc/x \n")
+    for _ in range(2):
+        with pytest.raises(SnapshotError, match="line 3"):
+            parse_snapshot(bad, cache=cache)
+
+
 def _hosts(tmp: Path) -> list[tuple[str, bytes]]:
     """Snapshots of hosts built from the samples; two share their kernel config and boot files."""
     rhel = trees.rhel9_tree()

@@ -107,6 +107,10 @@ def _copier(value: Any, depth: int = 0) -> tuple[bool, Callable[[], Any] | None]
     return False, None
 
 
+#: how many snapshot records a ParseCache keeps (``remember``)
+MAX_RECORDS = 1 << 16
+
+
 class ParseCache:
     """What parsers made of a file's text, shared by the hosts one process audits (a fleet run):
     hosts built from one image hold the same kernel config, os-release, cpuinfo of one CPU model.
@@ -128,6 +132,8 @@ class ParseCache:
         self._bytes = 0
         self.hits = 0
         self.misses = 0
+        self._records: dict[Any, Any] = {}
+        self._records_bytes = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -168,6 +174,23 @@ class ParseCache:
             if understood:
                 self._put(key, value, make, len(text))
                 return make() if make is not None else value  # type: ignore[no-any-return]
+        return value
+
+    def remember(self, key: Any, size: int, make: Callable[[], T]) -> T:
+        """``make()``, kept by ``key`` (``size`` bytes): what a text snapshot's record (its line and
+        the lines it owns) is, the same on every host that holds those bytes, checked once. Up to
+        MAX_RECORDS values and ``max_bytes`` of keys; past that, started afresh. ``make`` must give
+        an immutable value; one that raises keeps nothing."""
+        hit = self._records.get(key)
+        if hit is not None:
+            return hit  # type: ignore[no-any-return]
+        value = make()
+        if len(self._records) >= MAX_RECORDS or self._records_bytes + size > self.max_bytes:
+            self._records.clear()
+            self._records_bytes = 0
+        if size <= self.max_bytes:
+            self._records[key] = value
+            self._records_bytes += size
         return value
 
     def content(self, encoded: str | bytes, decode: Callable[[], bytes]) -> bytes:

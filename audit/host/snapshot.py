@@ -207,7 +207,8 @@ class SnapshotFS:
     def _resolve(self, path: str, *, follow_last: bool) -> tuple[str, Entry] | _Absent:
         entries = self.snap.entries
         e = entries.get(path)
-        good = path != "/" and _GOOD_PATH.match(path) is not None
+        # a key of entries passed check_path when the snapshot was loaded: no need to match it again
+        good = path != "/" and (e is not None or _GOOD_PATH.match(path) is not None)
         if e is not None and good:
             # A path the snapshot holds as it is: every directory above an entry is a directory (the
             # loader refuses an entry under anything else), so the walk would reach it directly.
@@ -1050,6 +1051,25 @@ def _text_entry(blob: bytes, rec: _Record, budget: _Budget) -> tuple[str, Entry,
     return path, Entry(type="file", error="read failed (reported by collect.sh)"), where
 
 
+def _remembered_entry(blob: bytes, rec: _Record, budget: _Budget, cache: ParseCache) -> tuple[str, Entry, Any]:
+    """``_text_entry`` through a fleet's cache: a record's fields and the bytes of the lines it owns
+    make the same (immutable) entry on every host that holds them, so they are checked and decoded
+    once per process; what the record costs the snapshot's budget is counted on every host."""
+    line = b" ".join(rec.parts)
+    body = b"" if rec.body is None else blob[rec.body[0]:rec.body[1]]
+    before = budget.used
+
+    def make() -> tuple[str, Entry, str | None, int]:
+        path, entry, where = _text_entry(blob, rec, budget)
+        return path, entry, where if isinstance(where, str) else None, budget.used - before
+
+    path, entry, shown, cost = cache.remember((line, rec.body is not None, body), len(line) + len(body), make)
+    where: Any = shown if shown is not None else _Where(blob, rec.offset)
+    if budget.used == before and cost:  # kept from another host: its cost is this host's too
+        budget.take(cost, where)
+    return path, entry, where
+
+
 def _merge(old: Entry | None, entry: Entry, path: str, where: Any) -> Entry:
     """Two records of one path: identical ones are allowed, and "dir P -" with P's listing."""
     if old is None or old == entry:
@@ -1077,7 +1097,10 @@ def _from_text(blob: bytes, cache: ParseCache | None = None) -> Snapshot:
     entries: dict[str, Entry] = {}
     budget = _Budget(cache)
     for _, rec in records:
-        path, entry, where = _text_entry(blob, rec, budget)
+        if cache is None:
+            path, entry, where = _text_entry(blob, rec, budget)
+        else:
+            path, entry, where = _remembered_entry(blob, rec, budget, cache)
         entries[path] = _merge(entries.get(path), entry, path, where)
         if len(entries) > MAX_ENTRIES:
             raise _fail(f"more than {MAX_ENTRIES} entries")
