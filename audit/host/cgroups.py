@@ -13,7 +13,7 @@ import posixpath
 
 from audit.errors import FactError, FactUnavailable
 from audit.host.core import Host
-from audit.host.registry import fact, parse_text
+from audit.host.registry import fact
 from audit.parsers.cgroups import (
     CGROUP_V1,
     CGROUP_V2,
@@ -72,12 +72,20 @@ def _fs_row(text: str, source: str) -> Mount | None:
 def cgroup_mounts(host: Host) -> CgroupMounts:
     """The cgroup hierarchies mounted in the auditing process's mount namespace: from
     /proc/self/mountinfo, else /proc/mounts (older snapshots, trees that only have that)."""
-    path, parser = ((SELF_MOUNTINFO, parse_cgroup_mountinfo) if host.kind(SELF_MOUNTINFO) == "file"
-                    else (PROC_MOUNTS, parse_cgroup_mounts))
-    text = host.read_runtime(path)
-    mounts = (host.parse_cache.parse(path, text, parser) if host.parse_cache is not None
-              else parse_text(path, text, parser))
-    return CgroupMounts(mounts=tuple(mounts), source=path, fs_mount=_fs_row(text, path))
+    if host.kind(SELF_MOUNTINFO) == "file":
+        return host.parse(SELF_MOUNTINFO, _from_mountinfo, runtime=True)
+    return host.parse(PROC_MOUNTS, _from_mounts, runtime=True)
+
+
+def _from_mountinfo(text: str) -> CgroupMounts:
+    """What /proc/self/mountinfo says (a parser of the whole fact: a fleet run shares one per text)."""
+    return CgroupMounts(mounts=tuple(parse_cgroup_mountinfo(text)), source=SELF_MOUNTINFO,
+                        fs_mount=_fs_row(text, SELF_MOUNTINFO))
+
+
+def _from_mounts(text: str) -> CgroupMounts:
+    return CgroupMounts(mounts=tuple(parse_cgroup_mounts(text)), source=PROC_MOUNTS,
+                        fs_mount=_fs_row(text, PROC_MOUNTS))
 
 
 @fact(paths=[PROC_CGROUPS], runtime=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 
 from audit.errors import ParseError
 from audit.parsers.text import lines
@@ -20,7 +21,8 @@ _OCTAL = re.compile(r"(?:\\[0-3][0-7]{2})+")
 _SIZE = re.compile(r"(?P<num>\d+)\s*(?P<suffix>[kmgtpe]?)(?:i?b)?", re.IGNORECASE)
 _SIZE_SHIFT = {"": 0, "k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60}
 
-OptionMap = dict[str, str | None]
+#: read-only: a fleet run shares the parsed tables of one text among its hosts
+OptionMap = Mapping[str, str | None]
 
 
 class Mount(Record):
@@ -84,27 +86,30 @@ def split_options(text: str, *, line: int | None = None) -> tuple[tuple[str, ...
     A repeated option keeps its last value, as the kernel's option parsers do.
     """
     tokens: list[str] = []
-    buf: list[str] = []
-    in_quote = False
-    for ch in text:
-        if ch == '"':
-            in_quote = not in_quote
-        if ch == "," and not in_quote:
-            tokens.append("".join(buf))
-            buf = []
-        else:
-            buf.append(ch)
-    if in_quote:
-        raise ParseError(f"unbalanced double quote in options {text!r}", line=line)
-    tokens.append("".join(buf))
+    if '"' not in text:
+        tokens = text.split(",")
+    else:
+        buf: list[str] = []
+        in_quote = False
+        for ch in text:
+            if ch == '"':
+                in_quote = not in_quote
+            if ch == "," and not in_quote:
+                tokens.append("".join(buf))
+                buf = []
+            else:
+                buf.append(ch)
+        if in_quote:
+            raise ParseError(f"unbalanced double quote in options {text!r}", line=line)
+        tokens.append("".join(buf))
     options = tuple(t for t in tokens if t)
-    option_map: OptionMap = {}
+    option_map: dict[str, str | None] = {}
     for opt in options:
         name, eq, value = opt.partition("=")
         if eq and len(value) >= 2 and value[0] == value[-1] == '"':
             value = value[1:-1]
         option_map[name] = value if eq else None
-    return options, option_map
+    return options, MappingProxyType(option_map)
 
 
 def _int_field(text: str, what: str, line: int) -> int:

@@ -241,7 +241,7 @@ def parse_mount_unit(text: str, *dropins: str) -> MountUnit:
                 else:
                     install.clear()
     options = values["Options"]
-    option_map = split_options(options)[1] if options else {}
+    option_map = split_options(options)[1] if options else _NO_ENTRIES
     return MountUnit(
         what=values["What"],
         where=values["Where"],
