@@ -20,7 +20,6 @@ ElementTree).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import sys
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 from typing import IO, Any, Protocol, TextIO
 
 from audit.model import Status
+from reports import jsontext
 from reports.sanitize import printable, sanitize_tree
 
 SCHEMA_VERSION = 1
@@ -279,7 +279,7 @@ class TextSink(Sink):
 
 
 def _json(value: Any, indent: str = "") -> str:
-    text = json.dumps(sanitize_tree(value), indent=2, sort_keys=True, ensure_ascii=False)
+    text = jsontext.dumps(sanitize_tree(value), indent=2, sort_keys=True, ensure_ascii=False)
     return text.replace("\n", "\n" + indent) if indent else text
 
 

@@ -6,12 +6,12 @@ printable on a terminal, surrogates shown in JSON."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
 from audit.cli.options import _plugins
 from audit.errors import UsageError
+from reports import jsontext
 
 
 def register(sub: Any) -> None:
@@ -49,7 +49,7 @@ def cmd_checks(args: argparse.Namespace) -> int:
 
     rows = catalogue(args)
     if args.format == "json":
-        sys.stdout.write(json.dumps(sanitize_tree(rows), indent=2, sort_keys=True) + "\n")
+        sys.stdout.write(jsontext.dumps(sanitize_tree(rows), indent=2, sort_keys=True) + "\n")
         return 0
     from tabulate import tabulate
 

@@ -20,12 +20,12 @@ shows both ("pclmulqdq / pclmuldq") and the JSON maps one to the other ("libvirt
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from audit.cpu.sources import CpuSource, load_input
+from reports import jsontext
 
 SCHEMA_VERSION = 1
 
@@ -361,7 +361,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     (b,) = load_input(args.b)
     doc = compare_doc(a, b)
     if args.format == "json":
-        sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        sys.stdout.write(jsontext.dumps(doc, indent=2, sort_keys=True) + "\n")
     else:
         sys.stdout.write(compare_text(doc))
     return 0 if doc["migration_safe"] else 1
@@ -572,7 +572,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     doc = baseline_doc(sources)
     fits = bool(doc["model"] or doc.get("host_passthrough"))
     if args.format == "json":
-        sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        sys.stdout.write(jsontext.dumps(doc, indent=2, sort_keys=True) + "\n")
         return 0 if fits else 1
     if args.format in ("libvirt", "qemu"):
         if not fits:
@@ -673,7 +673,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     host = load_input(args.host)[0] if args.host else None
     doc = models_doc(host, args.vendor)
     if args.format == "json":
-        sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        sys.stdout.write(jsontext.dumps(doc, indent=2, sort_keys=True) + "\n")
     else:
         sys.stdout.write(models_text(doc))
     return 0

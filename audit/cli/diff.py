@@ -17,6 +17,7 @@ from typing import Any
 from audit.errors import UsageError
 from audit.inputfile import read_user_text
 from audit.record import Record
+from reports import jsontext
 
 #: How bad a status is, for "got worse": a skip or waiver is not a problem, an error is (the host
 #: can no longer be judged), a failure is the worst.
@@ -129,7 +130,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         if args.format == "json":
             doc = {"old": None, "new": {"started_at": new.get("started_at"), "target": new.get("target")},
                    "changes": [], "worse": 0, "note": f"no previous report ({exc})"}
-            sys.stdout.write(json.dumps(sanitize_tree(doc), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+            sys.stdout.write(jsontext.dumps(sanitize_tree(doc), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
         else:
             _say(NOTICE, f"no previous report ({printable(str(exc))}): nothing to compare yet", journal)
         return 0
@@ -146,7 +147,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
             "worse": len(worse),
         }
         # the reports' text as they hold it (a "\udcff" escape in a report is a lone surrogate: shown)
-        sys.stdout.write(json.dumps(sanitize_tree(doc), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+        sys.stdout.write(jsontext.dumps(sanitize_tree(doc), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
         return 1 if worse else 0
     if differ:
         shown = "; ".join(f"{k} {printable(str(a))} -> {printable(str(b))}" for k, a, b in differ)

@@ -38,10 +38,11 @@ html_text (escaped), JSON as a string.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from typing import Any
+
+from reports import jsontext
 
 SCHEMA_VERSION = 1
 VERDICT_WORD = {"ok": "ok", "not-ok": "NOT OK", "unknown": "unknown"}
@@ -170,7 +171,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     source = load_input(args.source)[0] if args.source else None
     doc = check_doc(doms, dests, source)
     if args.format == "json":
-        sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        sys.stdout.write(jsontext.dumps(doc, indent=2, sort_keys=True) + "\n")
     elif args.format == "html":
         sys.stdout.write(check_html(doc))
     else:
