@@ -21,6 +21,7 @@ from audit.host.collect import render_document
 from audit.model import Status
 from audit.policy import DEFAULT_POLICY
 from tests.test_fleet import capture, deb_tree
+from tests.test_isolation import interruptible
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -92,7 +93,7 @@ def make_fleet(folder: Path, doc: dict, names: list[str]) -> Path:
 def cli(site: Path, *args: str, cwd: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(REPO)])}
     return subprocess.Popen([sys.executable, "-m", "audit", "run", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=cwd)
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=cwd, preexec_fn=interruptible)
 
 
 def rows(doc: dict) -> dict[str, dict]:

@@ -72,7 +72,15 @@ def _popen(tmp_path: Path, mode: str, *args: str) -> subprocess.Popen:
     root = tmp_path / "root"
     (root / "etc").mkdir(parents=True)  # an image root (an empty folder is nothing to audit)
     return subprocess.Popen([sys.executable, "-m", "audit", "--root", str(root), "--select", "demo.*", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+                            preexec_fn=interruptible)
+
+
+def interruptible() -> None:
+    """In the child before it starts: Ctrl-C as a terminal gives it. A test suite run as a background
+    job (``pytest &`` from a script) has SIGINT ignored, which its children would inherit, and Python
+    then installs no KeyboardInterrupt handler: the Ctrl-C tests would test nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _statuses(path: Path) -> dict[str, tuple[str, str]]:
