@@ -107,6 +107,11 @@ def _copier(value: Any, depth: int = 0) -> tuple[bool, Callable[[], Any] | None]
     return False, None
 
 
+def host_text(data: bytes) -> str:
+    """A host file's text: invalid UTF-8 is replaced, never fatal (host files are untrusted)."""
+    return data.decode("utf-8", errors="replace")
+
+
 #: how many snapshot records a ParseCache keeps (``remember``)
 MAX_RECORDS = 1 << 16
 
@@ -158,7 +163,7 @@ class ParseCache:
 
     def parse(self, source: str, text: str | bytes, parser: Callable[[str], T]) -> T:
         """``parse_text(source, text, parser)``, from the cache when this parser has seen this text.
-        ``text`` may be the file's bytes, decoded as ``Host.read_text`` does only when not cached: a
+        ``text`` may be the file's bytes, decoded (``host_text``) only when not cached: a
         snapshot's hosts share one bytes object per distinct content (``content``), whose hash
         Python keeps, so a hit costs neither decoding nor hashing the text again."""
         key = (parser, text)
@@ -167,7 +172,7 @@ class ParseCache:
             value, make, _ = hit
             return make() if make is not None else value  # type: ignore[no-any-return]
         if isinstance(text, bytes):
-            text = text.decode("utf-8", errors="replace")
+            text = host_text(text)
         value = parse_text(source, text, parser)
         if len(text) <= self.max_bytes:
             understood, make = _copier(value)
@@ -267,11 +272,11 @@ class Host:
 
     def read_text(self, path: str, *, limit: int = MAX_READ) -> str:
         """A file's text; invalid UTF-8 is replaced, never fatal (host files are untrusted)."""
-        return self.fs.read_bytes(path, limit=limit).decode("utf-8", errors="replace")
+        return host_text(self.fs.read_bytes(path, limit=limit))
 
     def read_runtime(self, path: str) -> str:
         """Like read_text, but a missing /proc, /sys or /dev file on an image says why."""
-        return self._runtime_bytes(path).decode("utf-8", errors="replace")
+        return host_text(self._runtime_bytes(path))
 
     def _runtime_bytes(self, path: str) -> bytes:
         try:
@@ -287,7 +292,7 @@ class Host:
         data = self._runtime_bytes(path) if runtime else self.read_bytes(path)
         if self.parse_cache is not None:
             return self.parse_cache.parse(path, data, parser)
-        return parse_text(path, data.decode("utf-8", errors="replace"), parser)
+        return parse_text(path, host_text(data), parser)
 
     def exists(self, path: str) -> bool:
         return self.fs.kind(path) is not None

@@ -16,7 +16,7 @@ class Param(Record):
     @property
     def key(self) -> str:
         """The name as the kernel compares it: dashes folded to underscores."""
-        return self.name.replace("-", "_")
+        return canonical_name(self.name)
 
 
 def canonical_name(name: str) -> str:

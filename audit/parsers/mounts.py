@@ -85,10 +85,10 @@ def split_options(text: str, *, line: int | None = None) -> tuple[tuple[str, ...
     SELinux puts quoted values with commas in mount options (``context="…:s0:c1,c2"``).
     A repeated option keeps its last value, as the kernel's option parsers do.
     """
-    tokens: list[str] = []
     if '"' not in text:
         tokens = text.split(",")
     else:
+        tokens = []
         buf: list[str] = []
         in_quote = False
         for ch in text:
