@@ -226,13 +226,40 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def _load_quietly(path: str) -> CpuSource | None:
-    """``load_file`` in a worker process; None when it fails (the parent reads that file again
-    itself, so its error is raised exactly as reading it alone raises it)."""
+def _load_quietly(path: str) -> tuple[Any, ...] | None:
+    """``load_file`` in a worker process, as ``_to_wire`` sends it; None when it fails (the parent
+    reads that file again itself, so its error is raised exactly as reading it alone raises it)."""
     try:
-        return load_file(path)
+        return _to_wire(load_file(path))
     except Exception:
         return None
+
+
+def _to_wire(src: CpuSource) -> tuple[Any, ...]:
+    """A source as a worker sends it to the parent: plain tuples, and the flags as one string (their
+    names sorted, one per line) when no name holds a newline. Pickling a record calls Python code on
+    both sides, and a host's hundred-odd flag names pickled one by one cost the parent and the
+    worker more than all the rest of the host (issue #12: about a third of ``cpu baseline``'s time
+    over 10,000 snapshots); one string is copied whole, and the parent makes one set per distinct
+    string."""
+    names = sorted(src.cpu.flags)
+    text = "\n".join(names) if names and not any("\n" in n for n in names) else None
+    cpu = tuple(src.cpu._replace(flags=src.cpu.flags if text is None else frozenset()))
+    return tuple(src._replace(cpu=cpu)), text
+
+
+def _from_wire(wire: tuple[Any, ...], flags: dict[frozenset[str], frozenset[str]],
+               by_text: dict[str, frozenset[str]]) -> CpuSource:
+    """The source ``_to_wire`` sent, its flags the pool's one set of those names."""
+    fields, text = wire
+    cpu = CpuInfo._make(fields[3])
+    if text is None:
+        shared = _shared_flags(flags, cpu.flags)
+    else:
+        shared = by_text.get(text)
+        if shared is None:
+            shared = by_text[text] = _shared_flags(flags, frozenset(text.split("\n")))
+    return CpuSource._make((*fields[:3], cpu._replace(flags=shared), *fields[4:]))
 
 
 def load_files(paths: Sequence[str]) -> list[CpuSource]:
@@ -245,12 +272,12 @@ def load_files(paths: Sequence[str]) -> list[CpuSource]:
     if len(paths) < PARALLEL_FROM or workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
         return [load_file(p, flags) for p in paths]
     out = []
+    by_text: dict[str, frozenset[str]] = {}
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(workers, initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN)) as pool:
-        for path, got in zip(paths, pool.imap(_load_quietly, paths, chunksize=32), strict=True):
-            if got is None:
-                got = load_file(path, flags)  # raises what a read of this file alone raises
+        for path, wire in zip(paths, pool.imap(_load_quietly, paths, chunksize=32), strict=True):
+            if wire is None:
+                out.append(load_file(path, flags))  # raises what a read of this file alone raises
             else:
-                got = got._replace(cpu=got.cpu._replace(flags=_shared_flags(flags, got.cpu.flags)))
-            out.append(got)
+                out.append(_from_wire(wire, flags, by_text))
     return out
