@@ -566,9 +566,11 @@ def baseline_text(doc: dict[str, Any]) -> str:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
+    from audit.cli.options import finishing
     from reports.sanitize import printable
 
     sources = [s for spec in args.inputs for s in load_input(spec, allow_dir=True)]
+    finishing()
     doc = baseline_doc(sources)
     fits = bool(doc["model"] or doc.get("host_passthrough"))
     if args.format == "json":

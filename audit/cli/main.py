@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from audit import __version__
+from audit.cli import options
 from audit.cli.options import Parser, started
 from audit.errors import HostauditError, UsageError
 
@@ -80,6 +81,7 @@ def entry() -> None:
     ``main()`` itself, as the tests call it, leaves the collector alone.
     """
     gc.disable()
+    options._short_lived = True
     try:
         code = main()
     finally:
