@@ -143,18 +143,21 @@ def view_notes(pairs: Sequence[tuple[str, CpuSource]]) -> list[str]:
     return out
 
 
+_NO_CAPS = ("no libvirt capabilities (give 'virsh domcapabilities' output, or a snapshot carrying libvirt's QEMU "
+            "capabilities cache)")
+
+
 def usability_of(src: CpuSource) -> tuple[Any, str]:
     """(audit.cpu.models.ModelUsability or None, why not / where from): which named CPU models
     QEMU/KVM on this host reports usable, from its guest-CPU view when that view is in use."""
+    guest = src.guest
+    if guest is None:
+        return None, _NO_CAPS
     from types import MappingProxyType
 
     from audit.cpu import libvirtcaps as lc
     from audit.cpu.models import ModelUsability
 
-    guest = src.guest
-    if guest is None:
-        return None, ("no libvirt capabilities (give 'virsh domcapabilities' output, or a snapshot carrying "
-                      "libvirt's QEMU capabilities cache)")
     if src.view == CPUINFO_VIEW:
         return None, f"libvirt's capabilities {guest.source} not used (see the CPU source note)"
     if not guest.lists_models:
@@ -431,32 +434,32 @@ def _arm_baseline(sources: Sequence[CpuSource], names: Sequence[str]) -> dict[st
 
 
 def baseline_doc(sources: Sequence[CpuSource]) -> dict[str, Any]:
-    doc = _baseline_doc(sources)
     names = _unique_names(sources)
+    doc = _baseline_doc(sources, names)
     doc["notes"] = [*doc["notes"], *view_notes(list(zip(names, sources, strict=True)))]
     return doc
 
 
-def _baseline_doc(sources: Sequence[CpuSource]) -> dict[str, Any]:
+def _baseline_doc(sources: Sequence[CpuSource], names: Sequence[str]) -> dict[str, Any]:
     from audit.cpu import arm64
     from audit.cpu import models as cm
     from reports.sanitize import xml_comment_text
 
-    names = _unique_names(sources)
     if len({s.arch for s in sources if s.arch}) > 1:
         return _mixed_arch_baseline(sources, names)
     if any(arm64.is_arm(s.cpu) for s in sources):
         return _arm_baseline(sources, names)
     views = {n: usability_of(s) for n, s in zip(names, sources, strict=True)}
+    vendor_of = [s.vendor for s in sources]
     b = cm.baseline({n: s.cpu.flags for n, s in zip(names, sources, strict=True)},
-                    vendors={n: s.vendor for n, s in zip(names, sources, strict=True)},
+                    vendors=dict(zip(names, vendor_of, strict=True)),
                     kernels={n: s.kernel_release for n, s in zip(names, sources, strict=True)},
                     usability={n: u for n, (u, _) in views.items()})
     hosts = []
     for hb, src in zip(b.hosts, sources, strict=True):
         hosts.append({**src.describe(), "name": hb.name, "own_model": hb.model.name if hb.model else None,
                       "lost": list(hb.lost), "unknown": list(hb.unknown)})
-    vendors = {s.vendor for s in sources if s.vendor}
+    vendors = {v for v in vendor_of if v}
     notes = list(b.notes)
     notes += usable_notes(b.usable_checked, b.usable_unchecked, {n: w for n, (_, w) in views.items()},
                           b.not_usable, b.model.name if b.model else None)

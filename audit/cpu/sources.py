@@ -42,19 +42,25 @@ class CpuSource(Record):
         return self.cpu.arch
 
     def describe(self) -> dict[str, Any]:
-        from audit.cpu import arm64
+        """The host as the CPU commands' JSON shows it."""
+        cpu = self.cpu
+        if cpu.midrs:
+            from audit.cpu import arm64
 
+            impls = arm64.implementation_docs(cpu)
+        else:
+            impls = []
         return {
             "name": self.name,
             "source": self.source,
             "input": self.kind,
-            "model_name": self.cpu.model_name,
+            "model_name": cpu.model_name,
             "vendor": self.vendor,
-            "processors": self.cpu.processors,
-            "flags_differ": self.cpu.flags_differ,
+            "processors": cpu.processors,
+            "flags_differ": cpu.flags_differ,
             "kernel_release": self.kernel_release,
-            "arch": self.cpu.arch,
-            "implementations": arm64.implementation_docs(self.cpu),
+            "arch": cpu.arch,
+            "implementations": impls,
         }
 
 
