@@ -23,6 +23,9 @@ from typing import Any
 MAX_DEPTH = 200
 
 
+_is_str = str.__instancecheck__  # isinstance(x, str), called from C by map()
+
+
 class _Unsupported(Exception):
     pass
 
@@ -68,7 +71,7 @@ def _write(o: Any, out: list[str], enc: Callable[[str], str], step: str, nl: str
             out.append("[]")
             return
         inner = nl + step
-        if all(type(x) is str for x in o):  # names and flags: one join, escaped in C
+        if all(map(_is_str, o)):  # names and flags: one join, escaped in C
             out.append("[" + inner + ("," + inner).join(map(enc, o)) + nl + "]")
             return
         if depth >= MAX_DEPTH:
@@ -96,9 +99,15 @@ def _write(o: Any, out: list[str], enc: Callable[[str], str], step: str, nl: str
         for k, v in items:
             if not isinstance(k, str):
                 raise _Unsupported  # json's rules for other keys (and their sort order) are its own
-            out.append(sep + enc(k) + ": ")
+            t = type(v)
+            if t is str:  # most values of a report: written here rather than by another call
+                out.append(sep + enc(k) + ": " + enc(v))
+            elif v is None:
+                out.append(sep + enc(k) + ": null")
+            else:
+                out.append(sep + enc(k) + ": ")
+                _write(v, out, enc, step, inner, sort_keys, depth + 1)
             sep = "," + inner
-            _write(v, out, enc, step, inner, sort_keys, depth + 1)
         out.append(nl + "}")
     else:
         raise _Unsupported
