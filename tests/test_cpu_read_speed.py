@@ -176,6 +176,8 @@ def _variants() -> dict[str, bytes]:
         "bad meta field": _text(META, b"meta hostname %!!\n", cpu),
         "carriage returns": _text(META, cpu).replace(b"\n", b"\r\n"),
         "a space in content": _text(META, b"file /proc/cpuinfo b64\nAA AA\n.\n", cpu),
+        "a dot line inside base64": _text(META, b"file /etc/motd b64\nAAAA\n.\nAAAA\n.\n", cpu),
+        "a dot line inside base64, then a record": _text(META, b"file /etc/motd b64\nAAAA\n.\nabsent /x\n.\n", cpu),
         "no hostname meta": _text(META.replace(b"meta hostname h1\n", b""), _file(b"/etc/hostname", b"h2\n"), cpu),
         "image": _text(META.replace(b"live", b"image")),
         "header only": b"hostaudit-snapshot 1\n",
@@ -193,7 +195,7 @@ def test_odd_snapshots_read_as_the_full_partial_reader_reads_them(name: str, tmp
     assert got == _load(path, monkeypatch, skim=False)
     if name in ("plain", "duplicate record", "dir - then its listing", "no hostname meta"):
         assert got[0] == "ok"
-    if name.startswith(("encoded path", "carriage", "truncated", "bad encoded")):
+    if name.startswith(("encoded path", "carriage", "truncated", "bad encoded", "a dot line")):
         assert snapshot._skim_text(blob) is None  # left to the full reader
     try:
         snapshot._split_text(blob)

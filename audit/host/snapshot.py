@@ -1242,12 +1242,13 @@ def _skim_text(blob: bytes) -> tuple[dict[str, str], _SkimIndex] | None:
     every line; None when it is not plainly written (``_split_text`` then splits and checks it
     whole, and says what is wrong).
 
-    A file's content is skipped over, not looked at: base64 holds no space, so its end is the last
-    "." line before the next line with a space (hex content, which holds spaces, is searched
-    forwards to its first "." line, as ``_split_text`` does). The record lines left are checked as
+    A file's content is skipped over, not looked at: its end is its first "." line (base64 content,
+    which holds no "." and no space, is searched for its first "."; hex content, which holds
+    spaces, for its first "." line, as ``_split_text`` does). The record lines left are checked as
     ``_split_text`` checks them (``_SKIM_RECORDS``, the metadata values, the "end" line), once, as
-    one text. What is not checked is content: a base64 block holding a "." line before its last,
-    which a full read refuses (its next line is no record), is here taken whole.
+    one text. What is not checked is content itself (whether it decodes): that is checked when an
+    entry is read. Content holding a "." line before its last leaves lines that are no records, so
+    such a snapshot is left to ``_split_text``, which refuses it.
     """
     if not blob.startswith(_PLAIN_HEADER):
         return None
@@ -1273,11 +1274,9 @@ def _skim_text(blob: bytes) -> tuple[dict[str, str], _SkimIndex] | None:
             if dot is None or dot[1] != dot[0] + 1 or dot[1] == size:
                 return None  # none, or one with a carriage return or without its newline
             dot_at = dot[0]
-        else:
-            nxt = blob.find(b" ", body)
-            limit = size if nxt < 0 else blob.rfind(b"\n", body - 1, nxt) + 1
-            dot_at = blob.rfind(b"\n.", body - 1, limit) + 1
-            if dot_at == 0 or blob[dot_at + 1:dot_at + 2] != b"\n":
+        else:  # base64 holds no "." and no space: its end is the first "." (searched for as a byte)
+            dot_at = blob.find(b".", body)
+            if dot_at < 0 or blob[dot_at - 1:dot_at + 2] != b"\n.\n" or blob.find(b" ", body, dot_at) >= 0:
                 return None
         spans.append((pos, body))
         bodies[at] = (body, max(body, dot_at - 1))
