@@ -248,24 +248,30 @@ def _to_wire(src: CpuSource) -> tuple[Any, ...]:
     worker more than all the rest of the host (issue #12: about a third of ``cpu baseline``'s time
     over 10,000 snapshots); one string is copied whole, and the parent makes one set per distinct
     string."""
-    names = sorted(src.cpu.flags)
+    cpu = src.cpu
+    names = sorted(cpu.flags)
     text = "\n".join(names) if names and not any("\n" in n for n in names) else None
-    cpu = tuple(src.cpu._replace(flags=src.cpu.flags if text is None else frozenset()))
-    return tuple(src._replace(cpu=cpu)), text
+    plain = tuple(cpu) if text is None else (*cpu[:_FLAGS], frozenset(), *cpu[_FLAGS + 1:])
+    return (*src[:_CPU], plain, *src[_CPU + 1:]), text
 
 
 def _from_wire(wire: tuple[Any, ...], flags: dict[frozenset[str], frozenset[str]],
                by_text: dict[str, frozenset[str]]) -> CpuSource:
     """The source ``_to_wire`` sent, its flags the pool's one set of those names."""
     fields, text = wire
-    cpu = CpuInfo._make(fields[3])
+    cpu = fields[_CPU]
     if text is None:
-        shared = _shared_flags(flags, cpu.flags)
+        shared = _shared_flags(flags, cpu[_FLAGS])
     else:
         shared = by_text.get(text)
         if shared is None:
             shared = by_text[text] = _shared_flags(flags, frozenset(text.split("\n")))
-    return CpuSource._make((*fields[:3], cpu._replace(flags=shared), *fields[4:]))
+    return CpuSource._make((*fields[:_CPU], CpuInfo._make((*cpu[:_FLAGS], shared, *cpu[_FLAGS + 1:])),
+                            *fields[_CPU + 1:]))
+
+
+_CPU = CpuSource._fields.index("cpu")
+_FLAGS = CpuInfo._fields.index("flags")
 
 
 def load_files(paths: Sequence[str]) -> list[CpuSource]:
