@@ -40,8 +40,8 @@ def _copier(value: Any, depth: int = 0) -> tuple[bool, Callable[[], Any] | None]
     that is not frozen) is not understood, and such a value is never cached."""
     if depth > 40:
         return False, None
-    if isinstance(value, _ATOMS):
-        return True, None
+    if isinstance(value, _ATOMS) or getattr(type(value), "shared_as_is", False) is True:
+        return True, None  # (a class whose instances never change says so: ``shared_as_is = True``)
     if isinstance(value, tuple):
         kind = type(value)
         if kind is not tuple and not hasattr(kind, "_fields"):  # only plain and named tuples

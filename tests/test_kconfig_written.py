@@ -1,0 +1,79 @@
+"""A kernel config as ``make`` writes it is read by regular expressions over the whole text
+(``audit.parsers.kconfig._read_written``), anything else line by line. Held here to the line-by-line
+reading: the same options in the same order, the same values, lines, version and architecture, or
+the same error, on the real configs in tests/data and on config-shaped text with what could set
+the two apart (blanks around lines and values, quotes, options given twice or both set and unset,
+comments that look like options, carriage returns, no newline at the end)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from audit.errors import ParseError
+from audit.parsers import kconfig
+from audit.parsers.kconfig import parse_kconfig
+from tests.conftest import DATA
+from tests.test_fuzz import EXAMPLES
+
+CONFIGS = sorted((DATA / "kconfig").iterdir())
+
+
+def _line_by_line(text: str, monkeypatch: pytest.MonkeyPatch) -> object:
+    with monkeypatch.context() as m:
+        m.setattr(kconfig, "_read_written", lambda text: None)
+        return _outcome(text)
+
+
+def _outcome(text: str) -> object:
+    try:
+        c = parse_kconfig(text)
+    except ParseError as exc:
+        return ("ParseError", str(exc), exc.line)
+    return list(c.options.items()), dict(c.lines), list(c.lines), c.version, c.arch
+
+
+def _same(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _outcome(text) == _line_by_line(text, monkeypatch)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_real_configs_read_as_line_by_line(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = path.read_text(encoding="utf-8", errors="replace")
+    assert kconfig._read_written(text) is not None  # what distributions ship takes the quick way
+    _same(text, monkeypatch)
+    _same(text.rstrip("\n"), monkeypatch)
+    _same(text.replace("\n", "\r\n"), monkeypatch)  # left to the loop
+
+
+_NAMES = st.sampled_from(["CONFIG_KVM", "CONFIG_KVM_INTEL", "CONFIG_HUGETLBFS", "CONFIG_K", "CONFIG_KV"])
+_VALUES = st.sampled_from(["y", "m", "n", "", '""', '"', '"a b"', '"x"y"', "0x10", " y", "y ", "a=b", "\t",
+                           "\u00a0y", "y\u2003", "é"])
+_LINES = st.one_of(
+    st.tuples(_NAMES, _VALUES).map(lambda t: f"{t[0]}={t[1]}"),
+    st.tuples(st.sampled_from(["# ", "#", "#  ", "#\t", " # "]), _NAMES,
+              st.sampled_from(["", " ", " x"])).map(lambda t: f"{t[0]}{t[1]} is not set{t[2]}"),
+    st.sampled_from(["", " ", "#", "# comment", "# Linux/x86 6.1.0 Kernel Configuration",
+                     "# Linux kernel version: 2.6.32", "#Linux/arm64 6.12.5 Kernel Configuration ",
+                     "# CONFIG_KVM=y", "#CONFIG_KVM is not set", "CONFIG_KVM", "KVM=y", "CONFIG_KVM =y",
+                     " CONFIG_KVM=m", "CONFIG_k\u212avm=y", "garbage"]),
+)
+
+
+@settings(max_examples=max(EXAMPLES, 300), deadline=None, derandomize=True)
+@given(st.lists(_LINES, max_size=25), st.booleans())
+def test_config_shaped_text_reads_as_line_by_line(lines: list[str], last_newline: bool) -> None:
+    text = "\n".join(lines) + ("\n" if last_newline else "")
+    with pytest.MonkeyPatch.context() as m:
+        _same(text, m)
+
+
+def test_an_options_line_is_found_when_asked() -> None:
+    text = "# Linux/x86 6.1.0 Kernel Configuration\nCONFIG_A=y\n\n# CONFIG_B is not set\nCONFIG_A=m\n"
+    c = parse_kconfig(text)
+    assert isinstance(c.lines, kconfig._Lines)
+    assert c.lines["CONFIG_B"] == 4 and c.lines["CONFIG_A"] == 5 and c.lines.get("CONFIG_C") is None
+    assert (c.version, c.arch) == ("6.1.0", "x86")
