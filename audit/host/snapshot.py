@@ -1170,7 +1170,8 @@ class _SkimIndex(Mapping[str, list[_Record]]):
         except UnicodeEncodeError:
             raw = b" "
         hits: list[int] = []
-        if raw and b" " not in raw and b"\n" not in raw:
+        # (most paths asked for are not held: one search for the path field's start says so)
+        if raw and b" " not in raw and b"\n" not in raw and (b" " + raw) in self._text:
             text = self._text
             for tail in (b" ", b"\n"):  # the path field is followed by a field or ends the line
                 needle = b" " + raw + tail
