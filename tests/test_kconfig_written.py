@@ -59,7 +59,9 @@ _LINES = st.one_of(
     st.sampled_from(["", " ", "#", "# comment", "# Linux/x86 6.1.0 Kernel Configuration",
                      "# Linux kernel version: 2.6.32", "#Linux/arm64 6.12.5 Kernel Configuration ",
                      "# CONFIG_KVM=y", "#CONFIG_KVM is not set", "CONFIG_KVM", "KVM=y", "CONFIG_KVM =y",
-                     " CONFIG_KVM=m", "CONFIG_k\u212avm=y", "garbage"]),
+                     " CONFIG_KVM=m", "CONFIG_k\u212avm=y", "garbage", "# XCONFIG_KVM is not set",
+                     "# CONFIG_K is not set # CONFIG_K is not set", "# see: CONFIG_KV is not set",
+                     "CONFIG_KV=\"CONFIG_K is not set\""]),
 )
 
 

@@ -136,14 +136,30 @@ class _Lines(Mapping[str, int]):
             raise KeyError(name)
         line = self._found.get(name)
         if line is None:
-            if len(self._found) < _ASKED_ONE_BY_ONE:  # one search of the text for this option
-                given = re.compile(rf"\n(?:#[^\S\n]*{name} is not set(?=\n|\Z)|{name}=)")  # a name: CONFIG_\w+
-                last = max(m.start() for m in given.finditer(self._body))
-                line = self._found[name] = self._body.count("\n", 0, last + 1)
+            if len(self._found) < _ASKED_ONE_BY_ONE:  # a search of the text from its end for this option
+                line = self._found[name] = self._body.count("\n", 0, self._last(name) + 1)
             else:  # asked for many (all of them, say): one walk over the text for every option
                 self._found = self._every()
                 line = self._found[name]
         return line
+
+    def _last(self, name: str) -> int:
+        """Where (the newline before) the line that gave ``name`` its value starts: the last line
+        for it, which is an unset line when its value is NOT_SET, else a line setting it."""
+        body = self._body
+        if self._options[name] != NOT_SET:
+            return body.rfind(f"\n{name}=")  # such a line is always an option's (the text is _WRITTEN)
+        tail, end = f"{name} is not set", len(body)
+        while True:  # the last "NAME is not set" that is a whole unset line ("#", blanks, NAME ...)
+            at = body.rfind(tail, 0, end)
+            if at < 0:
+                raise KeyError(name)  # not reached: an unset option's line is in the text
+            start = body.rfind("\n", 0, at)
+            if body.startswith("\n", at + len(tail)) or at + len(tail) == len(body):
+                head = body[start + 1:at]
+                if head[:1] == "#" and (len(head) == 1 or head[1:].isspace()):
+                    return start
+            end = at + len(tail) - 1  # an earlier one (there is one: ``name`` is unset)
 
     def _every(self) -> dict[str, int]:
         found: dict[str, int] = {}
