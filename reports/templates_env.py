@@ -48,7 +48,22 @@ def environment(name: str, filters: Mapping[str, Callable[..., Any]] | None = No
     """An environment to render template ``name``: the compiled one when usable, else from source."""
     env = source_environment(filters)
     if _compiled_usable(name):
+        env.loader = _module_loader(str(COMPILED))
+    return env
+
+
+_LOADERS: dict[str, Any] = {}
+
+
+def _module_loader(folder: str) -> Any:
+    """jinja2's loader of the compiled templates in ``folder``: one for the process. A ModuleLoader
+    puts a weak proxy of a package of its own into ``sys.modules``, taken out when the loader dies;
+    one made for every report (a fleet writes one per host) is a new package each time, and leaves
+    dead proxies in ``sys.modules`` until the collector frees the loader (anything walking
+    ``sys.modules`` meanwhile, as hypothesis does between test cases, gets a ReferenceError)."""
+    loader = _LOADERS.get(folder)
+    if loader is None:
         from jinja2 import ModuleLoader
 
-        env.loader = ModuleLoader(str(COMPILED))
-    return env
+        loader = _LOADERS[folder] = ModuleLoader(folder)
+    return loader
