@@ -37,6 +37,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from benchmarks.pace import pace  # noqa: E402  (REPO first on the path, as above)
 
 GENERATOR_VERSION = "2"
 TARGETS = {"audit_10000_s": (60, 20), "baseline_10000_s": (5, 2)}
@@ -295,7 +296,7 @@ def main() -> None:
                    env=ENV, check=True, stdout=subprocess.DEVNULL)
     ha = [sys.executable, "-m", "audit"]
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; load average before: "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; {pace()}")
     rows = []
     for n in args.hosts:
         folder = Path(args.dir) / str(n)
@@ -342,7 +343,7 @@ def main() -> None:
     print()
     print("targets (2 cores): 10,000 hosts audited in <= 60 s (aim 20 s); cpu baseline over 10,000 hosts <= 5 s "
           "(aim 2 s); peak memory not growing with N beyond the summary")
-    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {pace()}")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,9 @@ import time
 
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+from benchmarks.pace import pace  # noqa: E402  (REPO first on the path, as above)
+
 CACHED_ROOT = os.path.expanduser("~/.cache/hostaudit/bookworm-kvm-root")
 #: (time over `python -c pass` in ms, peak RSS in MiB) from issue #11
 TARGETS = {"json": (45, 25), "text": (55, 25), "html": (90, 30)}
@@ -93,6 +96,7 @@ def main() -> None:
     ref = statistics.median(walls["virt-host-validate qemu"]) if vhv else None
     print(f"machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}, {args.runs} alternating rounds, "
           "byte-compiled modules", "(this checkout)" if args.dev else "(installed with pip into a fresh venv)")
+    print(pace())
     print(f"image root: {args.root or '(none)'}; virt-host-validate: {vhv or 'not installed (libvirt-clients)'}")
     print(f"{'command':32} {'median ms':>10} {'over py':>8} {'target':>7} {'x vhv':>7} {'peak MiB':>9} {'target':>7}")
     for name, kind, _ in rows:
