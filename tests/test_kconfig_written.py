@@ -51,7 +51,7 @@ def test_real_configs_read_as_line_by_line(path: Path, monkeypatch: pytest.Monke
 
 _NAMES = st.sampled_from(["CONFIG_KVM", "CONFIG_KVM_INTEL", "CONFIG_HUGETLBFS", "CONFIG_K", "CONFIG_KV"])
 _VALUES = st.sampled_from(["y", "m", "n", "", '""', '"', '"a b"', '"x"y"', "0x10", " y", "y ", "a=b", "\t",
-                           "\u00a0y", "y\u2003", "é"])
+                           "\u00a0y", "y\u2003", "é", "is not set", '"is not set"'])
 _LINES = st.one_of(
     st.tuples(_NAMES, _VALUES).map(lambda t: f"{t[0]}={t[1]}"),
     st.tuples(st.sampled_from(["# ", "#", "#  ", "#\t", " # "]), _NAMES,

@@ -144,22 +144,22 @@ class _Lines(Mapping[str, int]):
         return line
 
     def _last(self, name: str) -> int:
-        """Where (the newline before) the line that gave ``name`` its value starts: the last line
-        for it, which is an unset line when its value is NOT_SET, else a line setting it."""
+        """Where (the newline before) the last line for ``name`` starts: the one that gave it its
+        value. A line setting it, unless its value is NOT_SET: then an unset line, or a line that
+        sets it to those very words, whichever is later."""
         body = self._body
+        set_at = body.rfind(f"\n{name}=")  # such a line is always an option's (the text is _WRITTEN)
         if self._options[name] != NOT_SET:
-            return body.rfind(f"\n{name}=")  # such a line is always an option's (the text is _WRITTEN)
+            return set_at
         tail, end = f"{name} is not set", len(body)
-        while True:  # the last "NAME is not set" that is a whole unset line ("#", blanks, NAME ...)
-            at = body.rfind(tail, 0, end)
-            if at < 0:
-                raise KeyError(name)  # not reached: an unset option's line is in the text
+        while (at := body.rfind(tail, 0, end)) > set_at:  # the last whole unset line ("#", blanks, NAME ...)
             start = body.rfind("\n", 0, at)
             if body.startswith("\n", at + len(tail)) or at + len(tail) == len(body):
                 head = body[start + 1:at]
                 if head[:1] == "#" and (len(head) == 1 or head[1:].isspace()):
                     return start
-            end = at + len(tail) - 1  # an earlier one (there is one: ``name`` is unset)
+            end = at + len(tail) - 1  # an earlier one
+        return set_at
 
     def _every(self) -> dict[str, int]:
         found: dict[str, int] = {}
