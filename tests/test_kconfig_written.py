@@ -45,6 +45,9 @@ def test_real_configs_read_as_line_by_line(path: Path, monkeypatch: pytest.Monke
     text = path.read_text(encoding="utf-8", errors="replace")
     assert kconfig._read_written(text) is not None  # what distributions ship takes the quick way
     _same(text, monkeypatch)
+    with monkeypatch.context() as m:
+        m.setattr(kconfig, "_PIECE", 1000)  # many pieces
+        _same(text, m)
     _same(text.rstrip("\n"), monkeypatch)
     _same(text.replace("\n", "\r\n"), monkeypatch)  # left to the loop
 
@@ -66,10 +69,12 @@ _LINES = st.one_of(
 
 
 @settings(max_examples=max(EXAMPLES, 300), deadline=None, derandomize=True)
-@given(st.lists(_LINES, max_size=25), st.booleans())
-def test_config_shaped_text_reads_as_line_by_line(lines: list[str], last_newline: bool) -> None:
+@given(st.lists(_LINES, max_size=25), st.booleans(), st.sampled_from([kconfig._PIECE, 1, 7, 40]))
+def test_config_shaped_text_reads_as_line_by_line(lines: list[str], last_newline: bool, piece: int) -> None:
+    """(``piece``: the text is searched a piece at a time; small pieces put their ends everywhere)"""
     text = "\n".join(lines) + ("\n" if last_newline else "")
     with pytest.MonkeyPatch.context() as m:
+        m.setattr(kconfig, "_PIECE", piece)
         _same(text, m)
 
 
@@ -79,3 +84,13 @@ def test_an_options_line_is_found_when_asked() -> None:
     assert isinstance(c.lines, kconfig._Lines)
     assert c.lines["CONFIG_B"] == 4 and c.lines["CONFIG_A"] == 5 and c.lines.get("CONFIG_C") is None
     assert (c.version, c.arch) == ("6.1.0", "x86")
+
+
+def test_a_huge_written_config_is_read_in_bounded_memory() -> None:
+    """What a piece's search lists is some ten times its text: a config of 800,000 lines (8 MiB) is
+    read with its pieces' lists, not one list for the whole text (which took 107 MiB)."""
+    from tests.test_cpu_bounds import peak_while
+
+    text = "CONFIG_A=y\n" * 800_000
+    peak = peak_while(lambda: parse_kconfig(text))
+    assert peak < 3 * len(text)  # the text copied once (each line after a newline), and a piece's list

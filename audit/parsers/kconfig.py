@@ -87,6 +87,8 @@ _WRITTEN = re.compile(r"(?:(?:CONFIG_[A-Za-z0-9_]+=(?:\S(?:[^\n]*\S)?)?|#(?:[^\n
                       r"(?:CONFIG_[A-Za-z0-9_]+=(?:\S(?:[^\n]*\S)?)?|#(?:[^\n]*\S)?)?")
 #: After a newline: an unset option (group 1), or a set one and its value (groups 2 and 3)
 _OPTION_LINE = re.compile(r"\n(?:#[^\S\n]*(CONFIG_[A-Za-z0-9_]+) is not set(?=\n|\Z)|(CONFIG_[A-Za-z0-9_]+)=([^\n]*))")
+#: characters of the text searched at once (a distribution's config is one piece)
+_PIECE = 1 << 20
 #: ``_VERSION`` on a line of its own
 _VERSION_LINE = re.compile(r"\n#[^\S\n]*Linux(?:/(\S+))? (?:kernel )?(?:version:? )?(\S+)")
 
@@ -101,11 +103,16 @@ def _read_written(text: str) -> KernelConfig | None:
         return None
     body = "\n" + text  # every line after a newline
     options: dict[str, str] = {}
-    for unset, name, value in _OPTION_LINE.findall(body):
-        if unset:
-            options[unset] = NOT_SET
-        else:
-            options[name] = value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
+    at = 0
+    while at < len(body):  # a piece at a time (from a line's start to a line's start): what findall
+        end = body.find("\n", at + _PIECE)  # lists is some ten times the text it was found in
+        end = len(body) if end < 0 else end
+        for unset, name, value in _OPTION_LINE.findall(body, at, end):
+            if unset:
+                options[unset] = NOT_SET
+            else:
+                options[name] = value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
+        at = end
     if not options:
         return None  # the loop says so
     v = _VERSION_LINE.search(body)
