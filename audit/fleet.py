@@ -42,6 +42,7 @@ from audit.engine import (
     run_audit,
 )
 from audit.errors import HostauditError, UsageError
+from audit.inputfile import files_in
 from audit.model import Gate, Report, Severity
 from audit.policy import DEFAULT_POLICY, Policy
 from audit.record import Record
@@ -149,11 +150,9 @@ def find_snapshots(specs: Sequence[str]) -> list[str]:
     for spec in specs:
         if os.path.isdir(spec):
             try:
-                names = sorted(os.listdir(spec))
+                files = files_in(spec)
             except OSError as exc:
                 raise UsageError(f"--snapshot {spec}: cannot read the directory: {exc.strerror or exc}") from None
-            files = [os.path.join(spec, n) for n in names
-                     if not n.startswith(".") and os.path.isfile(os.path.join(spec, n))]
             if not files:
                 raise UsageError(f"--snapshot {spec}: no snapshot in this directory (no regular file in it)")
         else:

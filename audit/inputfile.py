@@ -58,3 +58,19 @@ def read_user_text(path: str, *, what: str, cap: int) -> str:
     except UnicodeDecodeError as exc:
         raise UsageError(f"{what} {path}: not UTF-8 text (byte {exc.start}: {data[exc.start:exc.start + 1]!r})") \
             from None
+
+
+def files_in(folder: str) -> list[str]:
+    """The paths of the regular files in ``folder`` (a link to one counts), names starting with "."
+    left out, sorted by name, not recursive. Each entry's type is the one the directory records: a
+    stat only for a link, not for each of ten thousand snapshots. OSError when the folder cannot
+    be read; an entry that cannot be looked at is left out."""
+    def is_file(entry: os.DirEntry[str]) -> bool:
+        try:
+            return entry.is_file()
+        except OSError:
+            return False
+
+    with os.scandir(folder) as listing:
+        names = sorted(e.name for e in listing if not e.name.startswith(".") and is_file(e))
+    return [os.path.join(folder, n) for n in names]

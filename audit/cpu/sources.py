@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from audit.errors import FactError, FactUnavailable, ParseError, UsageError
+from audit.inputfile import files_in
 from audit.parsers.cpuinfo import CpuInfo, parse_cpuinfo
 from audit.record import Record
 
@@ -210,8 +211,10 @@ def load_input(spec: str, *, allow_dir: bool = False) -> list[CpuSource]:
     if os.path.isdir(spec):
         if not allow_dir:
             raise UsageError(f"{spec}: is a directory (give a snapshot or a /proc/cpuinfo file)")
-        names = sorted(n for n in os.listdir(spec) if not n.startswith("."))
-        files = [os.path.join(spec, n) for n in names if os.path.isfile(os.path.join(spec, n))]
+        try:
+            files = files_in(spec)
+        except OSError as exc:
+            raise UsageError(f"{spec}: cannot read the directory: {exc.strerror or exc}") from None
         if not files:
             raise UsageError(f"{spec}: no snapshot or /proc/cpuinfo file in this directory")
         return load_files(files)
