@@ -1,16 +1,20 @@
 """/proc/cpuinfo: architecture, vendor, model name, the CPU flags every processor has and, on ARM,
 each processor's implementation (the MIDR_EL1 fields the kernel prints).
 
-Bounded by construction, whatever the input: the text is walked line by line without copying it,
-only the keys read below are kept, a flags line holds at most ``MAX_FLAGS_PER_LINE`` words and the
-whole file at most ``MAX_DISTINCT_FLAGS`` distinct flags and ``MAX_PROCESSORS`` processors; past
-any of these the parser raises ParseError naming the limit and the line. Processors that print the
-same flags line (the usual case) cost one string comparison each, not a set.
+Bounded by construction, whatever the input: the text is split into lines a run of about
+``_RUN_CHARS`` characters at a time (``str.split`` walks it, in C), only the keys read below are
+kept, a flags line holds at most ``MAX_FLAGS_PER_LINE`` words and the whole file at most
+``MAX_DISTINCT_FLAGS`` distinct flags and ``MAX_PROCESSORS`` processors; past any of these the
+parser raises ParseError naming the limit and the line. Processors that print the same flags line
+(the usual case) cost one string comparison each, not a set; a line's key (what is before its
+first ":") is looked at once per distinct spelling, so the 26-odd lines a processor prints cost a
+dictionary lookup each, not a strip and a lowering.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from audit.errors import ParseError
 from audit.record import Record
@@ -36,7 +40,64 @@ _KEPT = frozenset({"processor", "processor name", "vendor_id", "vendor", "model 
 _X86_VENDORS = frozenset({"GenuineIntel", "AuthenticAMD", "HygonGenuine", "CentaurHauls", "Shanghai",
                           "GenuineTMx86", "CyrixInstead", "Geode by NSC", "NexGenDriven", "RiseRiseRise",
                           "SiS SiS SiS", "UMC UMC UMC", "Vortex86 SoC"})
+#: Lines are split this many characters at a time (a real 256-processor cpuinfo is some 400,000).
+_RUN_CHARS = 1 << 15
+#: How a key spelling (what a line holds before its first ":") reads: its key when kept, else "".
+#: Shared by every parse in the process (a fleet's hosts spell their keys alike), up to this many.
+_HEADS: dict[str, str] = {}
+_MAX_HEADS = 1024
 _NONBLANK = re.compile(r"\S")
+
+
+def _key(head: str) -> str:
+    """The kept key a line's text before its first ":" names, else "" (too long, or not kept)."""
+    key = head.strip().lower() if len(head) <= _MAX_KEY_CHARS else ""
+    if key not in _KEPT:
+        key = ""
+    if len(_HEADS) < _MAX_HEADS:
+        _HEADS[head] = key
+    return key
+
+
+def _line_runs(text: str) -> Iterator[list[str]]:
+    """The lines of ``text`` (split at "\n" only; no empty line after a final newline), a list of
+    those in at most ``_RUN_CHARS`` characters at a time, and a longer line alone as
+    ``_long_line`` gives it: a text of 32 MiB of empty lines, or of one line, never has more
+    than about 300 KB of it copied at once."""
+    size, pos = len(text), 0
+    while pos < size:
+        stop = pos + _RUN_CHARS
+        if stop >= size:
+            run = text[pos:].split("\n")
+            if text.endswith("\n"):
+                run.pop()  # the last line's newline, not a line after it
+            yield run
+            return
+        cut = text.rfind("\n", pos, stop)
+        if cut >= 0:
+            yield text[pos:cut].split("\n")
+            pos = cut + 1
+            continue
+        end = text.find("\n", pos)
+        end = size if end < 0 else end
+        yield [_long_line(text, pos, end)]
+        pos = end + 1
+
+
+#: What is kept of a line longer than that: past this, a value is too long for any key.
+_LONG_KEEP = MAX_FLAGS_LINE_CHARS + _MAX_KEY_CHARS + 2
+
+
+def _long_line(text: str, start: int, end: int) -> str:
+    """A line read as the whole line ``text[start:end]`` is, without copying it all: "" when it is
+    blank; else its first ``_LONG_KEEP`` characters, which hold its key (a ":" within the first 65)
+    and a value still too long for that key; "-" (no key) when those hold no ":" at all."""
+    if _NONBLANK.search(text, start, end) is None:
+        return ""
+    kept = text[start:min(end, start + _LONG_KEEP)]
+    return kept if ":" in kept else "-"
+
+
 def _words(value: str) -> list[str]:
     """The flags of one flags line: its runs of non-blanks (str.isspace, as ``\\S+`` takes them)."""
     return value.split()
@@ -123,12 +184,12 @@ class _Flags:
         self.differ = False
         self.lines = 0
 
-    def add(self, text: str, number: int, start: int, end: int) -> None:
+    def add(self, number: int, value: str) -> None:
+        """The flags line ``number``: ``value``, all that follows its ":"."""
         self.lines += 1
-        if end - start > MAX_FLAGS_LINE_CHARS:
+        if len(value) > MAX_FLAGS_LINE_CHARS:
             raise ParseError(f"flags line longer than {MAX_FLAGS_LINE_CHARS} characters: not a /proc/cpuinfo",
                              line=number)
-        value = text[start:end]
         if value in self.known:
             return
         words = _words(value)  # at most MAX_FLAGS_LINE_CHARS / 2 of them
@@ -162,7 +223,7 @@ def parse_cpuinfo(text: str) -> CpuInfo:
     procs = numbered = 0
     arm_arch = ""
     block: dict[str, str] = {}
-    flag_line: tuple[int, int, int] | None = None  # (line number, start, end) of the block's flags line
+    flag_line: tuple[int, str] | None = None  # (line number, value) of the block's flags line
 
     def end_block(number: int) -> None:
         nonlocal procs, numbered, arm_arch, flag_line
@@ -179,7 +240,7 @@ def parse_cpuinfo(text: str) -> CpuInfo:
             if value and key not in firsts:
                 firsts[key] = (index, value)
         if flag_line is not None:
-            flags.add(text, *flag_line)
+            flags.add(*flag_line)
         if "cpu implementer" in block:
             m = Midr(*(_number(block.get(k)) for k in ("cpu implementer", "cpu part", "cpu variant", "cpu revision")))
             midrs.append(interned.setdefault(m, m))
@@ -187,36 +248,34 @@ def parse_cpuinfo(text: str) -> CpuInfo:
         block.clear()
         flag_line = None
 
-    number = pos = 0
-    size = len(text)
-    while pos < size:  # line by line, without copying the text
-        end = text.find("\n", pos)
-        if end < 0:
-            end = size
-        number += 1
-        start, pos = pos, end + 1
-        colon = text.find(":", start, end)  # a line with one is not blank
-        if colon < 0 and _NONBLANK.search(text, start, end) is None:
-            end_block(number)
-            continue
-        if colon < 0 or colon - start > _MAX_KEY_CHARS:
-            continue  # tolerated: some arches and captures have such lines; no key of ours is that long
-        key = text[start:colon].strip().lower()
-        if key not in _KEPT:
-            continue
-        if key in _FLAG_KEYS:
-            if flag_line is None:
-                flag_line = (number, colon + 1, end)
-            continue
-        if end - colon - 1 > MAX_VALUE_CHARS:
-            raise ParseError(f"'{key}' value longer than {MAX_VALUE_CHARS} characters: not a /proc/cpuinfo",
-                             line=number)
-        value = text[colon + 1:end].strip()
-        if key == "processor" and not value.isdigit():
-            key = "processor name"  # ARM kernels' "Processor : AArch64 Processor rev 14 (aarch64)"
-        if key == "processor" and "processor" in block:
-            end_block(number)
-        block.setdefault(key, value)
+    number = 0
+    heads = _HEADS
+    for run in _line_runs(text):
+        for line in run:
+            number += 1
+            head, colon, value = line.partition(":")
+            if not colon:  # no key: a blank line ends a block; any other is tolerated (some arches have them)
+                if not line or line.isspace():
+                    end_block(number)
+                continue
+            key = heads.get(head)
+            if key is None:
+                key = _key(head)
+            if not key:
+                continue  # not a key of ours, or longer than any of them
+            if key in _FLAG_KEYS:
+                if flag_line is None:
+                    flag_line = (number, value)
+                continue
+            if len(value) > MAX_VALUE_CHARS:
+                raise ParseError(f"'{key}' value longer than {MAX_VALUE_CHARS} characters: not a /proc/cpuinfo",
+                                 line=number)
+            value = value.strip()
+            if key == "processor" and not value.isdigit():
+                key = "processor name"  # ARM kernels' "Processor : AArch64 Processor rev 14 (aarch64)"
+            if key == "processor" and "processor" in block:
+                end_block(number)
+            block.setdefault(key, value)
     end_block(number)
 
     if not procs and not shared:
