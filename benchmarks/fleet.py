@@ -1,7 +1,7 @@
 """A fleet in one run (issue #12): ``hostaudit run --snapshot DIR`` and ``hostaudit cpu baseline DIR``
 over N generated snapshots, with hosts/s, wall time, peak memory and bytes per snapshot.
 
-    python benchmarks/fleet.py [--hosts 1000 10000] [--dir DIR] [--outputs] [--per-process 20]
+    python benchmarks/fleet.py [--hosts 1000 10000] [--dir DIR] [--outputs] [--per-process 20] [--processors 64]
 
 The snapshots are made from the real samples of ``tests/data`` (the fake roots of ``tests/trees.py``,
 captured by ``hostaudit collect``): a running Debian 12, CentOS 6 and RHEL 9 host (running hosts, so
@@ -10,6 +10,10 @@ sample, a few flags left out, its clock), its name, its huge page pool, THP mode
 command line and GRUB settings. Half are written as ``hostaudit collect`` JSON, half in collect.sh's
 line format. They are made once per N into ``--dir`` (default ``$TMPDIR/hostaudit-fleet-bench``)
 and reused.
+
+The samples' cpuinfo holds one or two processors; a real host prints 16 to 256, and reading them is
+then most of ``cpu baseline``'s work. ``--processors K`` gives every host K (the sample's first
+processor repeated, each with its own number, core, APIC ID and clock, as Linux prints them).
 
 Every snapshot is read once before the timed runs, so that they measure hostaudit rather than a
 cold page cache (10,000 snapshots are some 1.8 GB).
@@ -28,6 +32,7 @@ import base64
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -99,6 +104,20 @@ def vary_cpuinfo(text: str, rng: random.Random) -> str:
             line = name + ": " + " ".join(f for f in flags.split() if f not in drop)
         out.append(line)
     return "\n".join(out) + "\n"
+
+
+_PER_CORE = re.compile(r"^(processor|core id|apicid|initial apicid)([ \t]*):.*$", re.M)
+
+
+def many_processors(text: str, count: int, rng: random.Random) -> str:
+    """The sample's first processor as a host of ``count`` processors prints it: numbered, each its
+    own core and APIC ID and its own clock (a sample holds one or two; real hosts 16 to 256)."""
+    block = text.strip("\n").split("\n\n")[0]
+    out = []
+    for n in range(count):
+        own = _PER_CORE.sub(rf"\g<1>\g<2>: {n}", block)
+        out.append(re.sub(r"(?m)^cpu MHz\s*: .*$", f"cpu MHz\t\t: {rng.uniform(1200, 3600):.3f}", own))
+    return "\n\n".join(out) + "\n"
 
 
 def vary(snap: Any, i: int, rng: random.Random, cpus: list[str]) -> dict[str, Any]:
@@ -212,10 +231,11 @@ def text_snapshot(snap: Any, entries: dict[str, Any], hostname: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def generate(folder: Path, n: int, seed: int = 12) -> None:
-    """N snapshots in ``folder`` (reused when a previous run made the same ones)."""
+def generate(folder: Path, n: int, seed: int = 12, processors: int | None = None) -> None:
+    """N snapshots in ``folder`` (reused when a previous run made the same ones); each host's
+    cpuinfo with ``processors`` processors when given, else as the sample has it."""
     marker = folder / ".made"
-    want = f"{GENERATOR_VERSION} {n} {seed}"
+    want = f"{GENERATOR_VERSION} {n} {seed}" + (f" {processors}p" if processors else "")
     if marker.exists() and marker.read_text() == want:
         return
     folder.mkdir(parents=True, exist_ok=True)
@@ -226,6 +246,8 @@ def generate(folder: Path, n: int, seed: int = 12) -> None:
     rng = random.Random(seed)
     bases = [capture(t) for t in base_trees().values()]
     cpus = cpuinfo_samples()
+    if processors:
+        cpus = [many_processors(c, processors, rng) for c in cpus]
     for i in range(n):
         snap = bases[i % len(bases)]
         entries = vary(snap, i, rng, cpus)
@@ -291,6 +313,9 @@ def main() -> None:
                     help="also time the run writing every fleet output (JSON, JUnit, HTML, Prometheus, scripts)")
     ap.add_argument("--per-process", type=int, default=0, metavar="N",
                     help="also audit N snapshots one process each, as before issue #12")
+    ap.add_argument("--processors", type=int, metavar="K",
+                    help="give every host K processors (the samples' first one repeated, as a real host prints "
+                         "them) instead of the samples' one or two; made into DIR/N-Kp")
     args = ap.parse_args()
     subprocess.run([sys.executable, "-m", "compileall", "-q", *(str(REPO / d) for d in ("audit", "checks", "reports"))],
                    env=ENV, check=True, stdout=subprocess.DEVNULL)
@@ -299,8 +324,8 @@ def main() -> None:
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; {pace()}")
     rows = []
     for n in args.hosts:
-        folder = Path(args.dir) / str(n)
-        generate(folder, n)
+        folder = Path(args.dir) / (f"{n}-{args.processors}p" if args.processors else str(n))
+        generate(folder, n, processors=args.processors)
         files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
         size = sum(p.stat().st_size for p in files) / len(files)
         jsize = [p.stat().st_size for p in files if p.suffix == ".json"]
@@ -323,6 +348,8 @@ def main() -> None:
             subprocess.run(["rm", "-rf", str(out)], check=False)
         base = measure([*ha, "cpu", "baseline", str(folder), "--format", "json"])
         rows.append((n, "cpu baseline DIR --format json", base, size))
+        if args.processors:
+            print(f"N={n}: every host has {args.processors} processors")
         print(f"N={n}: {len(jsize)} JSON snapshots of {sum(jsize) / max(1, len(jsize)) / 1024:.1f} KiB on average, "
               f"{len(tsize)} collect.sh ones of {sum(tsize) / max(1, len(tsize)) / 1024:.1f} KiB")
         if args.per_process:
