@@ -44,7 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from benchmarks.pace import pace  # noqa: E402  (REPO first on the path, as above)
 
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"
 TARGETS = {"audit_10000_s": (60, 20), "baseline_10000_s": (5, 2)}
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 THP = ("[always] madvise never\n", "always [madvise] never\n", "always madvise [never]\n")
@@ -71,16 +71,22 @@ def base_trees() -> dict[str, dict[str, Any]]:
 
 
 def capture(tree: dict[str, Any]) -> Any:
-    """The snapshot ``hostaudit collect`` makes of a fake root built from ``tree``."""
+    """The snapshot ``hostaudit collect`` makes on the running host whose files ``tree`` holds: a
+    fake root read as ``/`` is (mode live, root "/"), so that each host's runtime state is its own
+    (collected from a folder, a tree would be an image, and the live variations below would not apply)."""
     from audit.capture import gather_patterns
-    from audit.host.collect import collect_document, render_document
+    from audit.host.collect import collect_from, render_document
+    from audit.host.fs import RootFS
     from audit.host.snapshot import parse_snapshot
+    from audit.model import TargetMode
     from tests.conftest import build_tree
 
     with tempfile.TemporaryDirectory() as d:
         build_tree(Path(d), tree)
-        doc = collect_document(d, gather_patterns(entry_points=False))
-    return parse_snapshot(render_document(doc).encode())
+        doc = collect_from(RootFS(d), gather_patterns(entry_points=False), mode=TargetMode.LIVE, root="/")
+    snap = parse_snapshot(render_document(doc).encode())
+    assert snap.mode == "live", snap.mode
+    return snap
 
 
 def cpuinfo_samples() -> list[str]:
@@ -136,17 +142,21 @@ def vary(snap: Any, i: int, rng: random.Random, cpus: list[str]) -> dict[str, An
         if e is not None and e.data is not None:
             put(path, change(e.data.decode()))
 
+    def change(path: str, text: str) -> None:  # a file the host has (CentOS 6 has no THP under /sys/kernel/mm)
+        e = entries.get(path)
+        if e is not None and e.type == "file":
+            put(path, text)
+
     put("/etc/hostname", name + "\n")
     if snap.mode == "live":
-        put("/proc/sys/kernel/hostname", name + "\n")
-        put("/proc/cpuinfo", vary_cpuinfo(rng.choice(cpus), rng))
-        put("/sys/kernel/mm/transparent_hugepage/enabled", rng.choice(THP))
-        put("/sys/kernel/mm/ksm/run", rng.choice(("0\n", "1\n")))
+        change("/proc/sys/kernel/hostname", name + "\n")
+        change("/proc/cpuinfo", vary_cpuinfo(rng.choice(cpus), rng))
+        change("/sys/kernel/mm/transparent_hugepage/enabled", rng.choice(THP))
+        change("/sys/kernel/mm/ksm/run", rng.choice(("0\n", "1\n")))
         pool = rng.choice(POOLS)
         for path in ("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages",
                      "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"):
-            if path in entries:
-                put(path, f"{pool}\n")
+            change(path, f"{pool}\n")
         extra = rng.choice(EXTRA_PARAMS)
         edit("/proc/cmdline", lambda t: (t.rstrip("\n") + " " + extra).rstrip() + "\n")
     extra = rng.choice(EXTRA_PARAMS)  # what the boot loader's inputs ask for next
