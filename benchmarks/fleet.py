@@ -16,7 +16,7 @@ then most of ``cpu baseline``'s work. ``--processors K`` gives every host K (the
 processor repeated, each with its own number, core, APIC ID and clock, as Linux prints them).
 
 Every snapshot is read once before the timed runs, so that they measure hostaudit rather than a
-cold page cache (10,000 snapshots are some 1.8 GB).
+cold page cache (10,000 snapshots are some 1.9 GB).
 
 Peak memory: the highest ``VmHWM`` of the hostaudit process and of any one worker, and the highest
 sum of ``VmRSS`` over all of them, sampled every 20 ms. ``--per-process N`` also times N snapshots
